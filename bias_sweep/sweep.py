@@ -1,0 +1,676 @@
+"""Ray Tune orchestration: the grid, the shared intervention stage, checkpoints, retries, resume.
+
+The science lives in `trial.py`; this module only decides where and when it runs:
+- each unique intervened model is built once, as a Ray task, before the trials that need it;
+- each grid point is one Tune trial whose function reports every epoch with a checkpoint;
+- a trial that finds its own `result.json` returns at once, so nothing finished runs twice;
+- `resume` restores Tune's experiment state: unfinished trials continue from their checkpoints and
+  errored trials restart with a fresh retry budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from bias_sweep.config import (
+    SweepSection,
+    axis_columns,
+    expand_grid,
+    grid_axes,
+    load_config,
+    sweep_dir,
+    to_dict,
+    trial_config,
+    trial_key,
+)
+from bias_sweep.errors import UserError
+from bias_sweep.results import RESULT_FILE, TABLE_FILE, tidy_row, write_json_atomic
+from bias_sweep.store import ArtifactStore
+from bias_sweep.tracking import OFFLINE_NOTICE, Run, effective_mode, offline_runs
+
+SWEEP_FILE = "sweep.yaml"
+TUNE_DIR = "tune"
+TRIALS_DIR = "trials"
+ERROR_FILE = "error.txt"
+STATE_FILE = "state.json"
+DRIVER_FILE = "driver.json"
+CHECKPOINT_FILE = "state.pt"
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped by a signal with its state saved; resume it
+
+
+def interventions_store(sweep_path: Path) -> ArtifactStore:
+    return ArtifactStore(Path(sweep_path) / "artifacts" / "interventions")
+
+
+def trial_path(sweep_path: Path, key: str) -> Path:
+    return Path(sweep_path) / TRIALS_DIR / key
+
+
+def wandb_group(conf: DictConfig, point: dict[str, Any]) -> str:
+    """The trial's config without its seed, so W&B can average over seeds."""
+    rest = {k: v for k, v in axis_columns(point).items() if k != "seed"}
+    return conf.sweep.name + ":" + ",".join(f"{k}={v}" for k, v in rest.items())
+
+
+def wandb_config(conf: DictConfig, point: dict[str, Any]) -> dict[str, Any]:
+    """Grid axes as flat top-level keys (for W&B's grouping and parallel plots), config nested."""
+    flat = {
+        "model": conf.model.name,
+        "method": conf.intervention.method,
+        "strength": conf.intervention.strength,
+        "rate": conf.data.rate,
+        "seed": conf.seed,
+    }
+    flat.update(axis_columns(point))
+    flat["sweep"] = conf.sweep.name
+    flat["cfg"] = to_dict(conf)
+    return flat
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan
+
+
+@dataclass
+class Plan:
+    conf: DictConfig
+    path: Path
+    points: list[dict[str, Any]]
+    keys: list[str]  # trial keys, one per point
+    intervention_keys: dict[str, DictConfig]  # unique key -> a trial config that needs it
+    done: set[str] = field(default_factory=set)
+    cached_interventions: set[str] = field(default_factory=set)
+
+    @property
+    def exists(self) -> bool:
+        return (self.path / SWEEP_FILE).exists()
+
+
+def make_plan(conf: DictConfig) -> Plan:
+    from bias_sweep.trial import intervention_key
+
+    path = sweep_dir(conf)
+    points = expand_grid(conf) or [{}]
+    keys, interventions = [], {}
+    for point in points:
+        cfg = trial_config(conf, point)
+        keys.append(trial_key(cfg))
+        interventions.setdefault(intervention_key(cfg), cfg)
+    plan = Plan(conf, path, points, keys, interventions)
+    plan.done = {k for k in keys if (trial_path(path, k) / RESULT_FILE).exists()}
+    store = interventions_store(path)
+    plan.cached_interventions = {k for k in interventions if store.has(k)}
+    return plan
+
+
+def describe_plan(plan: Plan) -> list[str]:
+    conf = plan.conf
+    axes = grid_axes(conf)
+    res = conf.sweep.resources
+    lines = [f"sweep '{conf.sweep.name}' at {plan.path}"]
+    for key, values in axes.items():
+        lines.append(f"  axis {key:<24} {len(values):>4} values: {_short(values)}")
+    lines += [
+        f"  grid points (fine-tuning trials): {len(plan.points)}"
+        + (f" ({len(plan.done)} done)" if plan.exists else ""),
+        f"  intervention jobs: {len(plan.intervention_keys)} unique"
+        f" ({len(plan.cached_interventions)} cached)",
+        f"  resources per trial: cpu={res.cpu:g} gpu={res.gpu:g};"
+        f" max concurrent: {conf.sweep.max_concurrent_trials or 'as resources allow'};"
+        f" retries per trial: {conf.sweep.max_failures}",
+        f"  tracking: W&B {effective_mode(conf.tracking.mode)} (project {conf.tracking.project})",
+    ]
+    return lines
+
+
+def _short(values: list[Any], most: int = 8) -> str:
+    text = ", ".join(str(v) for v in values[:most])
+    return text + (f", ... (+{len(values) - most})" if len(values) > most else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# The Tune trainable (runs on Ray workers)
+
+
+def _report(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
+    from ray import tune
+
+    checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+    tune.report(metrics, checkpoint=checkpoint)
+
+
+def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
+    """One grid point as a Tune function trainable: resumable from its latest checkpoint."""
+    import torch
+    from ray import tune
+
+    from bias_sweep.training import load_state, save_state
+    from bias_sweep.trial import TrialHooks, run_trial
+
+    point = config["point"]
+    conf = trial_config(OmegaConf.create(sweep["conf"]), point)
+    key = trial_key(conf)
+    sweep_path = Path(sweep["path"])
+    out = trial_path(sweep_path, key)
+    done_file = out / RESULT_FILE
+    if done_file.exists():  # finished before a kill or preemption: never run it twice
+        result = json.loads(done_file.read_text())
+        _report({**result["metrics"], "done": True, "skipped": True})
+        return
+    torch.set_num_threads(max(1, int(sweep["cpu"])))
+    checkpoint = tune.get_checkpoint()
+    resume_state = None
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            resume_state = load_state(Path(folder) / CHECKPOINT_FILE)
+    out.mkdir(parents=True, exist_ok=True)
+    attempt = _bump_attempt(
+        out, resumed_from=None if resume_state is None else resume_state["epoch"]
+    )
+    run = Run(
+        run_id=key,
+        name=f"{conf.sweep.name}-{key}",
+        project=conf.tracking.project,
+        entity=conf.tracking.entity,
+        group=wandb_group(conf, point),
+        job_type="finetune",
+        tags=[conf.sweep.name],
+        config=wandb_config(conf, point),
+        directory=sweep_path,
+        mode=conf.tracking.mode,
+    )
+
+    def on_epoch(epoch: int, state: dict[str, Any], metrics: dict[str, Any]) -> None:
+        run.log({f"train/{k}": v for k, v in metrics.items()}, step=epoch)
+        with tempfile.TemporaryDirectory() as folder:
+            save_state(state, Path(folder) / CHECKPOINT_FILE)
+            _report({**metrics, "done": False}, checkpoint_dir=folder)
+
+    try:
+        result = run_trial(
+            conf,
+            out,
+            store=interventions_store(sweep_path),
+            hooks=TrialHooks(resume_state=resume_state, on_epoch=on_epoch),
+            point=point,
+        )
+    except BaseException as exc:
+        lines = traceback.format_exception_only(type(exc), exc)
+        (out / ERROR_FILE).write_text(
+            f"attempt {attempt}: {lines[-1].strip()}\n\n" + traceback.format_exc()
+        )
+        run.finish(exit_code=1)
+        raise
+    (out / ERROR_FILE).unlink(missing_ok=True)
+    summary = {
+        **result["metrics"],
+        "realised_rate": result["realised_rate"],
+        "intrinsic_before": result["intrinsic_bias"]["before"]["value"],
+        "intrinsic_after": result["intrinsic_bias"]["after"]["value"],
+        **{f"time/{k}": v for k, v in result["timings"].items()},
+    }
+    run.summarize(summary)
+    if run.active:
+        import pandas as pd
+
+        run.log_table("predictions", pd.read_parquet(out / "predictions.parquet"))
+    run.finish()
+    _report({**result["metrics"], "done": True, "skipped": False})
+
+
+def _bump_attempt(out: Path, resumed_from: int | None) -> int:
+    state_path = out / STATE_FILE
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        state = {"attempts": 0}
+    state["attempts"] += 1
+    state.update(status="running", host=socket.gethostname(), since=time.time())
+    state["resumed_from_epoch"] = resumed_from
+    write_json_atomic(state_path, state)
+    return state["attempts"]
+
+
+def build_intervention_task(conf: dict[str, Any], sweep_path: str) -> dict[str, Any]:
+    """Ray task: build one intervened model into the sweep's store (a no-op if present)."""
+    import torch
+
+    from bias_sweep.data import load_task
+    from bias_sweep.trial import build_intervention
+
+    cfg = OmegaConf.create(conf)
+    torch.set_num_threads(max(1, int(cfg.sweep.resources.cpu)))
+    task = load_task(cfg.data, cfg.seed)
+    store = interventions_store(Path(sweep_path))
+    _, meta, built = build_intervention(cfg, task, store)
+    if built:
+        run = Run(
+            run_id=f"iv-{meta['key']}",
+            name=f"{cfg.sweep.name}-intervention-{meta['key'][:8]}",
+            project=cfg.tracking.project,
+            entity=cfg.tracking.entity,
+            group=f"{cfg.sweep.name}:interventions",
+            job_type="intervention",
+            tags=[cfg.sweep.name],
+            config={
+                "model": cfg.model.name,
+                "method": cfg.intervention.method,
+                "strength": cfg.intervention.strength,
+                "cfg": meta["settings"],
+            },
+            directory=Path(sweep_path),
+            mode=cfg.tracking.mode,
+        )
+        run.summarize(
+            {
+                "intrinsic_before": meta["intrinsic_before"]["value"],
+                "intrinsic_after": meta["intrinsic_after"]["value"],
+                "intrinsic_kind": meta["intrinsic_after"]["kind"],
+                "built_s": meta["built_s"],
+            }
+        )
+        run.finish()
+    return {"key": meta["key"], "built": built}
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver
+
+
+_interrupted = False
+
+
+def _on_terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (preemption) and SIGUSR1 (Slurm's warning): stop gracefully, keep the state."""
+    global _interrupted
+    first = not _interrupted
+    _interrupted = True
+    if first:
+        print(f"[bias-sweep] signal {signum}: stopping, saving state", file=sys.stderr, flush=True)
+    if signum != signal.SIGUSR1:
+        # Tune stops gracefully on SIGUSR1 (and saves its experiment state) once fit() runs.
+        signal.raise_signal(signal.SIGUSR1)
+
+
+@contextlib.contextmanager
+def _driver_lock(path: Path, name: str) -> Iterator[None]:
+    """One driver per sweep: a second `run`/`resume` of the same sweep is refused, not mixed in."""
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".driver.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                who = json.loads((path / DRIVER_FILE).read_text())
+                who = f" (pid {who['pid']} on {who['host']})"
+            except (OSError, json.JSONDecodeError, KeyError):
+                who = ""
+            raise UserError(f"sweep '{name}' is being run by another driver{who}") from None
+        write_json_atomic(
+            path / DRIVER_FILE,
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()},
+        )
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _start_ray(address: str | None) -> bool:
+    """Connect to a cluster (address, RAY_ADDRESS) or start an embedded one bound to loopback."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    address = address or os.environ.get("RAY_ADDRESS")
+    common = {"log_to_driver": False, "logging_level": "ERROR", "configure_logging": True}
+    if address:
+        ray.init(address=address, **common)
+    else:
+        # Secure by default: no dashboard, every port on 127.0.0.1.
+        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **common)
+    return True
+
+
+def check_resources(conf: DictConfig) -> None:
+    """Fail fast when no node can ever hold one trial, instead of waiting forever for it."""
+    import ray
+
+    res = conf.sweep.resources
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if any(n.get("CPU", 0) >= res.cpu and n.get("GPU", 0) >= res.gpu for n in nodes):
+        return
+    total = ray.cluster_resources()
+    have = f"CPU={total.get('CPU', 0):g}, GPU={total.get('GPU', 0):g} over {len(nodes)} node(s)"
+    short = "gpu" if res.gpu > max((n.get("GPU", 0) for n in nodes), default=0) else "cpu"
+    raise UserError(
+        f"sweep.resources.{short}: each trial asks for cpu={res.cpu:g} gpu={res.gpu:g}, but no node"
+        f" of the Ray cluster has that ({have}); lower it or run where those resources exist"
+    )
+
+
+def _run_stage(plan: Plan) -> dict[str, str]:
+    """Build every missing intervened model once, in parallel, before the trials that need it."""
+    import ray
+
+    res = plan.conf.sweep.resources
+    missing = {
+        k: c for k, c in plan.intervention_keys.items() if k not in plan.cached_interventions
+    }
+    if not missing:
+        return {}
+    print(f"[bias-sweep] interventions: building {len(missing)} unique models", flush=True)
+    task = ray.remote(build_intervention_task).options(
+        num_cpus=res.cpu, num_gpus=res.gpu, max_retries=plan.conf.sweep.max_failures
+    )
+    refs = {task.remote(to_dict(cfg), str(plan.path)): key for key, cfg in missing.items()}
+    failures: dict[str, str] = {}
+    pending = list(refs)
+    while pending:
+        if _interrupted:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            break
+        ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                if isinstance(exc.cause, UserError):
+                    raise UserError(str(exc.cause)) from None
+                failures[refs[ref]] = str(exc.cause or exc).strip().splitlines()[-1]
+    for key, error in failures.items():
+        print(f"[bias-sweep] intervention {key} failed: {error}", file=sys.stderr, flush=True)
+    return failures
+
+
+def _point_id(point: dict[str, Any]) -> str:
+    return json.dumps(point, sort_keys=True, default=str)
+
+
+class _Progress:
+    """A live line per sweep: done/total, running, failed, elapsed, ETA; plain text off a TTY."""
+
+    def __init__(self, plan: Plan, stream: Any = sys.stdout) -> None:
+        self.plan = plan
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.key_of = {_point_id(p): k for p, k in zip(plan.points, plan.keys, strict=True)}
+        self.done = set(plan.done)
+        self.started = time.time()
+        self.done_at_start = len(self.done)
+        self.rows = {}
+        self.last_line = ""
+        self.last_print = 0.0
+        self.last_table = 0.0
+
+    def complete(self, point: dict[str, Any]) -> None:
+        key = self.key_of.get(_point_id(point))
+        if key is None:
+            return
+        self.done.add(key)
+        try:
+            result = json.loads((trial_path(self.plan.path, key) / RESULT_FILE).read_text())
+            self.rows[key] = tidy_row(result)
+        except (OSError, json.JSONDecodeError):
+            pass
+
+    def line(self, running: int, failed: int) -> str:
+        total = len(self.plan.keys)
+        elapsed = time.time() - self.started
+        new = len(self.done) - self.done_at_start
+        left = total - len(self.done) - failed
+        eta = f"{_hms(elapsed / new * left)}" if new and left > 0 else "-"
+        return (
+            f"[{self.plan.conf.sweep.name}] {len(self.done)}/{total} done, {running} running,"
+            f" {failed} failed, elapsed {_hms(elapsed)}, ETA {eta}"
+        )
+
+    def show(self, running: int, failed: int, force: bool = False) -> None:
+        text = self.line(running, failed)
+        now = time.time()
+        changed = text.split(", elapsed")[0] != self.last_line.split(", elapsed")[0]
+        if not (force or changed or now - self.last_print > 30):
+            return
+        if self.tty:
+            self.stream.write("\r" + text.ljust(len(self.last_line)))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        self.last_line, self.last_print = text, now
+
+    def write_table(self) -> None:
+        """Keep results.parquet current as trials finish (throttled; rebuilt in full at the end).
+
+        Appending the new rows to the table, rather than re-reading every trial folder, keeps this
+        cheap on grids of thousands of trials.
+        """
+        if not self.rows or time.time() - self.last_table < 5:
+            return
+        import pandas as pd
+
+        self.last_table = time.time()
+        target = self.plan.path / TABLE_FILE
+        new = pd.DataFrame(list(self.rows.values()))
+        if target.exists():
+            old = pd.read_parquet(target)
+            if not old.empty:
+                new = pd.concat([old[~old["trial_key"].isin(new["trial_key"])], new])
+        fd, tmp = tempfile.mkstemp(dir=self.plan.path, prefix=".results.", suffix=".parquet")
+        os.close(fd)
+        new.to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+        self.rows.clear()
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def _tune_callback(progress: _Progress) -> Any:
+    from ray import tune
+    from ray.tune.experiment import Trial
+
+    class ProgressCallback(tune.Callback):
+        def _counts(self, trials: list[Trial]) -> tuple[int, int]:
+            running = sum(t.status == Trial.RUNNING for t in trials)
+            failed = sum(t.status == Trial.ERROR for t in trials)
+            return running, failed
+
+        def on_trial_complete(
+            self, iteration: int, trials: list, trial: Trial, **info: Any
+        ) -> None:
+            progress.complete(trial.config["point"])
+            progress.write_table()
+            progress.show(*self._counts(trials))
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+            progress.show(*self._counts(trials), force=True)
+
+        def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+            progress.show(*self._counts(trials))
+
+    return ProgressCallback()
+
+
+def _tuner(plan: Plan, progress: _Progress, restore: bool) -> Any:
+    from ray import tune
+
+    conf = plan.conf
+    res = conf.sweep.resources
+    fn = tune.with_resources(
+        tune.with_parameters(
+            trainable, sweep={"conf": to_dict(conf), "path": str(plan.path), "cpu": res.cpu}
+        ),
+        {"cpu": res.cpu, "gpu": res.gpu},
+    )
+    tune_path = plan.path / TUNE_DIR
+    if restore:
+        return tune.Tuner.restore(
+            str(tune_path),
+            trainable=fn,
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=True,  # a fresh retry budget for trials that used theirs up
+        )
+    key_of = dict(progress.key_of)
+
+    def dirname(trial: Any) -> str:
+        return f"{key_of.get(_point_id(trial.config['point']), 'trial')}-{trial.trial_id}"
+
+    return tune.Tuner(
+        fn,
+        param_space={"point": tune.grid_search(plan.points)},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=conf.sweep.max_concurrent_trials or None,
+            reuse_actors=True,  # torch/transformers import once per worker, not per trial
+            trial_dirname_creator=dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=TUNE_DIR,
+            storage_path=str(plan.path),
+            failure_config=tune.FailureConfig(max_failures=conf.sweep.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[_tune_callback(progress)],
+            verbose=0,
+        ),
+    )
+
+
+def prepare_new(conf: DictConfig, overwrite: bool = False) -> Plan:
+    """Validate that the sweep can start in its storage; write nothing yet."""
+    path = sweep_dir(conf)
+    if (path / SWEEP_FILE).exists() and not overwrite:
+        raise UserError(
+            f"sweep '{conf.sweep.name}' already exists at {path}; continue it with "
+            f"`bias-sweep resume {conf.sweep.name}` or start over with --overwrite"
+        )
+    parent = path.parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise UserError(f"sweep.storage: '{conf.sweep.storage}' is not writable ({probe})")
+    return make_plan(conf)
+
+
+def run_sweep(
+    conf: DictConfig,
+    *,
+    address: str | None = None,
+    overwrite: bool = False,
+    resume_existing: bool = False,
+) -> int:
+    """`bias-sweep run`: start a new sweep (or continue it with resume_existing)."""
+    path = sweep_dir(conf)
+    if resume_existing and (path / SWEEP_FILE).exists():
+        return resume_sweep(path, address=address)
+    plan = prepare_new(conf, overwrite=overwrite)
+    return _drive(plan, address, fresh=True, overwrite=overwrite)
+
+
+def resume_sweep(path: Path, *, address: str | None = None) -> int:
+    """`bias-sweep resume`: continue a stopped, killed or partly failed sweep."""
+    conf = load_config(path / SWEEP_FILE)
+    return _drive(make_plan(conf), address, fresh=False)
+
+
+def find_sweep(name_or_dir: str, storage: str | None = None) -> Path:
+    """A sweep's folder from its name (under storage, default ./bias-sweep-runs) or its path."""
+    candidate = Path(name_or_dir).expanduser()
+    if (candidate / SWEEP_FILE).exists():
+        return candidate.resolve()
+    root = Path(storage or SweepSection().storage).expanduser().resolve()
+    path = root / name_or_dir
+    if not (path / SWEEP_FILE).exists():
+        raise UserError(f"no sweep named '{name_or_dir}' under {root} (give --storage or a path)")
+    return path
+
+
+def _drive(plan: Plan, address: str | None, fresh: bool, overwrite: bool = False) -> int:
+    conf = plan.conf
+    started_ray = _start_ray(address)
+    try:
+        check_resources(conf)
+        with _driver_lock(plan.path, conf.sweep.name):
+            if fresh and overwrite:
+                for sub in (TUNE_DIR, TRIALS_DIR, "wandb", "artifacts"):
+                    shutil.rmtree(plan.path / sub, ignore_errors=True)
+                plan = make_plan(conf)
+            OmegaConf.save(conf, plan.path / SWEEP_FILE)
+            return _execute(plan)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def _execute(plan: Plan) -> int:
+    conf = plan.conf
+    mode = effective_mode(conf.tracking.mode)
+    if conf.tracking.mode == "online" and mode == "offline":
+        print(OFFLINE_NOTICE.format(name=conf.sweep.name), flush=True)
+    for line in describe_plan(plan):
+        print(line, flush=True)
+    previous = {s: signal.signal(s, _on_terminate) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        _run_stage(plan)
+        progress = _Progress(plan)
+        remaining = len(plan.keys) - len(plan.done)
+        errored: set[str] = set()
+        if remaining and not _interrupted:
+            restore = (plan.path / TUNE_DIR / "tuner.pkl").exists()
+            from ray import tune
+
+            restore = restore and tune.Tuner.can_restore(str(plan.path / TUNE_DIR))
+            tuner = _tuner(plan, progress, restore)
+            grid = tuner.fit()
+            for result in grid:
+                if result.error is not None and result.config:
+                    errored.add(progress.key_of.get(_point_id(result.config["point"]), ""))
+        progress.show(0, len(errored), force=True)
+        if progress.tty:
+            print()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    from bias_sweep.results import rebuild_table
+
+    table = rebuild_table(plan.path)
+    done = len(table)
+    total = len(plan.keys)
+    print(f"[bias-sweep] {done}/{total} trials done, {len(errored)} failed", flush=True)
+    print(
+        f"  results:  {plan.path / 'results.parquet'} (trial folders in {plan.path / TRIALS_DIR})"
+    )
+    if mode != "disabled":
+        runs = offline_runs(plan.path)
+        where = plan.path / "wandb"
+        hint = f" (upload: bias-sweep sync {conf.sweep.name})" if mode == "offline" else ""
+        print(f"  W&B:      {where} ({len(runs)} offline runs){hint}")
+    print(f"  status:   bias-sweep status {plan.path}")
+    print(f"  report:   bias-sweep report {plan.path}", flush=True)
+    if done < total and (_interrupted or len(errored) < total - done):
+        return EXIT_INTERRUPTED
+    return 1 if errored else 0

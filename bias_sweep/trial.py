@@ -1,0 +1,191 @@
+"""One grid point end to end, readable top to bottom: data -> intervention -> fine-tune -> evaluate.
+
+This is the science; it imports no Ray. The sweep layer calls `run_trial` inside a Tune trainable
+and passes hooks for checkpointing and reporting; `bias-sweep trial` calls it directly.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from bias_sweep.config import cache_dir, first_point, stable_hash, to_dict, trial_key
+from bias_sweep.results import RESULT_FILE, write_json_atomic
+from bias_sweep.store import ArtifactStore
+
+PREDICTIONS_FILE = "predictions.parquet"
+# Data settings that change the training sample but not the pre-training corpus, so not the
+# intervened model either: one intervened model serves every rate.
+RATE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size")
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the test-only fault switches (train.fail_after_epoch, train.fail_always)."""
+
+
+@dataclass
+class TrialHooks:
+    """How an orchestrator plugs into a trial without the trial knowing about it."""
+
+    resume_state: dict[str, Any] | None = None  # training state from the latest checkpoint
+    # Called after each epoch with (epoch, state, metrics): checkpoint and report from here.
+    on_epoch: Callable[[int, dict[str, Any], dict[str, Any]], None] | None = None
+
+
+def intervention_settings(cfg: DictConfig) -> dict[str, Any]:
+    """Everything an intervened model depends on: model, intervention, and the task's pool."""
+    data = to_dict(cfg.data)
+    for key in RATE_ONLY_DATA_KEYS:
+        data.pop(key)
+    return {"model": to_dict(cfg.model), "intervention": to_dict(cfg.intervention), "data": data}
+
+
+def intervention_key(cfg: DictConfig) -> str:
+    return stable_hash(intervention_settings(cfg), length=16)
+
+
+def build_intervention(cfg: DictConfig, task: Any, store: ArtifactStore) -> tuple[Path, dict, bool]:
+    """The intervened model of this trial, built once per key and reused by every rate and seed.
+
+    The intrinsic bias of the model before and after the intervention is measured here, once,
+    and stored with the artifact: it is the manipulation check of every trial that uses it.
+    """
+    from bias_sweep.interventions import apply_intervention
+    from bias_sweep.metrics.intrinsic import intrinsic_bias
+    from bias_sweep.models import resolve_model_dir
+
+    def build(folder: Path) -> dict[str, Any]:
+        base = resolve_model_dir(cfg.model, task, cache_dir(cfg))
+        before = intrinsic_bias(base, task)
+        icfg = cfg.intervention
+        info = apply_intervention(
+            icfg.method, icfg.strength, icfg, base, task, folder, seed=icfg.seed
+        )
+        after = intrinsic_bias(folder, task)
+        return {
+            "settings": intervention_settings(cfg),
+            "base_model_dir": str(base),
+            "intrinsic_before": before,
+            "intrinsic_after": after,
+            "info": info,
+        }
+
+    return store.get_or_build(intervention_key(cfg), build)
+
+
+def default_store(cfg: DictConfig) -> ArtifactStore:
+    return ArtifactStore(cache_dir(cfg) / "interventions")
+
+
+def run_trial(
+    cfg: DictConfig,
+    out_dir: Path,
+    *,
+    store: ArtifactStore | None = None,
+    hooks: TrialHooks | None = None,
+    point: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one grid point and write `result.json` and `predictions.parquet` into out_dir.
+
+    result.json is written last and atomically: its presence means the trial is done.
+    """
+    from bias_sweep.data import load_task
+    from bias_sweep.metrics.extrinsic import compute_metrics
+    from bias_sweep.models import load_classifier, load_tokenizer
+    from bias_sweep.training import fine_tune, predict_scores, select_device
+
+    hooks = hooks or TrialHooks()
+    store = store or default_store(cfg)
+    out_dir = Path(out_dir)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    # 1. Data: the fine-tuning set at the requested co-occurrence rate, and the balanced eval set.
+    tick = time.perf_counter()
+    task = load_task(cfg.data, cfg.seed)
+    timings["data_s"] = time.perf_counter() - tick
+
+    # 2. Intervention on the pre-trained model (shared across rates and seeds through the store).
+    tick = time.perf_counter()
+    model_dir, intervention, _ = build_intervention(cfg, task, store)
+    timings["intervention_s"] = time.perf_counter() - tick
+
+    # 3. Fine-tuning, checkpointed through the hooks after every epoch.
+    tick = time.perf_counter()
+    device = select_device()
+    tokenizer = load_tokenizer(model_dir)
+    model = load_classifier(model_dir).to(device)
+
+    def on_epoch(epoch: int, state: dict[str, Any], metrics: dict[str, Any]) -> None:
+        if hooks.on_epoch is not None:
+            hooks.on_epoch(epoch, state, metrics)
+        if cfg.train.fail_always:
+            raise InjectedFault(f"train.fail_always: failing after epoch {epoch}")
+        if cfg.train.fail_after_epoch == epoch and hooks.resume_state is None:
+            raise InjectedFault(f"train.fail_after_epoch: failing once after epoch {epoch}")
+
+    training = fine_tune(
+        model,
+        tokenizer,
+        task.train,
+        cfg.train,
+        cfg.seed,
+        device,
+        resume_state=hooks.resume_state,
+        on_epoch=on_epoch,
+    )
+    timings["train_s"] = time.perf_counter() - tick
+
+    # 4. Evaluation on the balanced set and on its counterfactual twin.
+    tick = time.perf_counter()
+    evaluation = task.eval
+    scores = predict_scores(model, tokenizer, evaluation["text"].tolist(), cfg.train, device)
+    cf_scores = predict_scores(model, tokenizer, evaluation["cf_text"].tolist(), cfg.train, device)
+    predictions = pd.DataFrame(
+        {
+            "text": evaluation["text"].to_numpy(),
+            "label": evaluation["label"].astype(int).to_numpy(),
+            "group": evaluation["group"].to_numpy(),
+            "score": scores,
+            "pred": (scores >= 0.5).astype(int),
+            "cf_score": cf_scores,
+        }
+    )
+    metrics = compute_metrics(predictions, task.lexicon.name_a, task.lexicon.name_b)
+    timings["eval_s"] = time.perf_counter() - tick
+    timings["total_s"] = time.perf_counter() - started
+
+    # 5. Results: predictions first, result.json last (its presence marks the trial done).
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".predictions.", suffix=".parquet")
+    os.close(fd)
+    predictions.to_parquet(tmp, index=False)
+    os.replace(tmp, out_dir / PREDICTIONS_FILE)
+    result = {
+        "trial_key": trial_key(cfg),
+        "sweep": cfg.sweep.name,
+        "point": point if point is not None else first_point(cfg),
+        "config": to_dict(cfg),
+        "realised_rate": float(task.realised_rate),
+        "intrinsic_bias": {
+            "before": intervention["intrinsic_before"],
+            "after": intervention["intrinsic_after"],
+        },
+        "intervention_key": intervention["key"],
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "training": training,
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+        "node": socket.gethostname(),
+        "device": str(device),
+    }
+    write_json_atomic(out_dir / RESULT_FILE, result)
+    return result
