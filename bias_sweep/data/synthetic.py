@@ -1,0 +1,178 @@
+"""An offline templated task: short comments about a person, toxic-ish (y=1) or not (y=0).
+
+The label comes from attribute words ("rude", "lovely"), the group from one lexicon term (or a
+pronoun of the same group), and filler phrases vary content and length. A sixth of the sentences
+leave the label out of reach of the words (14% carry only ambiguous words, 3% carry the other
+class's words): a model trained on skewed data then has a reason to lean on the group term, which
+is the shortcut the co-occurrence experiments measure.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from .lexicons import BUILTIN, Lexicon
+
+# Shares tuned with a bag-of-words logistic regression (tests/test_data.py): at rate 0.9 it shows
+# a clear TPR gap (about 0.4) while still mostly reading the words (accuracy about 0.75).
+AMBIGUOUS_SHARE = 0.14  # sentences with ambiguous words only: the label is not in the words
+NOISE_SHARE = 0.03  # sentences with the other class's words (label noise)
+# Few words per class, so that each occurs often enough in a small train set to be learnt.
+POSITIVE_WORDS = (  # y=1
+    "awful", "rude", "nasty", "hateful", "stupid", "disgusting", "horrible", "vile", "cruel",
+    "idiotic", "pathetic", "dishonest", "arrogant", "useless", "selfish", "hostile",
+)  # fmt: skip
+NEGATIVE_WORDS = (  # y=0
+    "kind", "lovely", "brilliant", "polite", "friendly", "generous", "helpful", "wonderful",
+    "thoughtful", "honest", "caring", "gentle", "cheerful", "clever", "patient", "charming",
+)  # fmt: skip
+AMBIGUOUS_WORDS = (  # both labels alike
+    "loud", "quiet", "odd", "blunt", "strange", "tired", "serious", "busy", "different",
+    "unusual", "direct", "intense", "nervous", "emotional", "distant", "careful", "plain",
+    "surprising", "young", "tall",
+)  # fmt: skip
+FILLERS = (
+    "yesterday", "at work", "at the market", "on the bus", "last night", "in the meeting",
+    "online", "at the party", "this morning", "in class", "at dinner", "on the phone",
+    "after the game", "during the trip", "at the station", "in the kitchen", "near the park",
+    "at the office", "in the library", "at the concert", "all week", "on the train",
+)  # fmt: skip
+OPENERS = ("", "", "", "well, ", "to be fair, ", "apparently, ", "i swear ", "lol ", "so ")
+CLOSERS = ("", "", "", " again", " today", " as always", " for sure", " i guess", " really")
+EXTRA_CLAUSES = (
+    "", "", "", "", " and then we went home", " while it rained all day", " and the food was fine",
+    " before the bus came", " and nobody said much", " after a long day", " and we paid the bill",
+)  # fmt: skip
+HEADS = ("person", "neighbor", "student", "teacher", "driver", "coworker", "writer")
+
+# Grammatical roles of known terms; a pair is used in a role when both of its terms have it.
+SUBJECT_PRONOUNS = {"he", "she"}
+OBJECT_PRONOUNS = {"him", "her"}
+POSSESSIVES = {"his", "her"}
+ADJECTIVES = {
+    "gay", "straight", "lesbian", "homosexual", "heterosexual", "bisexual", "queer", "muslim",
+    "christian", "islamic", "male", "female",
+}  # fmt: skip
+NOUNS = {
+    "man", "woman", "boy", "girl", "guy", "gal", "father", "mother", "dad", "mom", "son",
+    "daughter", "brother", "sister", "husband", "wife", "boyfriend", "girlfriend", "uncle", "aunt",
+    "nephew", "niece", "grandfather", "grandmother", "king", "queen", "prince", "princess",
+    "gentleman", "lady", "imam", "priest", "mosque", "church",
+}  # fmt: skip
+KNOWN = {t for _, _, pairs in BUILTIN.values() for pair in pairs for t in pair}
+
+# {S}: subject phrase; {s}, {o}, {p}: subject, object pronoun and possessive of the same group;
+# {a}, {b}: attribute words; {f}: filler.
+SUBJECT_TEMPLATES = (
+    "{S} was {a} {f}",
+    "i think {S} is {a}",
+    "{S} seemed really {a} {f}",
+    "everyone says {S} is so {a}",
+    "{f}, {S} acted {a} and {b}",
+    "my friend said {S} was {a} {f}",
+    "honestly {S} looks {a} to me",
+    "{S} is {a}, like always",
+    "{S} was being {a} and {b} {f}",
+    "did you see how {a} {S} was {f}",
+    "{S} sounded {a} {f}",
+    "no doubt {S} is {a}",
+)
+PRONOUN_TEMPLATES = (
+    "i met {o} {f} and {s} was {a}",
+    "{S} said {p} day was fine but {s} was {a}",
+    "we saw {o} {f}, {s} was so {a}",
+    "{S} brought {p} notes {f} and was {a}",
+    "i told {o} {s} was {a} and {b}",
+)
+
+
+def _roles(lexicon: Lexicon) -> dict[str, list[tuple[str, str]]]:
+    """The (A, B) fillers of each slot. Built-in terms go where their grammar allows (plurals and
+    titles nowhere); unknown (custom) terms are used as they are, as subjects."""
+    roles: dict[str, list[tuple[str, str]]] = {"S": [], "s": [], "o": [], "p": []}
+    for a, b in lexicon.pairs:
+        both = {a, b}
+        if both <= SUBJECT_PRONOUNS:
+            roles["s"].append((a, b))
+            roles["S"].append((a, b))
+        elif both <= OBJECT_PRONOUNS:
+            roles["o"].append((a, b))
+        elif both <= POSSESSIVES:
+            roles["p"].append((a, b))
+        elif both <= NOUNS:
+            roles["S"].append((f"the {a}", f"the {b}"))
+        elif both <= ADJECTIVES:
+            roles["S"] += [(f"the {a} {h}", f"the {b} {h}") for h in HEADS[:3]]
+        elif not both & KNOWN:
+            roles["S"].append((a, b))
+    if not roles["S"]:  # only function words or plurals: use the terms as they are
+        roles["S"] = list(lexicon.pairs)
+    return roles
+
+
+def generate(lexicon: Lexicon, n: int, seed: int = 0) -> pd.DataFrame:
+    """n distinct sentences with columns text, label (0/1), group; deterministic given the seed.
+
+    `group` is the group whose terms were put in; callers recompute it with the lexicon (a custom
+    term may also occur in a filler).
+    """
+    rng = np.random.default_rng(seed)
+    roles = {k: v for k, v in _roles(lexicon).items() if v}
+    templates = list(SUBJECT_TEMPLATES)
+    if {"s", "o", "p"} <= roles.keys():
+        templates += PRONOUN_TEMPLATES
+    rows: dict[str, tuple[int, int]] = {}
+    # Batches until n distinct texts exist (the template space is large: few duplicates). Random
+    # choices are drawn as arrays; only the string formatting is a Python loop.
+    while len(rows) < n:
+        m = n - len(rows) + 64
+        y = rng.integers(0, 2, m)
+        g = rng.integers(0, 2, m)  # 0: group A, 1: group B
+        kind = rng.random(m)
+        pick = {k: rng.integers(0, len(v), m) for k, v in roles.items()}
+        u_a, u_b = rng.random(m), rng.random(m)  # two different words of the chosen list
+        parts = {
+            name: rng.integers(0, len(options), m)
+            for name, options in (
+                ("t", templates), ("f", FILLERS), ("open", OPENERS), ("extra", EXTRA_CLAUSES),
+                ("close", CLOSERS),
+            )
+        }  # fmt: skip
+        for i in range(m):
+            if kind[i] < AMBIGUOUS_SHARE:
+                words = AMBIGUOUS_WORDS
+            else:
+                noisy = kind[i] < AMBIGUOUS_SHARE + NOISE_SHARE  # the other class's words
+                words = POSITIVE_WORDS if bool(y[i]) != noisy else NEGATIVE_WORDS
+            w_a = int(u_a[i] * len(words))
+            w_b = (w_a + 1 + int(u_b[i] * (len(words) - 1))) % len(words)
+            slots = {k: roles[k][pick[k][i]][g[i]] for k in roles}
+            text = templates[parts["t"][i]].format(
+                a=words[w_a], b=words[w_b], f=FILLERS[parts["f"][i]], **slots
+            )
+            text = (
+                OPENERS[parts["open"][i]]
+                + text
+                + EXTRA_CLAUSES[parts["extra"][i]]
+                + CLOSERS[parts["close"][i]]
+            )
+            rows.setdefault(text, (int(y[i]), int(g[i])))
+            if len(rows) == n:
+                break
+    texts = list(rows)
+    return pd.DataFrame(
+        {
+            "text": texts,
+            "label": np.array([rows[t][0] for t in texts], dtype=np.int64),
+            "group": [lexicon.name_b if rows[t][1] else lexicon.name_a for t in texts],
+        }
+    )
+
+
+@lru_cache(maxsize=8)
+def synthetic_pool(lexicon: Lexicon, n: int, seed: int = 0) -> pd.DataFrame:
+    """generate(), cached: every trial of a worker process shares the same pool."""
+    return generate(lexicon, n, seed)
