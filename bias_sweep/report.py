@@ -125,6 +125,7 @@ class SweepData:
     total: int
     failed: int
     outside_grid: int  # finished trials whose point is not in the current grid
+    levels: dict[str, Any] = field(default_factory=dict)  # per model: (interventions, rates)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -307,6 +308,38 @@ def _ols_fit(formula: str, data: pd.DataFrame) -> Any:
     return ols(formula, data).fit()
 
 
+def _nested_type2(data: pd.DataFrame, terms: list[str], fit: Any) -> pd.DataFrame:
+    """Type-II sums of squares as differences of residual sums of squares of nested models.
+
+    `anova_lm(typ=2)` tests linear hypotheses on the full model's coefficients, which are not
+    identified when cells are empty (a partial sweep) and can give negative sums of squares.
+    Nested comparisons are the definition of type II -- SS(A | B), SS(B | A), SS(AB | A, B) --
+    and stay valid (and non-negative) for rank-deficient designs. F-tests use the full model's
+    residual variance, as `anova_lm(typ=2)` does; their p-values take the full model's residual
+    degrees of freedom too (`anova_lm` with several models would take each row's own).
+    """
+    rows: dict[str, tuple[float, float]] = {}
+
+    def row(cmp: pd.DataFrame, i: int) -> tuple[float, float]:
+        p = stats.f.sf(cmp["F"].iloc[i], cmp["df_diff"].iloc[i], fit.df_resid)
+        return float(cmp["ss_diff"].iloc[i]), float(p)
+
+    if len(terms) == 1:
+        rows[terms[0]] = row(anova_lm(_ols_fit("y ~ 1", data), fit), 1)
+    else:
+        a, b = terms
+        additive = _ols_fit(f"y ~ {a} + {b}", data)
+        interaction = fit.model.exog.shape[1] > additive.model.exog.shape[1]
+        chain = [additive, fit] if interaction else [fit]
+        for term, other in ((a, b), (b, a)):
+            cmp = anova_lm(_ols_fit(f"y ~ {other}", data), *chain)
+            rows[term] = row(cmp, 1)
+        if interaction:
+            rows[f"{a}:{b}"] = row(cmp, 2)
+    rows["Residual"] = (fit.ssr, np.nan)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["sum_sq", "PR(>F)"])
+
+
 def _anova(d: pd.DataFrame, metric: str) -> tuple[dict[str, float], str]:
     out = dict.fromkeys(ANOVA_COLUMNS, np.nan)
     y = d[metric].to_numpy(dtype=float)
@@ -329,7 +362,11 @@ def _anova(d: pd.DataFrame, metric: str) -> tuple[dict[str, float], str]:
                 fit = _ols_fit("y ~ " + " + ".join(terms), data)
             if fit.df_resid < 1:
                 return out, "; ".join([*notes, "no residual degrees of freedom"])
-            table = anova_lm(fit, typ=2)
+            if fit.model.rank < fit.model.exog.shape[1]:
+                notes.append("empty cells: type-II sums of squares by nested model comparison")
+                table = _nested_type2(data, terms, fit)
+            else:
+                table = anova_lm(fit, typ=2)
     except Exception as exc:  # statsmodels on a pathological design: report, do not crash
         return out, "; ".join([*notes, f"ANOVA failed: {type(exc).__name__}"])
     eta = table["sum_sq"] / tss
@@ -528,6 +565,12 @@ def _models(data: SweepData) -> list[str]:
 
 def _levels(data: SweepData, model: str) -> tuple[list[tuple[str, float]], list[float]]:
     """Intervention levels (method, strength) and rates of one model, grid and trials together."""
+    if model not in data.levels:  # every panel of every figure asks: compute once per model
+        data.levels[model] = _compute_levels(data, model)
+    return data.levels[model]
+
+
+def _compute_levels(data: SweepData, model: str) -> tuple[list[tuple[str, float]], list[float]]:
     both = pd.concat(
         [g[g["model"] == model][["method", "strength", "rate"]] for g in (data.grid, data.trials)]
     )
@@ -897,18 +940,11 @@ def _cells_summary(cells: pd.DataFrame, keys: list[str], metrics: list[str]) -> 
 
 
 def _wandb_mode(conf: Any) -> str:
+    """WANDB_MODE wins over tracking.mode; online without credentials logs offline."""
+    from bias_sweep.tracking import effective_mode
+
     mode = os.environ.get("WANDB_MODE") or (conf.tracking.mode if conf is not None else "offline")
-    if mode == "online" and not (os.environ.get("WANDB_API_KEY") or _netrc_has_wandb()):
-        mode = "offline"  # no credentials: log locally instead of failing
-    return mode
-
-
-def _netrc_has_wandb() -> bool:
-    path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
-    try:
-        return "api.wandb.ai" in path.read_text()
-    except OSError:
-        return False
+    return effective_mode(mode)
 
 
 def log_wandb(

@@ -213,6 +213,32 @@ def test_missing_cells_and_empty_panels(tmp_path: Path) -> None:
     assert heat.panels[0]["texts"].count("–") == 3
 
 
+@pytest.mark.filterwarnings("ignore:The design matrix is rank-deficient")
+def test_empty_cell_uses_nested_type2_sums_of_squares(tmp_path: Path) -> None:
+    # anova_lm(typ=2) on a design with an empty cell is not identified (it can even return
+    # negative sums of squares); the report compares nested models instead.
+    folder = write_sweep(tmp_path)
+    for p in (folder / "trials").glob("*/result.json"):
+        point = json.loads(p.read_text())["point"]
+        if point["intervention.strength"] == 1 and point["data.rate"] == 0.9:
+            shutil.rmtree(p.parent)
+    build_report(folder, metrics=["tpr_gap"])
+    trials = read_csv(folder / "report" / "trials.csv").rename(columns={"tpr_gap": "y"})
+    row = read_csv(folder / "report" / "effects.csv").iloc[0]
+    assert "nested model comparison" in row["note"]
+    full = ols("y ~ C(strength) * C(rate)", data=trials).fit()
+    additive = ols("y ~ C(strength) + C(rate)", data=trials).fit()
+    only_rate = ols("y ~ C(rate)", data=trials).fit()
+    only_strength = ols("y ~ C(strength)", data=trials).fit()
+    ss_total = ((trials["y"] - trials["y"].mean()) ** 2).sum()
+    ss_strength = anova_lm(only_rate, additive, full)["ss_diff"]
+    ss_rate = anova_lm(only_strength, additive, full)["ss_diff"]
+    assert row["eta2_strength"] == pytest.approx(ss_strength[1] / ss_total, rel=1e-9)
+    assert row["eta2_rate"] == pytest.approx(ss_rate[1] / ss_total, rel=1e-9)
+    assert row["eta2_interaction"] == pytest.approx(ss_rate[2] / ss_total, rel=1e-9)
+    assert min(row["eta2_strength"], row["eta2_rate"], row["eta2_interaction"]) >= 0
+
+
 def test_sweep_without_finished_trials(tmp_path: Path) -> None:
     folder = write_sweep(tmp_path)
     for p in (folder / "trials").glob("*/result.json"):
