@@ -13,13 +13,17 @@ Statistics, per model and metric, over the finished trials (statsmodels/scipy on
     `method:strength` (strength is only meaningful within a method; `none` is one level), and the
     `strength_factor` column says so. With one trial per cell the interaction cannot be told from
     noise: the additive model `C(strength) + C(rate)` is used and the note says so. With empty
-    cells (partial sweeps) type-II sums of squares need not add up to the total;
+    cells (partial sweeps) the type-II sums of squares come from nested model comparisons
+    (`anova_lm(typ=2)` is not identified there) and need not add up to the total. A verdict
+    calls a factor the one that "matters more" only if its F-test has p < 0.05;
   * standardized slopes: OLS of z-scored y on z-scored strength and rate (with method fixed
     effects when there are several methods, so the strength slope is the within-method one);
   * manipulation check: OLS of the metric on the measured intrinsic bias after the intervention
     (slope, 95% CI, r^2), and OLS of intrinsic bias on strength (did the intervention move it?).
 Degenerate data (one level, too few trials, zero variance, collinear design) gives NaN and a
-`note`, never an exception. Plots and effects pool over grid axes other than the usual five.
+`note`, never an exception. Plots and effects pool over grid axes other than the usual five
+(cells.csv keeps them apart). Coverage counts grid points (from sweep.yaml) with a finished
+trial; trial folders with `error.txt` and no `result.json` count as failed.
 """
 
 from __future__ import annotations
@@ -205,7 +209,7 @@ def load_sweep(sweep_path: Path) -> SweepData:
     return SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
 
 
-def _metrics(trials: pd.DataFrame, metrics: list[str] | None) -> list[str]:
+def _metrics(metrics: list[str] | None) -> list[str]:
     if metrics is None:
         return list(DEFAULT_METRICS)
     known = set(METRIC_KEYS) | set(INTRINSIC)
@@ -420,7 +424,8 @@ def _simple_ols(y: pd.Series, x: pd.Series, extra: np.ndarray | None = None) -> 
     if fit is None:
         return res
     lo, hi = fit.conf_int(0.05)[1]
-    res.update(slope=float(fit.params[1]), ci_low=float(lo), ci_high=float(hi), r2=fit.rsquared)
+    res.update(slope=float(fit.params[1]), ci_low=float(lo), ci_high=float(hi))
+    res["r2"] = float(fit.rsquared)
     return res
 
 
@@ -451,8 +456,8 @@ def effects_table(trials: pd.DataFrame, metrics: list[str], models: list[str]) -
         for metric in metrics:
             d = dm.dropna(subset=[metric])
             row: dict[str, Any] = {"model": model, "metric": metric, "n": len(d)}
-            _, row["strength_factor"] = _strength_factor(d) if len(d) else (None, "strength")
-            row["n_levels_strength"] = int(_strength_factor(d)[0].nunique()) if len(d) else 0
+            factor, row["strength_factor"] = _strength_factor(d)
+            row["n_levels_strength"] = int(factor.nunique())
             row["n_levels_rate"] = int(d["rate"].nunique())
             notes = []
             if len(d) == 0:
@@ -897,7 +902,9 @@ def to_html(blocks: list[tuple[str, Any]], title: str) -> str:
 METHOD_TEXT = (
     "Statistics: cells are means over seeds with 95% t-intervals. Per model and metric, a two-way "
     "ANOVA y ~ C(strength) * C(rate) (type-II sums of squares) gives η² = SS(term) / SS(total); "
-    "with several methods the strength factor is the combined level method:strength. Standardized "
+    "with several methods the strength factor is the combined level method:strength; with empty "
+    "cells, type-II sums of squares come from nested model comparisons. A factor 'matters more' "
+    "only if its ANOVA F-test has p < 0.05. Standardized "
     "slopes come from OLS of z-scored y on z-scored strength and rate (with method fixed effects "
     "when there are several methods). The manipulation check regresses the metric on the measured "
     "intrinsic bias after the intervention, and intrinsic bias on strength. Rates are the nominal "
@@ -997,7 +1004,7 @@ def build_report(
 ) -> ReportSummary:
     """Write the report of one sweep folder (tables, plots, report.md/html) and summarise it."""
     data = load_sweep(Path(sweep_path))
-    metrics = _metrics(data.trials, metrics)
+    metrics = _metrics(metrics)
     data.trials = _ensure_columns(data.trials, metrics)
     out_dir = Path(out_dir) if out_dir is not None else data.path / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -1021,6 +1028,9 @@ def build_report(
     effects.to_csv(out_dir / "effects.csv", index=False)
     files += [out_dir / n for n in ("trials.csv", "trials.parquet", "cells.csv", "effects.csv")]
 
+    # Plots of metrics an earlier report asked for would otherwise linger next to this one's.
+    for old in [*out_dir.glob("heatmap_*.png"), *out_dir.glob("lines_*.png")]:
+        old.unlink()
     figures = []
     for metric in metrics:
         figures.append(heatmap_figure(data, plot_cells, metric, out_dir / f"heatmap_{metric}.png"))
@@ -1076,7 +1086,7 @@ def compare(
     done = total = failed = 0
     for path in sweep_paths:
         data = load_sweep(Path(path))
-        ms = _metrics(data.trials, metrics)
+        ms = _metrics(metrics)
         data.trials = _ensure_columns(data.trials, ms)
         name = data.name
         while name in names:  # two sweeps of one name (different storage): keep both columns
