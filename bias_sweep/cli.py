@@ -226,8 +226,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_libraries() -> None:
+    """Keep terminals and Slurm logs readable: no per-load progress bars from HF libraries.
+
+    Environment variables (not API calls) so that Ray workers, which inherit them, are quiet too.
+    """
+    for key, value in {
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+        "WANDB_SILENT": "true",
+        "RAY_AIR_NEW_OUTPUT": "0",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_libraries()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -235,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"bias-sweep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("bias-sweep: interrupted", file=sys.stderr)
         return 130

@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from bias_sweep.config import (
     SweepSection,
     axis_columns,
+    cache_dir,
     expand_grid,
     grid_axes,
     load_config,
@@ -134,9 +135,14 @@ def describe_plan(plan: Plan) -> list[str]:
         f"  resources per trial: cpu={res.cpu:g} gpu={res.gpu:g};"
         f" max concurrent: {conf.sweep.max_concurrent_trials or 'as resources allow'};"
         f" retries per trial: {conf.sweep.max_failures}",
-        f"  tracking: W&B {effective_mode(conf.tracking.mode)} (project {conf.tracking.project})",
+        f"  tracking: W&B {_mode_text(conf.tracking.mode)} (project {conf.tracking.project})",
     ]
     return lines
+
+
+def _mode_text(mode: str) -> str:
+    effective = effective_mode(mode)
+    return effective if effective == mode else f"{effective} ({mode} asked, no credentials)"
 
 
 def _short(values: list[Any], most: int = 8) -> str:
@@ -256,7 +262,7 @@ def build_intervention_task(conf: dict[str, Any], sweep_path: str) -> dict[str, 
 
     cfg = OmegaConf.create(conf)
     torch.set_num_threads(max(1, int(cfg.sweep.resources.cpu)))
-    task = load_task(cfg.data, cfg.seed)
+    task = load_task(cfg.data, cfg.seed, cache_dir=cache_dir(cfg))
     store = interventions_store(Path(sweep_path))
     _, meta, built = build_intervention(cfg, task, store)
     if built:
@@ -446,7 +452,8 @@ class _Progress:
     def show(self, running: int, failed: int, force: bool = False) -> None:
         text = self.line(running, failed)
         now = time.time()
-        changed = text.split(", elapsed")[0] != self.last_line.split(", elapsed")[0]
+        # Only a change in done/failed is news; the running count flickers between trials.
+        changed = _counts_of(text) != _counts_of(self.last_line)
         if not (force or changed or now - self.last_print > 30):
             return
         if self.tty:
@@ -478,6 +485,11 @@ class _Progress:
         new.to_parquet(tmp, index=False)
         os.replace(tmp, target)
         self.rows.clear()
+
+
+def _counts_of(line: str) -> tuple[str, str]:
+    parts = line.split(", ")
+    return (parts[0], parts[2]) if len(parts) > 2 else ("", "")
 
 
 def _hms(seconds: float) -> str:
@@ -569,7 +581,7 @@ def prepare_new(conf: DictConfig, overwrite: bool = False) -> Plan:
     probe = parent
     while not probe.exists():
         probe = probe.parent
-    if not os.access(probe, os.W_OK):
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
         raise UserError(f"sweep.storage: '{conf.sweep.storage}' is not writable ({probe})")
     return make_plan(conf)
 

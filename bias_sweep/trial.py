@@ -111,7 +111,7 @@ def run_trial(
 
     # 1. Data: the fine-tuning set at the requested co-occurrence rate, and the balanced eval set.
     tick = time.perf_counter()
-    task = load_task(cfg.data, cfg.seed)
+    task = load_task(cfg.data, cfg.seed, cache_dir=cache_dir(cfg))
     timings["data_s"] = time.perf_counter() - tick
 
     # 2. Intervention on the pre-trained model (shared across rates and seeds through the store).

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bias_sweep.config import (
+    expand_grid,
+    first_point,
+    grid_axes,
+    load_config,
+    trial_config,
+    trial_key,
+)
+from bias_sweep.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_and_overrides() -> None:
+    conf = load_config(None, ["data.rate=0.3", "train.epochs=1", "data.groups.lexicon=religion"])
+    assert conf.data.rate == 0.3
+    assert conf.train.epochs == 1
+    assert conf.data.groups.lexicon == "religion"
+
+
+def test_quickstart_grid_expands_in_stable_order() -> None:
+    conf = load_config(ROOT / "sweeps" / "quickstart.yaml")
+    points = expand_grid(conf)
+    assert len(points) == 18
+    assert points == expand_grid(load_config(ROOT / "sweeps" / "quickstart.yaml"))
+    assert first_point(conf) == {"intervention.strength": 0.0, "data.rate": 0.1, "seed": 0}
+
+
+def test_nested_and_dotted_grid_keys_mean_the_same_axis() -> None:
+    a = load_config(None, ["sweep.grid.data.rate=[0.1,0.9]"])
+    assert grid_axes(a) == {"data.rate": [0.1, 0.9]}
+
+
+def test_strengthless_methods_collapse_their_strengths() -> None:
+    conf = load_config(
+        None,
+        [
+            "sweep.grid.intervention.method=[none,cda,random-init]",
+            "sweep.grid.intervention.strength=[0,0.5,1]",
+        ],
+    )
+    methods = [p["intervention.method"] for p in expand_grid(conf)]
+    assert methods.count("none") == 1 and methods.count("random-init") == 1
+    assert methods.count("cda") == 3
+
+
+def test_trial_key_ignores_tracking_storage_and_fault_switches() -> None:
+    base = load_config(None)
+    same = load_config(
+        None, ["tracking.mode=disabled", "sweep.storage=/x", "train.fail_always=true"]
+    )
+    other = load_config(None, ["data.rate=0.9"])
+    assert trial_key(base) == trial_key(same)
+    assert trial_key(base) != trial_key(other)
+    assert trial_key(base) != trial_key(load_config(None, ["sweep.name=other"]))
+
+
+def test_trial_config_sets_point_values() -> None:
+    conf = load_config(ROOT / "sweeps" / "quickstart.yaml")
+    cfg = trial_config(conf, {"data.rate": 0.9, "seed": 1, "intervention.strength": 0.5})
+    assert (cfg.data.rate, cfg.seed, cfg.intervention.strength) == (0.9, 1, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"),
+    [
+        (["foo=1"], "foo"),
+        (["data.rate=1.5"], "data.rate"),
+        (["data.rate=abc"], "data.rate"),
+        (["intervention.strength=-0.1"], "intervention.strength"),
+        (["data.groups.pairs=[]"], "data.groups.pairs"),
+        (["data.groups.lexicon=custom"], "data.groups.pairs"),
+        (["intervention.method=magic"], "intervention.method"),
+        (["data.source=web"], "data.source"),
+        (["data.train_size=0"], "data.train_size"),
+        (["sweep.grid.data.nope=[1]"], "data.nope"),
+        (["sweep.grid.data.rate=[]"], "data.rate"),
+        (["sweep.grid.data.rate=[0.5,2]"], "data.rate"),
+        (["sweep.resources.gpu=3.5"], "sweep.resources.gpu"),
+        (["sweep.name=a/b"], "sweep.name"),
+        (["seed"], "seed"),
+    ],
+)
+def test_bad_values_name_the_key(overrides: list[str], names: str) -> None:
+    with pytest.raises(UserError) as info:
+        load_config(None, overrides)
+    message = str(info.value)
+    assert names in message
+    assert "\n" not in message
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_config(bad)
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("data:\n  rte: 0.5\n")
+    with pytest.raises(UserError, match="data.rte"):
+        load_config(unknown)

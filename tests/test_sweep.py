@@ -1,0 +1,238 @@
+"""Sweeps on a real local Ray: grid, shared stage, W&B runs, retries, kill and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from bias_sweep.config import load_config, trial_config
+from bias_sweep.results import load_trials
+from bias_sweep.status import trial_states
+from bias_sweep.sweep import interventions_store, make_plan
+from bias_sweep.trial import run_trial
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
+# Small enough for 2 CPUs, large enough to train and measure something.
+SMALL = [
+    "model.pretrain_steps=40",
+    "intervention.steps=10",
+    "data.pool_size=1500",
+    "data.train_size=160",
+    "data.eval_size=80",
+    "train.epochs=2",
+    "tracking.mode=offline",
+]
+
+
+@pytest.fixture
+def ray_env(tmp_path: Path, cache_dir: Path) -> Iterator[dict[str, str]]:
+    """Environment for a CLI subprocess with its own short Ray temp dir; kills what it left."""
+    ray_tmp = tempfile.mkdtemp(prefix="bsr-", dir="/tmp")  # unix socket paths must stay short
+    env = dict(os.environ)
+    env.update(RAY_TMPDIR=ray_tmp, BIAS_SWEEP_CACHE=str(cache_dir), WANDB_MODE="offline")
+    env.pop("RAY_ADDRESS", None)
+    yield env
+    leftovers = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(ray_tmp in part for part in proc.info["cmdline"] or []):
+                leftovers.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    for proc in leftovers:
+        proc.kill()
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300):
+    return subprocess.run(
+        [sys.executable, "-m", "bias_sweep.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _overrides(storage: Path, name: str, *extra: str) -> list[str]:
+    return [f"sweep.storage={storage}", f"sweep.name={name}", *SMALL, *extra]
+
+
+def _wandb_ids(sweep_path: Path) -> Counter:
+    """Run ids of the offline W&B runs (folder names end in the id)."""
+    return Counter(p.name.rsplit("-", 1)[-1] for p in (sweep_path / "wandb").glob("offline-run-*"))
+
+
+def _ray_processes_of(ray_tmp: str) -> list[int]:
+    out = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(ray_tmp in part for part in proc.info["cmdline"] or []):
+                out.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return out
+
+
+def test_sweep_runs_grid_shares_stage_and_tracks(tmp_path: Path, ray_env: dict[str, str]) -> None:
+    ray_env["WANDB_API_KEY"] = "secret-key-never-written-0123456789"
+    args = _overrides(
+        tmp_path,
+        "grid",
+        "sweep.grid.intervention.strength=[0.0,1.0]",
+        "sweep.grid.data.rate=[0.1,0.9]",
+        "sweep.grid.seed=[0,1]",
+    )
+    proc = _cli(["run", str(QUICKSTART), *args], ray_env, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    path = tmp_path / "grid"
+    assert "8/8 trials done" in proc.stdout
+    assert str(path / "results.parquet") in proc.stdout
+    plan = make_plan(load_config(path / "sweep.yaml"))
+    # Counted, not assumed: 2 unique intervened models for 8 trials, each built once.
+    builds = interventions_store(path).builds()
+    assert len(plan.intervention_keys) == 2
+    assert sorted(b["key"] for b in builds) == sorted(plan.intervention_keys)
+    table = load_trials(path)
+    assert sorted(table["trial_key"]) == sorted(plan.keys)
+    assert table["realised_rate"].sub(table["rate"]).abs().max() <= 0.01
+    ids = _wandb_ids(path)
+    assert set(plan.keys) <= set(ids)
+    assert sum(1 for i in ids if i.startswith("iv")) == 2  # one run per intervention
+    assert all(n == 1 for n in ids.values())
+    assert (trial_states(path)["state"] == "done").all()
+    # The key reaches nothing the tool writes.
+    hits = subprocess.run(["grep", "-rl", ray_env["WANDB_API_KEY"], str(path)], capture_output=True)
+    assert hits.stdout == b""
+    assert _ray_processes_of(ray_env["RAY_TMPDIR"]) == []
+
+    # An existing name is refused, pointing to resume, and nothing is touched.
+    before = sorted(p.stat().st_mtime_ns for p in path.rglob("result.json"))
+    again = _cli(["run", str(QUICKSTART), *args], ray_env, tmp_path)
+    assert again.returncode == 2
+    assert "bias-sweep resume" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    assert sorted(p.stat().st_mtime_ns for p in path.rglob("result.json")) == before
+
+
+def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
+    tmp_path: Path, ray_env: dict[str, str], cache_dir: Path
+) -> None:
+    args = _overrides(tmp_path, "retry", "train.epochs=3", "train.fail_after_epoch=2")
+    proc = _cli(["run", str(QUICKSTART), *args, "sweep.grid={seed:[0]}"], ray_env, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    path = tmp_path / "retry"
+    (result_file,) = path.glob("trials/*/result.json")
+    state = json.loads((result_file.parent / "state.json").read_text())
+    assert state["attempts"] == 2 and state["resumed_from_epoch"] == 2
+    retried = json.loads(result_file.read_text())
+
+    conf = load_config(QUICKSTART, [*_overrides(tmp_path, "plain", "train.epochs=3")])
+    conf.cache_dir = str(cache_dir)
+    cfg = trial_config(conf, {"seed": 0, "intervention.strength": 0.0, "data.rate": 0.1})
+    undisturbed = run_trial(cfg, tmp_path / "plain-trial")
+    assert retried["metrics"] == undisturbed["metrics"]
+
+
+def test_killed_driver_resumes_without_rerunning_or_duplicating(
+    tmp_path: Path, ray_env: dict[str, str]
+) -> None:
+    args = _overrides(
+        tmp_path,
+        "killed",
+        "sweep.grid.intervention.strength=[0.0]",
+        "sweep.grid.data.rate=[0.1,0.5,0.9]",
+        "sweep.grid.seed=[0,1]",
+        "train.epochs=4",
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "bias_sweep.cli", "run", str(QUICKSTART), *args],
+        env=ray_env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    path = tmp_path / "killed"
+    deadline = time.time() + 240
+    while len(list(path.glob("trials/*/result.json"))) < 2 and time.time() < deadline:
+        assert driver.poll() is None, "the sweep ended before it could be killed"
+        time.sleep(0.5)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    finished = {p: p.read_bytes() for p in path.glob("trials/*/result.json")}
+    mtimes = {p: p.stat().st_mtime_ns for p in finished}
+    assert 2 <= len(finished) < 6
+    for pid in _ray_processes_of(ray_env["RAY_TMPDIR"]):  # what a crashed node leaves behind
+        psutil.Process(pid).kill()
+
+    proc = _cli(["resume", "killed", "--storage", str(tmp_path)], ray_env, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plan = make_plan(load_config(path / "sweep.yaml"))
+    results = list(path.glob("trials/*/result.json"))
+    assert sorted(p.parent.name for p in results) == sorted(plan.keys)
+    for p, content in finished.items():  # finished trials were not run again
+        assert p.read_bytes() == content and p.stat().st_mtime_ns == mtimes[p]
+    table = pd.read_parquet(path / "results.parquet")
+    assert sorted(table["trial_key"]) == sorted(plan.keys)
+    ids = _wandb_ids(path)
+    assert {i for i in ids if not i.startswith("iv")} == set(plan.keys)
+    for key in finished:  # a trial finished before the kill has exactly one run folder
+        assert ids[key.parent.name] == 1
+
+
+def test_always_failing_trial_is_reported_and_resume_gives_fresh_budget(
+    tmp_path: Path, ray_env: dict[str, str]
+) -> None:
+    args = _overrides(
+        tmp_path, "failing", "train.fail_always=true", "sweep.max_failures=1", "train.epochs=1"
+    )
+    proc = _cli(["run", str(QUICKSTART), *args, "sweep.grid={seed:[0]}"], ray_env, tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    path = tmp_path / "failing"
+    (state_file,) = path.glob("trials/*/state.json")
+    assert json.loads(state_file.read_text())["attempts"] == 2
+
+    status = _cli(["status", str(path)], ray_env, tmp_path)
+    assert status.returncode == 0
+    assert "1 failed" in status.stdout
+    assert "InjectedFault: train.fail_always" in status.stdout
+
+    again = _cli(["resume", str(path)], ray_env, tmp_path)
+    assert again.returncode == 1
+    assert json.loads(state_file.read_text())["attempts"] == 4  # a fresh budget of 1 + 1 retry
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["sweep.grid.data.nope=[1]"], "unknown axis"),
+        (["sweep.grid.seed=[]"], "non-empty list"),
+        (["sweep.resources.gpu=3.5"], "sweep.resources.gpu"),
+        (["sweep.resources.gpu=1"], "no node of the Ray cluster"),
+        (["sweep.storage=/etc/hostname/runs"], "not writable"),
+    ],
+)
+def test_bad_sweeps_fail_fast_and_leave_nothing(
+    tmp_path: Path, ray_env: dict[str, str], extra: list[str], expected: str
+) -> None:
+    args = [*_overrides(tmp_path / "store", "bad"), *extra]
+    proc = _cli(["run", str(QUICKSTART), *args], ray_env, tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert expected in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "store").exists()
