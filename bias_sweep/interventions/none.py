@@ -1,0 +1,29 @@
+"""`none`: the base model unchanged (the reference every other method is compared with).
+
+The strength is ignored. Files are hard-linked where possible (they are never modified in place).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(src, dst)
+
+
+def copy_model(base_dir: Path, out_dir: Path) -> None:
+    shutil.copytree(base_dir, out_dir, copy_function=_link_or_copy, dirs_exist_ok=True)
+
+
+def apply(
+    strength: float, icfg: Any, base_dir: Path, task: Any, out_dir: Path, seed: int
+) -> dict[str, Any]:
+    copy_model(base_dir, out_dir)
+    return {}

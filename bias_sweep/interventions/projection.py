@@ -1,0 +1,139 @@
+"""`projection`: remove a group direction from the encoder's output (Bolukbasi et al. 2016 style).
+
+The bias direction v (unit norm) is the first principal component of the differences between
+mean-pooled last-layer states of counterfactual sentence pairs: corpus sentences that mention a
+group next to their twin with A and B terms swapped, plus a few template sentences per lexicon
+pair. The differences are oriented A minus B, so v points towards group A.
+
+Every forward pass then maps each token's last-layer hidden state h to h - s (h . v) v, before the
+pooler, the classification head or the MLM head: s = 0 is the identity, s = 1 removes the
+component along v entirely, values in between shrink it. The projection is saved next to the
+weights (`bias_projection.pt`) and re-attached by `models.load_classifier` / `load_masked_lm` /
+`load_encoder`, so it acts through fine-tuning and evaluation alike. v is fixed: computed once on
+the pre-trained encoder, not re-estimated as fine-tuning moves the representation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel
+
+from bias_sweep import models
+from bias_sweep.errors import UserError
+from bias_sweep.interventions.none import copy_model
+
+TEMPLATES = ("{}.", "this is {}.", "{} is here.", "that is {}.", "here is {}.", "{} is there.")
+MAX_CORPUS_PAIRS = 512
+
+
+class BiasProjection(torch.nn.Module):
+    """h -> h - s (h . v) v on the encoder's output, attached as a forward hook."""
+
+    def __init__(self, direction: torch.Tensor, strength: float) -> None:
+        super().__init__()
+        v = direction.detach().float().flatten()
+        # not persistent: the model's state_dict (and a saved fine-tuned model) stays plain
+        self.register_buffer("direction", v / v.norm(), persistent=False)
+        self.strength = float(strength)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if self.strength == 0.0:
+            return h
+        v = self.direction.to(h.dtype)
+        return h - self.strength * (h @ v).unsqueeze(-1) * v
+
+    def _hook(self, module: torch.nn.Module, args: Any, out: Any) -> Any:
+        if isinstance(out, torch.Tensor):
+            return self(out)
+        if isinstance(out, tuple):
+            return (self(out[0]), *out[1:])
+        out["last_hidden_state"] = self(out["last_hidden_state"])  # a ModelOutput
+        return out
+
+    def attach(self, model: PreTrainedModel) -> PreTrainedModel:
+        encoder = _encoder_of(model)
+        model.add_module("bias_projection", self)  # moves with model.to(device)
+        encoder.register_forward_hook(self._hook)
+        return model
+
+    def save(self, path: Path) -> None:
+        torch.save({"direction": self.direction.cpu(), "strength": self.strength}, path)
+
+    @classmethod
+    def load(cls, path: Path) -> BiasProjection:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        return cls(saved["direction"], saved["strength"])
+
+
+def _encoder_of(model: PreTrainedModel) -> torch.nn.Module:
+    base = model.base_model
+    for name in ("encoder", "transformer"):  # BERT-like / DistilBERT-like
+        if isinstance(getattr(base, name, None), torch.nn.Module):
+            return getattr(base, name)
+    raise UserError(f"projection: no encoder module found in {type(model).__name__}")
+
+
+@torch.inference_mode()
+def sentence_embeddings(model: PreTrainedModel, tokenizer: Any, texts: list[str]) -> torch.Tensor:
+    """Mean-pooled last-layer states (mask-weighted), as sentence-transformers pools MiniLM."""
+    model.eval()
+    out = []
+    for start in range(0, len(texts), 128):
+        batch = tokenizer(
+            texts[start : start + 128],
+            padding=True,
+            truncation=True,
+            max_length=64,
+            return_tensors="pt",
+        )
+        h = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(h.dtype)
+        out.append((h * mask).sum(1) / mask.sum(1))
+    return torch.cat(out)
+
+
+def counterfactual_pairs(task: Any, seed: int) -> list[tuple[str, str]]:
+    """(group A version, group B version) sentence pairs from the corpus and templates."""
+    lex = task.lexicon
+    pairs = [(t.format(a), t.format(b)) for a, b in lex.pairs for t in TEMPLATES]
+    found = []
+    for text in task.corpus:
+        group = lex.group_of(text)
+        if group is not None and lex.swap(text) != text:
+            twin = lex.swap(text)
+            found.append((text, twin) if group == lex.name_a else (twin, text))
+    rng = np.random.default_rng(seed)
+    if len(found) > MAX_CORPUS_PAIRS:
+        found = [found[i] for i in sorted(rng.choice(len(found), MAX_CORPUS_PAIRS, replace=False))]
+    return pairs + found
+
+
+def bias_direction(model_dir: Path, task: Any, seed: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    pairs = counterfactual_pairs(task, seed)
+    encoder, tokenizer = models.load_encoder(model_dir), models.load_tokenizer(model_dir)
+    emb = sentence_embeddings(encoder, tokenizer, [p for pair in pairs for p in pair])
+    diffs = (emb[0::2] - emb[1::2]).double()  # A minus B
+    # PCA of the centred pair members = SVD of the (symmetric, so uncentred) differences
+    _, sing, vh = torch.linalg.svd(diffs, full_matrices=False)
+    v = vh[0]
+    if diffs.mean(0) @ v < 0:
+        v = -v
+    info = {
+        "pairs": len(pairs),
+        "explained_variance": float(sing[0] ** 2 / (sing**2).sum()),
+        "mean_diff_cosine": float(torch.nn.functional.cosine_similarity(diffs.mean(0), v, dim=0)),
+    }
+    return v.float(), info
+
+
+def apply(
+    strength: float, icfg: Any, base_dir: Path, task: Any, out_dir: Path, seed: int
+) -> dict[str, Any]:
+    v, info = bias_direction(base_dir, task, seed)
+    copy_model(base_dir, out_dir)
+    BiasProjection(v, strength).save(out_dir / models.PROJECTION_FILE)
+    return info

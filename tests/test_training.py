@@ -1,0 +1,124 @@
+"""The fine-tuning loop: it learns, it is deterministic, and a resume is bit-identical."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from bias_sweep.config import DataConfig, ModelConfig, TrainConfig
+from bias_sweep.data import load_task
+from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
+from bias_sweep.training import (
+    fine_tune,
+    length_batches,
+    load_state,
+    predict_scores,
+    save_state,
+    select_device,
+)
+
+CPU = torch.device("cpu")
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def setup(cache_dir: Path) -> tuple[Path, Any]:
+    task = load_task(OmegaConf.structured(DataConfig(train_size=192, eval_size=200)), seed=0)
+    return resolve_model_dir(OmegaConf.structured(ModelConfig), task, cache_dir), task
+
+
+def tcfg(**values: Any) -> Any:
+    return OmegaConf.structured(TrainConfig(**{"epochs": 3, "batch_size": 16, **values}))
+
+
+def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_select_device() -> None:
+    assert select_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_length_batches_cover_everything_and_depend_on_the_seed() -> None:
+    lengths = [int(x) for x in np.random.default_rng(0).integers(3, 60, 1000)]
+    a = length_batches(lengths, 16, torch.Generator().manual_seed(1))
+    b = length_batches(lengths, 16, torch.Generator().manual_seed(1))
+    c = length_batches(lengths, 16, torch.Generator().manual_seed(2))
+    assert a == b and a != c
+    assert sorted(i for batch in a for i in batch) == list(range(1000))
+    assert all(len(batch) <= 16 for batch in a)
+    # Sorted within chunks: far less padding than random batches.
+    pad = sum(len(x) * max(lengths[i] for i in x) - sum(lengths[i] for i in x) for x in a)
+    perm = np.random.default_rng(0).permutation(1000)
+    rand = [perm[i : i + 16].tolist() for i in range(0, 1000, 16)]
+    pad_rand = sum(len(x) * max(lengths[i] for i in x) - sum(lengths[i] for i in x) for x in rand)
+    assert pad < pad_rand / 5
+
+
+def test_fine_tune_learns_and_is_deterministic(setup: tuple[Path, Any]) -> None:
+    base, task = setup
+    tok = load_tokenizer(base)
+    texts = task.eval["text"].tolist()
+    runs, epochs_seen = [], []
+    for _ in range(2):
+        model = load_classifier(base, seed=0)
+        summary = fine_tune(
+            model, tok, task.train, tcfg(lr=3e-3), 0, CPU,
+            on_epoch=lambda e, state, metrics: epochs_seen.append((e, sorted(metrics))),
+        )  # fmt: skip
+        runs.append(predict_scores(model, tok, texts, tcfg(), CPU))
+    assert np.array_equal(runs[0], runs[1])  # same seed: same scores, bit for bit
+    assert summary["epochs"] == 3 and summary["steps"] == 3 * 12
+    assert summary["samples_per_s"] > 0 and np.isfinite(summary["loss"])
+    assert [e for e, _ in epochs_seen] == [1, 2, 3, 1, 2, 3]
+    assert epochs_seen[0][1] == ["epoch", "loss", "samples_per_s"]
+    scores = runs[0]
+    assert scores.shape == (len(texts),) and ((scores >= 0) & (scores <= 1)).all()
+    accuracy = ((scores > 0.5) == task.eval["label"].to_numpy()).mean()
+    assert accuracy > 0.7  # the words give the label away for most texts
+    # Another seed: another run.
+    other = load_classifier(base, seed=1)
+    fine_tune(other, tok, task.train, tcfg(lr=3e-3), 1, CPU)
+    assert not np.array_equal(predict_scores(other, tok, texts, tcfg(), CPU), scores)
+
+
+def test_predict_scores_keeps_the_order(setup: tuple[Path, Any]) -> None:
+    base, task = setup
+    tok, model = load_tokenizer(base), load_classifier(base, seed=0)
+    texts = ["he was rude", "to be fair, she seemed really lovely at the party as always", "ok"]
+    together = predict_scores(model, tok, texts, tcfg(eval_batch_size=2), CPU)
+    alone = [predict_scores(model, tok, [t], tcfg(), CPU)[0] for t in texts]
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+
+
+def test_resume_after_a_crash_is_bit_identical(setup: tuple[Path, Any], tmp_path: Path) -> None:
+    base, task = setup
+    tok = load_tokenizer(base)
+    straight = load_classifier(base, seed=0)
+    fine_tune(straight, tok, task.train, tcfg(), 0, CPU)
+
+    def checkpoint_then_crash(epoch: int, state: dict, metrics: dict) -> None:
+        save_state(state, tmp_path / "state.pt")
+        if epoch == 2:
+            raise Crash
+
+    first = load_classifier(base, seed=0)
+    with pytest.raises(Crash):
+        fine_tune(first, tok, task.train, tcfg(), 0, CPU, on_epoch=checkpoint_then_crash)
+    state = load_state(tmp_path / "state.pt")  # weights_only: plain tensors and values
+    assert state["epoch"] == 2 and set(state) == {"model", "optimizer", "scheduler", "epoch", "rng"}
+    torch.manual_seed(123)  # a new process: other RNG state, another classifier head
+    resumed = load_classifier(base, seed=7)
+    summary = fine_tune(resumed, tok, task.train, tcfg(), 0, CPU, resume_state=state)
+    assert summary["epochs_run"] == 1
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
