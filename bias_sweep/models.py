@@ -287,8 +287,14 @@ def train_tokenizer(texts: list[str], must_have: list[str], vocab_size: int) -> 
 
 def build_tiny_bert(model_cfg: Any, task: TaskData, out_dir: Path) -> dict[str, Any]:
     """Tokenizer + 2-layer BERT pre-trained with MLM on a corpus where group A co-occurs with the
-    task's positive-class words at `model_cfg.pretrain_rate` (see `attribute_corpus`)."""
-    from bias_sweep.training import select_device, train_mlm
+    task's positive-class words at `model_cfg.pretrain_rate` (see `attribute_corpus`).
+
+    It starts knowing which words are group terms and attribute words (`seed_concepts`) and its
+    MLM always masks group terms (`training.train_mlm`): both make the association appear
+    within the default few hundred steps. Built on the CPU even where a GPU is present: it
+    takes seconds, and every node then gets the same model for the same cache key.
+    """
+    from bias_sweep.training import train_mlm
 
     lex = task.lexicon
     must_have = [t for pair in lex.pairs for t in pair]
@@ -319,7 +325,7 @@ def build_tiny_bert(model_cfg: Any, task: TaskData, out_dir: Path) -> dict[str, 
         batch_size=32,
         lr=2e-3,  # a from-scratch tiny model: a high rate so a few hundred steps suffice
         seed=TINY_BERT_SEED,
-        device=select_device(),
+        device=torch.device("cpu"),
         focus_terms=[t for pair in lex.pairs for t in pair],
     )
     model.save_pretrained(out_dir)

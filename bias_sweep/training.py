@@ -8,6 +8,7 @@ Everything random is seeded, so a run on CPU is bit-for-bit repeatable, also acr
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
@@ -197,7 +198,11 @@ def predict_scores(
 
 
 def save_state(state: dict[str, Any], path: Path) -> None:
-    torch.save(state, path)
+    """Write a training state atomically: a crash while saving leaves the previous one intact."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
 
 
 def load_state(path: Path) -> dict[str, Any]:

@@ -38,13 +38,18 @@ def intrinsic_bias(model_dir: Path, task: Any, *, kind: str | None = None) -> di
     """The model's association of group A (vs B) with positive (vs negative) attribute words.
 
     `kind` forces "mlm_logprob_gap" or "seat_effect_size"; by default the MLM probe is used when
-    the saved weights have an MLM head. SEAT is also reported (`details`) for MLM models, so
-    models of both kinds can be compared on one scale.
+    the saved weights have an MLM head and some lexicon pair is a pair of single tokens. The
+    result also holds the probe's details, and for MLM models `seat_effect_size` as well, so
+    that models of both kinds can be compared on one scale.
     """
     model_dir = Path(model_dir)
-    if kind is None:
-        kind = "mlm_logprob_gap" if models.has_mlm_head(model_dir) else "seat_effect_size"
     tokenizer = models.load_tokenizer(model_dir)
+    if kind is None:
+        # The MLM probe needs a trained head and lexicon pairs that are single tokens.
+        scorable = _single_token_pairs(tokenizer, task.lexicon.pairs)
+        kind = (
+            "mlm_logprob_gap" if scorable and models.has_mlm_head(model_dir) else "seat_effect_size"
+        )
     seat = seat_effect_size(models.load_encoder(model_dir), tokenizer, task)
     if kind == "seat_effect_size":
         return {"kind": kind, "value": seat["effect_size"], **seat}
@@ -91,14 +96,15 @@ def mlm_logprob_gap(model: Any, tokenizer: Any, task: Any) -> dict[str, Any]:
     )
     model.eval()
     gaps = []  # log P(a) - log P(b) at the group slot, per sentence and pair
-    for start in range(0, len(texts), 256):
-        enc = tokenizer(texts[start : start + 256], padding=True, return_tensors="pt")
+    bs = 64  # logits are (batch, length, vocabulary): 64 x 12 x 30k floats is ~90 MB
+    for start in range(0, len(texts), bs):
+        enc = tokenizer(texts[start : start + bs], padding=True, return_tensors="pt")
         logp = model(**enc).logits.float().log_softmax(-1)
         is_mask = enc["input_ids"] == tokenizer.mask_token_id
         pos_ids = torch.arange(is_mask.shape[1]).expand_as(is_mask)
         first = torch.where(is_mask, pos_ids, is_mask.shape[1]).min(1).values
         last = torch.where(is_mask, pos_ids, -1).max(1).values
-        slot = torch.where(group_first[start : start + 256], first, last)
+        slot = torch.where(group_first[start : start + bs], first, last)
         at_slot = logp[torch.arange(len(slot)), slot]
         gaps.append(at_slot[:, a_ids] - at_slot[:, b_ids])
     gap = torch.cat(gaps).numpy()  # (sentences, pairs)
