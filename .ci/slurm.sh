@@ -93,7 +93,7 @@ ReturnToService=2
 # Batch jobs may be requeued (after node failure, or scontrol requeue on preemption).
 JobRequeue=1
 MinJobAge=300
-KillWait=30
+KillWait=20
 MpiDefault=none
 NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
