@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ class TrainConfig:
     eval_batch_size: int = 128
     # Test-only fault injection: raise once, on the first attempt, after this epoch's checkpoint.
     fail_after_epoch: int | None = None
-    fail_always: bool = False  # test-only: raise at the first epoch on every attempt
+    fail_always: bool = False  # test-only: raise before training on every attempt
 
 
 @dataclass
@@ -160,9 +161,15 @@ def _set_override(conf: DictConfig, item: str) -> None:
 
 
 def yaml_value(raw: str) -> Any:
-    """Parse one override value the way YAML would (numbers, lists, null, strings)."""
+    """Parse one override value the way YAML would (numbers, lists, mappings, null, strings).
+
+    Hydra-style mappings without spaces (`{seed:[0,1]}`) are accepted as well as YAML's
+    `{seed: [0, 1]}`: YAML would read the former as a single key.
+    """
     if raw == "":
         return ""
+    if raw.lstrip().startswith("{"):
+        raw = re.sub(r":(?=[^\s/])", ": ", raw)
     try:
         return OmegaConf.to_container(OmegaConf.create(f"v: {raw}"))["v"]
     except Exception:
@@ -235,7 +242,7 @@ def validate(conf: DictConfig) -> None:
     # Validate every grid value by substituting it into a copy of the config.
     for key, values in grid.items():
         for value in values:
-            trial = OmegaConf.masked_copy(conf, [k for k in conf.keys() if k != "sweep"])
+            trial = OmegaConf.masked_copy(conf, [k for k in conf if k != "sweep"])
             try:
                 OmegaConf.update(trial, key, value, merge=False)
             except OmegaConfBaseException as exc:

@@ -40,6 +40,14 @@ def trial_states(sweep_path: Path) -> pd.DataFrame:
     conf = load_config(Path(sweep_path) / SWEEP_FILE)
     plan = make_plan(conf)
     live = driver_running(sweep_path)
+    # The usual axes are always columns, also when a sweep keeps one of them fixed.
+    base = {
+        "model": conf.model.name,
+        "method": conf.intervention.method,
+        "strength": conf.intervention.strength,
+        "rate": conf.data.rate,
+        "seed": conf.seed,
+    }
     rows = []
     for point, key in zip(plan.points, plan.keys, strict=True):
         folder = trial_path(sweep_path, key)
@@ -53,7 +61,9 @@ def trial_states(sweep_path: Path) -> pd.DataFrame:
             state = "running"
         else:
             state = "pending"
-        rows.append({**axis_columns(point), "trial_key": key, "state": state, "error": error})
+        rows.append(
+            {**base, **axis_columns(point), "trial_key": key, "state": state, "error": error}
+        )
     return pd.DataFrame(rows)
 
 
@@ -75,16 +85,13 @@ def status_lines(sweep_path: Path, errors: int = 20) -> list[str]:
         + (" (driver running)" if driver_running(sweep_path) else "")
     ]
     cell_axes = [c for c in states.columns if c not in ("seed", "trial_key", "state", "error")]
-    if "seed" in states.columns:
-        cells = (
-            states.assign(mark=states["state"].map(SYMBOLS))
-            .groupby(cell_axes, sort=False, dropna=False)["mark"]
-            .agg("".join)
-            .reset_index()
-            .rename(columns={"mark": "seeds"})
-        )
-    else:
-        cells = states[cell_axes + ["state"]]
+    cells = (
+        states.assign(mark=states["state"].map(SYMBOLS))
+        .groupby(cell_axes, sort=False, dropna=False)["mark"]
+        .agg("".join)
+        .reset_index()
+        .rename(columns={"mark": "seeds"})
+    )
     lines.append("cells (per seed: D done, R running, F failed, . pending):")
     lines += ["  " + line for line in cells.to_string(index=False).splitlines()]
     failed = states[states["state"] == "failed"]

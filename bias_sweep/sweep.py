@@ -351,7 +351,8 @@ def _start_ray(address: str | None) -> bool:
         ray.init(address=address, **common)
     else:
         # Secure by default: no dashboard, every port on 127.0.0.1.
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **common)
+        # address="local": always a new cluster, never one that happens to run on this machine.
+        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **common)
     return True
 
 

@@ -123,16 +123,16 @@ def run_trial(
     tick = time.perf_counter()
     device = select_device()
     tokenizer = load_tokenizer(model_dir)
-    model = load_classifier(model_dir).to(device)
+    model = load_classifier(model_dir, seed=cfg.seed).to(device)
 
     def on_epoch(epoch: int, state: dict[str, Any], metrics: dict[str, Any]) -> None:
         if hooks.on_epoch is not None:
             hooks.on_epoch(epoch, state, metrics)
-        if cfg.train.fail_always:
-            raise InjectedFault(f"train.fail_always: failing after epoch {epoch}")
         if cfg.train.fail_after_epoch == epoch and hooks.resume_state is None:
             raise InjectedFault(f"train.fail_after_epoch: failing once after epoch {epoch}")
 
+    if cfg.train.fail_always:
+        raise InjectedFault("train.fail_always: failing before training, on every attempt")
     training = fine_tune(
         model,
         tokenizer,

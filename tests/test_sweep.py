@@ -18,11 +18,10 @@ import pandas as pd
 import psutil
 import pytest
 
-from bias_sweep.config import load_config, trial_config
+from bias_sweep.config import load_config
 from bias_sweep.results import load_trials
 from bias_sweep.status import trial_states
 from bias_sweep.sweep import interventions_store, make_plan
-from bias_sweep.trial import run_trial
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
@@ -75,7 +74,8 @@ def _overrides(storage: Path, name: str, *extra: str) -> list[str]:
 
 def _wandb_ids(sweep_path: Path) -> Counter:
     """Run ids of the offline W&B runs (folder names end in the id)."""
-    return Counter(p.name.rsplit("-", 1)[-1] for p in (sweep_path / "wandb").glob("offline-run-*"))
+    folders = (sweep_path / "wandb").glob("offline-run-*")
+    return Counter(p.name.split("-", 3)[-1] for p in folders)  # offline-run-<time>-<id>
 
 
 def _ray_processes_of(ray_tmp: str) -> list[int]:
@@ -130,21 +130,25 @@ def test_sweep_runs_grid_shares_stage_and_tracks(tmp_path: Path, ray_env: dict[s
 
 
 def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
-    tmp_path: Path, ray_env: dict[str, str], cache_dir: Path
+    tmp_path: Path, ray_env: dict[str, str]
 ) -> None:
-    args = _overrides(tmp_path, "retry", "train.epochs=3", "train.fail_after_epoch=2")
-    proc = _cli(["run", str(QUICKSTART), *args, "sweep.grid={seed:[0]}"], ray_env, tmp_path)
+    one_point = ["train.epochs=3", "sweep.grid={seed:[0]}"]
+    faulty = _overrides(tmp_path, "retry", *one_point, "train.fail_after_epoch=2")
+    proc = _cli(["run", str(QUICKSTART), *faulty], ray_env, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    path = tmp_path / "retry"
-    (result_file,) = path.glob("trials/*/result.json")
+    (result_file,) = (tmp_path / "retry").glob("trials/*/result.json")
     state = json.loads((result_file.parent / "state.json").read_text())
     assert state["attempts"] == 2 and state["resumed_from_epoch"] == 2
     retried = json.loads(result_file.read_text())
 
-    conf = load_config(QUICKSTART, [*_overrides(tmp_path, "plain", "train.epochs=3")])
-    conf.cache_dir = str(cache_dir)
-    cfg = trial_config(conf, {"seed": 0, "intervention.strength": 0.0, "data.rate": 0.1})
-    undisturbed = run_trial(cfg, tmp_path / "plain-trial")
+    # The same trial, undisturbed, under the same conditions (a Ray worker with one thread).
+    plain = _overrides(tmp_path, "plain", *one_point)
+    proc = _cli(["run", str(QUICKSTART), *plain], ray_env, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (plain_file,) = (tmp_path / "plain").glob("trials/*/result.json")
+    undisturbed = json.loads(plain_file.read_text())
+    assert json.loads((plain_file.parent / "state.json").read_text())["attempts"] == 1
+    assert retried["trial_key"] != undisturbed["trial_key"]  # two sweeps, two W&B runs
     assert retried["metrics"] == undisturbed["metrics"]
 
 
