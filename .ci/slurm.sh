@@ -101,6 +101,7 @@ EOF
 	if ! cmp -s "$tmp" "$CONF"; then
 		mv "$tmp" "$CONF"
 		chmod 644 "$CONF"
+		CONF_CHANGED=1
 	else
 		rm -f "$tmp"
 	fi
@@ -139,6 +140,9 @@ start() {
 		done
 		ctld_ok || die "slurmctld did not answer (see /var/log/slurm/slurmctld.log)"
 		touch "$STATE_DIR/slurmctld.ours"
+	elif [[ -n ${CONF_CHANGED:-} ]]; then
+		log "slurm.conf changed: scontrol reconfigure"
+		scontrol reconfigure
 	fi
 	if ! slurmd_running && ! pgrep -x slurmd >/dev/null; then
 		slurmd

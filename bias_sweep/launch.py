@@ -63,6 +63,7 @@ WORKING_DIR_EXCLUDES = [
     "*.egg-info",
     ".pytest_cache",
     ".ruff_cache",
+    ".ray*token*",  # a cluster's auth token kept next to the checkout (launch/ray/README.md)
 ]
 # A value that lands on an `#SBATCH` line: no spaces or newlines that could add lines to the script.
 _SLURM_WORD = re.compile(r"^[A-Za-z0-9_.,:@+=/%-]+$")
