@@ -533,8 +533,11 @@ def test_launch_slurm_runs_sweep_to_the_end(slurm, tmp_path) -> None:
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path) -> None:
-    """Preemption: `scontrol requeue` while trials run; the job returns and finishes the sweep."""
+@pytest.mark.parametrize("how", ["scontrol-requeue", "time-limit-usr1"])
+def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path, how: str) -> None:
+    """Preemption (`scontrol requeue`: Slurm stops everything and requeues) and the time-limit
+    warning (USR1 to the batch shell: it stops the driver, then Ray, then requeues the job itself)
+    while trials run: the job comes back, resumes, and finishes every trial exactly once."""
     overrides = [
         "sweep.grid.data.rate=[0.1,0.9]",
         "sweep.grid.seed=[0,1]",
@@ -567,7 +570,10 @@ def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path) -> None:
         p.parent.name: p.stat().st_mtime_ns for p in (sweep / "trials").glob("*/result.json")
     }
     requeued_at = time.monotonic() - t0
-    subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
+    if how == "scontrol-requeue":
+        subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
+    else:  # what `#SBATCH --signal=B:USR1@120` does two minutes before the time limit
+        subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True, timeout=30)
     wait_for_state(job, lambda s: s == "PENDING", timeout=120)
     # Slurm holds a requeued job for ~2 minutes (BeginTime); release it now.
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
@@ -575,6 +581,9 @@ def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path) -> None:
     elapsed = time.monotonic() - t0
     log = (sweep / "logs" / f"slurm-{job}.out").read_text()
     assert f"job {job} attempt 1" in log, log[-3000:]
+    if how == "time-limit-usr1":
+        # The driver saved and said "interrupted, resumable" (75); the job requeued itself.
+        assert f"requeueing job {job}" in log, log[-3000:]
     assert "done (exit 0)" in log, log[-3000:]
     results = {p.parent.name: p for p in (sweep / "trials").glob("*/result.json")}
     assert len(results) == 4
@@ -591,7 +600,7 @@ def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path) -> None:
     trial_ids = {k: n for k, n in ids.items() if k in results}
     assert set(trial_ids) == set(results), ids
     print(
-        f"requeue: at {requeued_at:.0f} s with {len(finished_before)} done and {mid_run} mid-run;"
+        f"{how}: at {requeued_at:.0f} s with {len(finished_before)} done and {mid_run} mid-run;"
         f" finished in {elapsed:.0f} s; attempts {[s['attempts'] for s in states.values()]};"
         f" resumed from epochs {[s['resumed_from_epoch'] for s in states.values()]};"
         f" W&B folders per trial id {sorted(trial_ids.values())}"
