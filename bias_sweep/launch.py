@@ -247,11 +247,12 @@ def validate_slurm(args: argparse.Namespace, conf: Any, dry_run: bool) -> SlurmS
     if args.node_timeout < 10:
         raise UserError(f"--node-timeout: {args.node_timeout} is not allowed; expected >= 10 s")
 
+    # The cluster's own answers, when it can be asked; a dry run renders without them.
+    if not dry_run and shutil.which("sbatch") is None:
+        raise UserError("sbatch: not found; launch slurm needs Slurm's commands on PATH")
     partition, default = args.partition, None
     found = _slurm_partitions()
     if found is None and not dry_run:
-        if shutil.which("sbatch") is None:
-            raise UserError("sbatch: not found; launch slurm needs Slurm's commands on PATH")
         raise UserError("sinfo: Slurm does not answer (is slurmctld up? `sinfo` to check)")
     if found is not None:
         names, default = found
@@ -265,8 +266,6 @@ def validate_slurm(args: argparse.Namespace, conf: Any, dry_run: bool) -> SlurmS
                 "--partition: required; this cluster has no default partition; choose one of "
                 + (", ".join(names) or "(none listed by sinfo)")
             )
-    if not dry_run and shutil.which("sbatch") is None:
-        raise UserError("sbatch: not found; launch slurm needs Slurm's commands on PATH")
     return SlurmSpec(
         nodes=args.nodes,
         gpus_per_node=args.gpus_per_node,
@@ -364,6 +363,10 @@ def cmd_slurm(args: argparse.Namespace) -> int:
 
     conf, sweep_file = _load(args.sweep, args.overrides)
     path = sweep_dir(conf)
+    if any(c.isspace() for c in str(path)):
+        raise UserError(
+            f"sweep.storage: '{path.parent}' has a space; Slurm's #SBATCH --output cannot take it"
+        )
     if not args.dry_run:
         _refuse_existing(path, conf.sweep.name, args.resume_existing)
     spec = validate_slurm(args, conf, args.dry_run)
@@ -376,7 +379,9 @@ def cmd_slurm(args: argparse.Namespace) -> int:
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     script_path = path / "launch" / f"slurm-{stamp}.sbatch"
-    created = [p for p in (path, path / "logs", path / "launch") if not p.exists()]
+    # Folders this submission creates (up to the first that exists), removed again on refusal.
+    created = [p for p in (path / "launch", path / "logs") if not p.exists()]
+    created += [p for p in (path, *path.parents) if not p.exists()]
     for folder in (path / "logs", path / "launch"):
         folder.mkdir(parents=True, exist_ok=True)
     # The script goes in on stdin and is written to disk only once Slurm took it, so a refused
@@ -388,7 +393,7 @@ def cmd_slurm(args: argparse.Namespace) -> int:
     except (OSError, subprocess.TimeoutExpired) as exc:
         out = subprocess.CompletedProcess([], 1, "", str(exc))
     if out.returncode != 0:
-        for folder in reversed(created):
+        for folder in created:  # deepest first
             with contextlib.suppress(OSError):
                 folder.rmdir()
         reason = (out.stderr.strip().splitlines() or ["failed"])[-1]
@@ -593,6 +598,18 @@ def _ray_job_state(address: str, job_id: str) -> str:
         return info.get("status", "?") + ("" if exit_code is None else f" (exit {exit_code})")
     except Exception as exc:
         return f"unknown ({address} not reachable: {type(exc).__name__})"
+
+
+def find_launched(name_or_dir: str, storage: str | None = None) -> Path | None:
+    """A launched sweep whose driver has not started yet (only launch.json exists), or None."""
+    from bias_sweep.config import SweepSection
+
+    candidate = Path(name_or_dir).expanduser()
+    root = Path(storage or SweepSection().storage).expanduser()
+    for path in (candidate, root / name_or_dir):
+        if (path / LAUNCH_FILE).is_file():
+            return path.resolve()
+    return None
 
 
 def describe(sweep_path: Path) -> list[str]:

@@ -182,6 +182,8 @@ def test_gpu_trials_render_gpu_requests(tmp_path, capsys, monkeypatch) -> None:
         (["no.such.key=1"], "override 'no.such.key=1': unknown key"),
         (["--partition", "nope"], "--partition: 'nope' is not a partition of this cluster"),
         (["--template", "/nonexistent.sbatch"], "--template: '/nonexistent.sbatch' is not a file"),
+        (["sweep.name=a b"], "key 'sweep.name'"),
+        (["sweep.storage=/tmp/with space"], "sweep.storage: '/tmp/with space' has a space"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args, message, tmp_path, capsys, monkeypatch) -> None:
@@ -272,6 +274,10 @@ def test_submit_writes_script_record_and_status(tmp_path, capsys, monkeypatch) -
     assert record["job_id"] == "4242" and record["kind"] == "slurm"
     assert record["partition"] == "debug"  # the cluster's default, from sinfo
     assert record["log"] == str(sweep / "logs" / "slurm-4242.out")
+    # Before the job starts there is no sweep.yaml yet: `status` can still find the launch.
+    assert launch.find_launched(str(sweep)) == sweep
+    assert launch.find_launched("quickstart", str(storage)) == sweep
+    assert launch.find_launched("other", str(storage)) is None
     lines = launch.describe(sweep)
     assert "Slurm job 4242" in lines[0]
     assert any("RUNNING" in ln for ln in lines)
@@ -301,7 +307,7 @@ def test_refused_submission_leaves_nothing(tmp_path, capsys, monkeypatch) -> Non
     bin_dir = fake_slurm(
         tmp_path / "bin", sbatch_error="Batch job submission failed: Invalid account"
     )
-    storage = tmp_path / "runs"
+    storage = tmp_path / "runs" / "deeper"
     rc, out, err = run_cli(
         ["launch", "slurm", QUICKSTART, f"sweep.storage={storage}", *SLURM_ARGS],
         capsys,
@@ -313,7 +319,7 @@ def test_refused_submission_leaves_nothing(tmp_path, capsys, monkeypatch) -> Non
         err
         == "bias-sweep: error: sbatch: sbatch: error: Batch job submission failed: Invalid account\n"
     )
-    assert files_under(storage) == [] or not (storage / "quickstart").exists()
+    assert not (tmp_path / "runs").exists(), files_under(tmp_path / "runs")
 
 
 def test_template_placeholders_and_shebang(tmp_path) -> None:
