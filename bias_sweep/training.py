@@ -1,6 +1,7 @@
 """The fine-tuning loop (and the short MLM loop used for pre-training and interventions).
 
-Kept short and cheap per step: inputs are tokenized once, batches are padded only to their own
+Kept short and cheap per step: inputs are tokenized once (and cached per process, so trials
+that share data share their tokens), batches are padded only to their own
 longest text and built from length-sorted chunks (little padding), the loss is summed on the
 device and read once per epoch (no per-step sync), and bf16 autocast is used on CUDA only.
 Everything random is seeded, so a run on CPU is bit-for-bit repeatable, also across a resume.
@@ -8,9 +9,13 @@ Everything random is seeded, so a run on CPU is bit-for-bit repeatable, also acr
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import random
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,11 +43,46 @@ def _autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+# Tokenized texts, shared by the trials of one worker process that use the same data (a Tune
+# actor runs many trials): key (tokenizer content, max_length, texts) -> token id tensors.
+TOKEN_CACHE_SIZE = 32
+_token_cache: OrderedDict[tuple[str, int, str], list[torch.Tensor]] = OrderedDict()
+_tokenizer_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def _tokenizer_id(tokenizer: PreTrainedTokenizerBase) -> str:
+    """A hash of the tokenizer's content: copies of one tokenizer (one per intervened model
+    folder) share their cache entries; computed once per tokenizer object."""
+    try:
+        return _tokenizer_ids[tokenizer]
+    except (KeyError, TypeError):
+        pass
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else f"{type(tokenizer)}:{id(tokenizer)}"
+    kwargs = {k: v for k, v in tokenizer.init_kwargs.items() if k != "name_or_path"}
+    text += repr(sorted(kwargs.items(), key=str))
+    ident = hashlib.sha256(text.encode()).hexdigest()
+    with contextlib.suppress(TypeError):
+        _tokenizer_ids[tokenizer] = ident
+    return ident
+
+
 def _tokenize(
     tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int
 ) -> list[torch.Tensor]:
-    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    return [torch.tensor(x, dtype=torch.long) for x in ids]
+    texts = [str(t) for t in texts]
+    digest = hashlib.sha256("\0".join(texts).encode()).hexdigest() + f":{len(texts)}"
+    key = (_tokenizer_id(tokenizer), int(max_length), digest)
+    cached = _token_cache.get(key)
+    if cached is not None:
+        _token_cache.move_to_end(key)
+        return list(cached)  # the tensors are never modified in place; the list is the caller's
+    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    seqs = [torch.tensor(x, dtype=torch.long) for x in ids]
+    _token_cache[key] = seqs
+    while len(_token_cache) > TOKEN_CACHE_SIZE:
+        _token_cache.popitem(last=False)
+    return list(seqs)
 
 
 def _collate(

@@ -122,3 +122,29 @@ def test_resume_after_a_crash_is_bit_identical(setup: tuple[Path, Any], tmp_path
     a, b = weights(straight), weights(resumed)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_tokenized_data_is_cached_and_shared_by_tokenizer_copies(
+    setup: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bias_sweep import training
+
+    base, task = setup
+    texts = list(task.train["text"])
+    tok = load_tokenizer(base)
+    load_tokenizer(base).save_pretrained(tmp_path)  # a copy, as in every intervened folder
+    copy = load_tokenizer(tmp_path)
+    monkeypatch.setattr(training, "_token_cache", type(training._token_cache)())
+    first = training._tokenize(tok, texts, 64)
+    calls = []
+    monkeypatch.setattr(type(copy), "__call__", lambda *a, **k: calls.append(1) or {})
+    again = training._tokenize(copy, texts, 64)
+    assert not calls  # served from the cache: the copy was not asked to tokenize
+    assert again is not first and all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    monkeypatch.undo()
+    monkeypatch.setattr(training, "_token_cache", type(training._token_cache)())
+    training._tokenize(tok, texts, 64)
+    shorter = training._tokenize(tok, texts, 8)  # another max_length is another entry
+    assert max(len(s) for s in shorter) == 8 and len(training._token_cache) == 2
+    training._tokenize(tok, texts[:10], 64)  # other texts: another entry
+    assert len(training._token_cache) == 3
