@@ -345,6 +345,10 @@ def _start_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Workers inherit the driver's environment: a W&B service token left there (e.g. by a
+    # notebook's wandb.init) would make every worker share that one service, which refuses a
+    # resumed run whose killed predecessor it still holds ("run ID ... is in use").
+    os.environ.pop("WANDB_SERVICE", None)
     address = address or os.environ.get("RAY_ADDRESS")
     common = {"log_to_driver": False, "logging_level": "ERROR", "configure_logging": True}
     if address:

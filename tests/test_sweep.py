@@ -44,6 +44,9 @@ def ray_env(tmp_path: Path, cache_dir: Path) -> Iterator[dict[str, str]]:
     env = dict(os.environ)
     env.update(RAY_TMPDIR=ray_tmp, BIAS_SWEEP_CACHE=str(cache_dir), WANDB_MODE="offline")
     env.pop("RAY_ADDRESS", None)
+    # A W&B service token in the caller's environment (a notebook's, another test's in-process
+    # run) must not reach the workers: the driver drops it. A stale one proves that it does.
+    env["WANDB_SERVICE"] = "stale-token-of-another-process"
     yield env
     leftovers = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
