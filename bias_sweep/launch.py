@@ -518,15 +518,23 @@ def cmd_ray(args: argparse.Namespace) -> int:
     client = _client(address)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     submission_id = f"bias-sweep-{conf.sweep.name}-{stamp}"
-    try:
-        job_id = client.submit_job(
-            submission_id=submission_id,
-            metadata={"bias_sweep": conf.sweep.name, "sweep_dir": str(path)},
-            **spec,
-        )
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"--address: {address} refused the job ({first[:300]})") from None
+    # A head that has just started answers HTTP before its job agent is up ("No available agent
+    # to submit job, please try again later"): that one answer is retried for a while.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            job_id = client.submit_job(
+                submission_id=submission_id,
+                metadata={"bias_sweep": conf.sweep.name, "sweep_dir": str(path)},
+                **spec,
+            )
+            break
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if "try again later" in first and time.monotonic() < deadline:
+                time.sleep(2)
+                continue
+            raise UserError(f"--address: {address} refused the job ({first[:300]})") from None
     record = {
         "kind": "ray",
         "job_id": job_id,

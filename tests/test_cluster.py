@@ -96,6 +96,8 @@ def states(sweep: Path) -> dict[str, dict]:
 @pytest.fixture
 def ray_head(tmp_path: Path, cache_dir: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """`ray start --head --block` on free loopback ports, its own temp dir; stopped by PID."""
+    # The dashboard and the Jobs API (server and client) come with ray[default], not ray[tune].
+    pytest.importorskip("aiohttp", reason="the Ray Jobs API needs `pip install 'ray[default]'`")
     temp_dir = Path(f"/tmp/ray-t{os.getpid()}-{secrets.token_hex(3)}")  # short: socket paths
     env = ray_env(tmp_path, cache_dir)
     port, dash = free_port(), free_port()

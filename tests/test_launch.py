@@ -472,6 +472,7 @@ def slurm(tmp_path: Path, cache_dir: Path) -> Iterator[dict]:
         with contextlib.suppress(AssertionError):
             wait_for_state(job, lambda s: s == "", timeout=90)
         launch.kill_temp_dir(f"/tmp/ray-{job}", grace_s=5)
+        shutil.rmtree(f"/tmp/ray-{job}", ignore_errors=True)  # left when Slurm had to SIGKILL
 
 
 def launch_slurm(slurm: dict, storage: Path, name: str, extra: list[str]) -> tuple[str, Path]:
