@@ -710,14 +710,24 @@ def register(subparsers: Any) -> None:
         description="Render launch/slurm/sweep.sbatch for this sweep and submit it with sbatch.",
     )
     sweep_args(p)
-    p.add_argument("--nodes", type=_int, default=1, help="nodes (default 1)")
-    p.add_argument("--gpus-per-node", type=_int, default=0, help="GPUs per node (default 0)")
-    p.add_argument("--cpus-per-node", type=_int, required=True, help="CPUs per node for Ray")
-    p.add_argument("--time", help="time limit, e.g. 04:00:00 (the job requeues itself near it)")
-    p.add_argument("--partition", help="partition (default: the cluster's default partition)")
-    p.add_argument("--account", help="account to charge")
-    p.add_argument("--qos", help="quality of service")
-    p.add_argument("--mem", help="memory per node, e.g. 64G")
+    p.add_argument("--nodes", type=_int, default=1, metavar="N", help="nodes (default 1)")
+    p.add_argument(
+        "--gpus-per-node", type=_int, default=0, metavar="G", help="GPUs per node (default 0)"
+    )
+    p.add_argument(
+        "--cpus-per-node", type=_int, required=True, metavar="C", help="CPUs per node for Ray"
+    )
+    p.add_argument(
+        "--time",
+        metavar="HH:MM:SS",
+        help="time limit, e.g. 04:00:00 (the job requeues itself near it)",
+    )
+    p.add_argument(
+        "--partition", metavar="P", help="partition (default: the cluster's default partition)"
+    )
+    p.add_argument("--account", metavar="A", help="account to charge")
+    p.add_argument("--qos", metavar="Q", help="quality of service")
+    p.add_argument("--mem", metavar="M", help="memory per node, e.g. 64G")
     p.add_argument(
         "--setup",
         action="append",
@@ -730,11 +740,16 @@ def register(subparsers: Any) -> None:
         metavar="OPTION",
         help="extra #SBATCH option, e.g. --sbatch-extra=--constraint=a100 (repeatable)",
     )
-    p.add_argument("--template", help="batch script template (default: launch/slurm/sweep.sbatch)")
+    p.add_argument(
+        "--template",
+        metavar="PATH",
+        help="batch script template (default: launch/slurm/sweep.sbatch)",
+    )
     p.add_argument(
         "--node-timeout",
         type=_int,
         default=300,
+        metavar="S",
         help="seconds to wait for all Ray nodes to join (default 300)",
     )
     p.add_argument("--dry-run", action="store_true", help="print the batch script; submit nothing")
@@ -747,7 +762,9 @@ def register(subparsers: Any) -> None:
     )
     sweep_args(p)
     p.add_argument(
-        "--address", help="Jobs API URL, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)"
+        "--address",
+        metavar="URL",
+        help="Jobs API URL, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)",
     )
     p.add_argument("--no-follow", action="store_true", help="return once submitted")
     p.set_defaults(func=cmd_ray)
