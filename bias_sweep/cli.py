@@ -97,7 +97,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     from bias_sweep.status import status_lines
     from bias_sweep.sweep import find_sweep
 
-    for line in status_lines(find_sweep(args.name, args.storage)):
+    try:
+        path = find_sweep(args.name, args.storage)
+    except UserError:
+        from bias_sweep.launch import describe, find_launched
+
+        path = find_launched(args.name, args.storage)
+        if path is None:
+            raise
+        print(f"sweep {path.name}: launched, its driver has not started yet ({path})")
+        for line in describe(path):
+            print(line)
+        return 0
+    for line in status_lines(path):
         print(line)
     return 0
 
@@ -246,7 +258,18 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # key=value overrides may also come after options (`run x.yaml --address auto a=b`).
+        args, extra = parser.parse_known_args(argv)
+        stray = [w for w in extra if "=" not in w or w.startswith("-")]
+        if stray:
+            parser.error(f"unrecognized arguments: {' '.join(stray)}")
+        if extra:
+            if not hasattr(args, "overrides") and not hasattr(args, "words"):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            if hasattr(args, "overrides"):
+                args.overrides = [*args.overrides, *extra]
+            else:
+                args.words = [*args.words, *extra]
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"bias-sweep: error: {exc}", file=sys.stderr)

@@ -67,6 +67,7 @@ def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
     for key, value in result.get("timings", {}).items():
         row[f"time_{key}"] = value
     row["node"] = result.get("node")
+    row["node_id"] = result.get("node_id")
     row["intervention_key"] = result.get("intervention_key")
     return row
 

@@ -213,7 +213,7 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
             conf,
             out,
             store=interventions_store(sweep_path),
-            hooks=TrialHooks(resume_state=resume_state, on_epoch=on_epoch),
+            hooks=TrialHooks(resume_state=resume_state, on_epoch=on_epoch, extra=_node()),
             point=point,
         )
     except BaseException as exc:
@@ -238,6 +238,16 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
         run.log_table("predictions", pd.read_parquet(out / "predictions.parquet"))
     run.finish()
     _report({**result["metrics"], "done": True, "skipped": False})
+
+
+def _node() -> dict[str, Any]:
+    """Where the trial ran: nodes of one machine share a hostname, so the Ray node id too."""
+    import ray
+
+    return {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "node_ip": ray.util.get_node_ip_address(),
+    }
 
 
 def _bump_attempt(out: Path, resumed_from: int | None) -> int:
@@ -662,7 +672,12 @@ def _execute(plan: Plan) -> int:
 
             restore = restore and tune.Tuner.can_restore(str(plan.path / TUNE_DIR))
             tuner = _tuner(plan, progress, restore)
-            grid = tuner.fit()
+            try:
+                grid = tuner.fit()
+            except Exception:
+                if not _interrupted:
+                    raise
+                grid = []  # preempted: Slurm stopped Ray under us; the saved state is what counts
             for result in grid:
                 if result.error is not None and result.config:
                     errored.add(progress.key_of.get(_point_id(result.config["point"]), ""))
@@ -688,6 +703,6 @@ def _execute(plan: Plan) -> int:
         print(f"  W&B:      {where} ({len(runs)} offline runs){hint}")
     print(f"  status:   bias-sweep status {plan.path}")
     print(f"  report:   bias-sweep report {plan.path}", flush=True)
-    if done < total and (_interrupted or len(errored) < total - done):
+    if _interrupted or (done < total and len(errored) < total - done):
         return EXIT_INTERRUPTED
     return 1 if errored else 0

@@ -39,6 +39,8 @@ class TrialHooks:
     resume_state: dict[str, Any] | None = None  # training state from the latest checkpoint
     # Called after each epoch with (epoch, state, metrics): checkpoint and report from here.
     on_epoch: Callable[[int, dict[str, Any], dict[str, Any]], None] | None = None
+    # Extra facts for result.json from the orchestrator (e.g. which Ray node ran the trial).
+    extra: dict[str, Any] | None = None
 
 
 def intervention_settings(cfg: DictConfig) -> dict[str, Any]:
@@ -187,5 +189,6 @@ def run_trial(
         "node": socket.gethostname(),
         "device": str(device),
     }
+    result.update(hooks.extra or {})
     write_json_atomic(out_dir / RESULT_FILE, result)
     return result
