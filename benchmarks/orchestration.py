@@ -1,0 +1,282 @@
+"""What Ray Tune orchestration costs: `bias-sweep run` vs the same trials in a plain Python loop.
+
+The quickstart grid (18 trials; `--small` for 4) is run three ways, one after another, with the
+model and data cache warmed first so that no variant pays for building the tiny model:
+
+- sweep: `bias-sweep run` in a subprocess, fresh storage (Ray start-up, the parallel intervention
+  stage, Tune trials with W&B offline runs and a checkpoint per epoch, results table);
+- loop: `run_trial` for each grid point in this process, no Ray, no W&B, torch single-threaded as
+  a Ray worker is, one ArtifactStore for all trials (each unique intervention built once);
+- naive loop (reported, not judged): the same loop with a fresh store per trial, so every trial
+  builds its own intervened model.
+
+It checks that the sweep and the loop give the same metrics for every trial key, and reports the
+per-trial overhead of the sweep outside useful work (trial total_s and intervention built_s):
+    overhead/trial = (sweep wall x slots - sum(trial total_s) - sum(intervention built_s)) / n
+plus the part of it inside Tune trials (Tune's time_total_s of a trial - its run_trial total_s:
+actor start-up, W&B, checkpoints) and the driver's fixed cost (Ray start-up and shutdown).
+
+    python benchmarks/orchestration.py [--small] [--no-naive] [--json PATH] [key=value ...]
+
+Targets (2 CPUs): sweep wall <= 0.75 x loop wall; overhead per trial <= 1 s.
+Prints the figures and ratios; exits non-zero only on a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP_FILE = ROOT / "sweeps" / "quickstart.yaml"
+SMALL = [
+    "sweep.grid.intervention.strength=[0.0,1.0]",
+    "sweep.grid.data.rate=[0.1,0.9]",
+    "sweep.grid.seed=[0]",
+]
+TARGET_RATIO = 0.75
+TARGET_OVERHEAD_S = 1.0
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _conf(overrides: list[str], storage: Path):
+    from bias_sweep.config import load_config
+
+    return load_config(str(SWEEP_FILE), [*overrides, f"sweep.storage={storage}"])
+
+
+def warm_cache(conf) -> None:
+    """Build (or find) the tiny model and the task data once, outside every timing."""
+    from bias_sweep.config import cache_dir, expand_grid, trial_config
+    from bias_sweep.data import load_task
+    from bias_sweep.models import resolve_model_dir
+
+    cfg = trial_config(conf, expand_grid(conf)[0])
+    task = load_task(cfg.data, cfg.seed, cache_dir=cache_dir(cfg))
+    resolve_model_dir(cfg.model, task, cache_dir(cfg))
+
+
+def run_sweep(overrides: list[str], storage: Path) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "bias_sweep.cli",
+        "run",
+        str(SWEEP_FILE),
+        *overrides,
+        f"sweep.storage={storage}",
+    ]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
+        raise RuntimeError(f"bias-sweep run exited {proc.returncode}")
+    return {"wall_s": wall, "t_start": time.time() - wall}
+
+
+def sweep_figures(folder: Path, wall: float, t_start: float, slots: int) -> dict:
+    """Per-trial figures from the sweep folder: result.json timings, Tune's progress, builds."""
+    from bias_sweep.store import ArtifactStore
+
+    results = {}
+    for f in (folder / "trials").glob("*/result.json"):
+        r = json.loads(f.read_text())
+        results[r["trial_key"]] = r
+    store = ArtifactStore(folder / "artifacts" / "interventions")
+    built = []
+    for b in store.builds():
+        meta = store.meta(b["key"]) or {}
+        built.append((b["t"], float(meta.get("built_s", 0.0))))
+    tune_total = {}  # trial key -> Tune's time_total_s of its last report
+    for d in (folder / "tune").iterdir():
+        progress = d / "result.json"
+        if d.is_dir() and progress.exists():
+            rows = [json.loads(x) for x in progress.read_text().splitlines() if x.strip()]
+            tune_total[d.name.split("-")[0]] = rows[-1]["time_total_s"]
+    n = len(results)
+    sum_total = sum(r["timings"]["total_s"] for r in results.values())
+    sum_built = sum(s for _, s in built)
+    stage_end = max((t + s for t, s in built), default=t_start)
+    last_done = max((folder / "trials" / k / "result.json").stat().st_mtime for k in results)
+    in_trial = [
+        tune_total[k] - results[k]["timings"]["total_s"] for k in results if k in tune_total
+    ]
+    return {
+        "trials": n,
+        "slots": slots,
+        "sum_trial_total_s": sum_total,
+        "intervention_builds": len(built),
+        "sum_built_s": sum_built,
+        "overhead_per_trial_s": (wall * slots - sum_total - sum_built) / n,
+        "tune_minus_trial_mean_s": sum(in_trial) / max(len(in_trial), 1),
+        "tune_minus_trial_worst_s": max(in_trial, default=0.0),
+        "overhead_per_trial_in_tune_phase_s": ((last_done - stage_end) * slots - sum_total) / n,
+        "driver_before_stage_s": min((t for t, _ in built), default=t_start) - t_start,
+        "stage_s": stage_end - min((t for t, _ in built), default=stage_end),
+        "tune_phase_s": last_done - stage_end,
+        "driver_after_last_trial_s": t_start + wall - last_done,
+        "metrics": {k: r["metrics"] for k, r in results.items()},
+    }
+
+
+def run_loop(conf, storage: Path, shared_store: bool) -> dict:
+    import torch
+
+    from bias_sweep.config import expand_grid, trial_config, trial_key
+    from bias_sweep.store import ArtifactStore
+    from bias_sweep.trial import run_trial
+
+    torch.set_num_threads(1)  # as in a Ray worker with cpu=1: same floats as the sweep
+    points = expand_grid(conf)
+    store = ArtifactStore(storage / "artifacts")
+    builds = 0
+    sum_built = 0.0
+    metrics, sum_total = {}, 0.0
+    t0 = time.perf_counter()
+    for i, point in enumerate(points):
+        cfg = trial_config(conf, point)
+        trial_store = store if shared_store else ArtifactStore(storage / f"artifacts-{i}")
+        result = run_trial(cfg, storage / "trials" / trial_key(cfg), store=trial_store, point=point)
+        metrics[result["trial_key"]] = result["metrics"]
+        sum_total += result["timings"]["total_s"]
+        if not shared_store:
+            builds += len(trial_store.builds())
+            sum_built += (trial_store.meta(result["intervention_key"]) or {}).get("built_s", 0.0)
+    wall = time.perf_counter() - t0
+    if shared_store:
+        builds = len(store.builds())
+        sum_built = sum((store.meta(b["key"]) or {}).get("built_s", 0.0) for b in store.builds())
+    return {
+        "wall_s": wall,
+        "trials": len(points),
+        "intervention_builds": builds,
+        "sum_built_s": sum_built,
+        "sum_trial_total_s": sum_total,
+        "metrics": metrics,
+    }
+
+
+def compare(a: dict, b: dict) -> dict:
+    common = sorted(set(a) & set(b))
+    diffs = [abs(a[k][m] - b[k][m]) for k in common for m in a[k] if m in b[k]]
+    equal = sum(a[k] == b[k] for k in common)
+    return {
+        "trials_compared": len(common),
+        "trials_equal": equal,
+        "max_abs_diff": max(diffs, default=0.0),
+        "missing": len(set(a) ^ set(b)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="a 4-trial grid: " + " ".join(SMALL))
+    parser.add_argument("--no-naive", action="store_true", help="skip the rebuild-per-trial loop")
+    parser.add_argument("--json", type=Path, help="write figures here (default results/...)")
+    parser.add_argument("overrides", nargs="*", help="extra key=value overrides of the sweep")
+    args = parser.parse_args(argv)
+    overrides = ([*SMALL] if args.small else []) + args.overrides
+    out_json = args.json or RESULTS / f"orchestration{'-small' if args.small else ''}.json"
+
+    root = Path(tempfile.mkdtemp(prefix="bench-orch-"))
+    try:
+        conf = _conf(overrides, root / "sweep")
+        t0 = time.perf_counter()
+        warm_cache(conf)
+        print(f"cache warm in {time.perf_counter() - t0:.1f} s")
+        slots = max(1, int((os.cpu_count() or 1) // float(conf.sweep.resources.cpu)))
+        if conf.sweep.max_concurrent_trials:
+            slots = min(slots, int(conf.sweep.max_concurrent_trials))
+
+        sweep = run_sweep(overrides, root / "sweep")
+        folder = root / "sweep" / conf.sweep.name
+        figs = sweep_figures(folder, sweep["wall_s"], sweep["t_start"], slots)
+        n = figs["trials"]
+        print(
+            f"sweep: {n} trials in {sweep['wall_s']:.1f} s wall on {slots} slots;"
+            f" {figs['intervention_builds']} intervention builds ({figs['sum_built_s']:.1f} s),"
+            f" sum of trial total_s {figs['sum_trial_total_s']:.1f} s"
+        )
+        print(
+            f"  phases: driver start-up {figs['driver_before_stage_s']:.1f} s,"
+            f" intervention stage {figs['stage_s']:.1f} s, Tune trials {figs['tune_phase_s']:.1f} s,"
+            f" after last trial {figs['driver_after_last_trial_s']:.1f} s"
+        )
+        print(
+            f"  inside a Tune trial, beyond run_trial: mean {figs['tune_minus_trial_mean_s']:.2f} s,"
+            f" worst {figs['tune_minus_trial_worst_s']:.2f} s (actor start-up);"
+            f" Tune phase x slots - sum(total_s), per trial:"
+            f" {figs['overhead_per_trial_in_tune_phase_s']:.2f} s"
+        )
+
+        loop = run_loop(_conf(overrides, root / "loop"), root / "loop", shared_store=True)
+        print(
+            f"loop (no Ray, shared store): {loop['trials']} trials in {loop['wall_s']:.1f} s;"
+            f" {loop['intervention_builds']} intervention builds ({loop['sum_built_s']:.1f} s)"
+        )
+        naive = None
+        if not args.no_naive:
+            naive = run_loop(_conf(overrides, root / "naive"), root / "naive", shared_store=False)
+            print(
+                f"naive loop (store per trial): {naive['trials']} trials in"
+                f" {naive['wall_s']:.1f} s; {naive['intervention_builds']} intervention builds"
+            )
+
+        same = compare(figs["metrics"], loop["metrics"])
+        ratio = sweep["wall_s"] / loop["wall_s"]
+        overhead = figs["overhead_per_trial_s"]
+        print(
+            f"same results: {same['trials_equal']}/{same['trials_compared']} trials with equal"
+            f" metrics (max |diff| {same['max_abs_diff']:.3g}, {same['missing']} missing)"
+        )
+        print(
+            f"RATIO sweep wall / loop wall = {ratio:.2f} (target <= {TARGET_RATIO});"
+            f" {'OK' if ratio <= TARGET_RATIO else 'MISSED'}"
+        )
+        if naive:
+            print(f"  sweep wall / naive loop wall = {sweep['wall_s'] / naive['wall_s']:.2f}")
+        print(
+            f"OVERHEAD per trial outside useful work = {overhead:.2f} s"
+            f" (target <= {TARGET_OVERHEAD_S} s); {'OK' if overhead <= TARGET_OVERHEAD_S else 'MISSED'}"
+        )
+        figs.pop("metrics")
+        record = {
+            "benchmark": "orchestration",
+            "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "machine": f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}),"
+            " shared with other jobs",
+            "overrides": overrides,
+            "sweep_wall_s": round(sweep["wall_s"], 2),
+            "loop_wall_s": round(loop["wall_s"], 2),
+            "naive_loop_wall_s": round(naive["wall_s"], 2) if naive else None,
+            "naive_intervention_builds": naive["intervention_builds"] if naive else None,
+            "loop_intervention_builds": loop["intervention_builds"],
+            "ratio_sweep_over_loop": round(ratio, 3),
+            "target_ratio": TARGET_RATIO,
+            "overhead_per_trial_s": round(overhead, 3),
+            "target_overhead_s": TARGET_OVERHEAD_S,
+            "same_results": same,
+            "sweep": {k: round(v, 3) if isinstance(v, float) else v for k, v in figs.items()},
+        }
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"figures: {out_json}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
