@@ -8,6 +8,28 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data" / "conversationai"
 
+# Small enough for 2 CPUs, large enough to train and measure something.
+SMALL = [
+    "model.pretrain_steps=40",
+    "intervention.steps=10",
+    "data.pool_size=1500",
+    "data.train_size=160",
+    "data.eval_size=80",
+    "train.epochs=2",
+]
+# Launch tests: two trials, each long enough (several epochs) to be caught mid-run.
+LAUNCH_TINY = [
+    "sweep.grid.data.rate=[0.1,0.9]",
+    "sweep.grid.seed=[0]",
+    "sweep.grid.intervention.strength=[0.5]",
+    "train.epochs=2",
+    "data.train_size=200",
+    "data.eval_size=100",
+    "model.pretrain_steps=50",
+    "intervention.steps=20",
+    "tracking.mode=offline",
+]
+
 # Tests never reach a hub or W&B's servers.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

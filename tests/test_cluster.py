@@ -18,23 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import LAUNCH_TINY
 
 from bias_sweep.launch import kill_temp_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-# Small enough for two shared cores, long enough (several epochs) to catch trials mid-run.
-TINY = [
-    "sweep.grid.data.rate=[0.1,0.9]",
-    "sweep.grid.seed=[0]",
-    "sweep.grid.intervention.strength=[0.5]",
-    "train.epochs=2",
-    "data.train_size=200",
-    "data.eval_size=100",
-    "model.pretrain_steps=50",
-    "intervention.steps=20",
-    "tracking.mode=offline",
-]
+TINY = LAUNCH_TINY
 
 
 def free_port() -> int:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import LAUNCH_TINY
 
 from bias_sweep import launch
 from bias_sweep.cli import main
@@ -27,17 +28,7 @@ from bias_sweep.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 QUICKSTART = str(ROOT / "sweeps" / "quickstart.yaml")
-TINY = [
-    "sweep.grid.data.rate=[0.1,0.9]",
-    "sweep.grid.seed=[0]",
-    "sweep.grid.intervention.strength=[0.5]",
-    "train.epochs=2",
-    "data.train_size=200",
-    "data.eval_size=100",
-    "model.pretrain_steps=50",
-    "intervention.steps=20",
-    "tracking.mode=offline",
-]
+TINY = LAUNCH_TINY
 SLURM_ARGS = ["--cpus-per-node", "2", "--time", "00:15:00"]
 
 

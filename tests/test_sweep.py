@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from conftest import SMALL as BASE_SMALL
 
 from bias_sweep.config import load_config
 from bias_sweep.results import load_trials
@@ -25,16 +26,7 @@ from bias_sweep.sweep import interventions_store, make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
-# Small enough for 2 CPUs, large enough to train and measure something.
-SMALL = [
-    "model.pretrain_steps=40",
-    "intervention.steps=10",
-    "data.pool_size=1500",
-    "data.train_size=160",
-    "data.eval_size=80",
-    "train.epochs=2",
-    "tracking.mode=offline",
-]
+SMALL = [*BASE_SMALL, "tracking.mode=offline"]
 
 
 @pytest.fixture

@@ -7,19 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import SMALL
 
 from bias_sweep.cli import main
 from bias_sweep.results import METRIC_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = [
-    "model.pretrain_steps=40",
-    "intervention.steps=10",
-    "data.pool_size=1500",
-    "data.train_size=160",
-    "data.eval_size=80",
-    "train.epochs=2",
-]
 
 
 @pytest.fixture(autouse=True)
