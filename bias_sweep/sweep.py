@@ -116,7 +116,11 @@ def _fast_keys(conf: DictConfig) -> Any:
     base = to_dict(conf)
     typed: dict[tuple[str, str], Any] = {}
 
+    field_type: dict[str, type] = {}
+
     def value(key: str, v: Any) -> Any:
+        if field_type.get(key) is type(v) and isinstance(v, (int, float, str)):
+            return v  # already of the field's type (e.g. seeds): OmegaConf would keep it as is
         ident = (key, json.dumps(v, sort_keys=True, default=str))
         if ident not in typed:
             one = conf.copy()
@@ -124,6 +128,8 @@ def _fast_keys(conf: DictConfig) -> Any:
             typed[ident] = to_dict(one)
             for part in key.split("."):
                 typed[ident] = typed[ident][part]
+            if type(typed[ident]) is type(v):
+                field_type[key] = type(v)
         return typed[ident]
 
     def keys(point: dict[str, Any]) -> tuple[str, str]:
