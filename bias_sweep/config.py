@@ -389,20 +389,24 @@ def stable_hash(obj: Any, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def identity(conf: DictConfig) -> dict[str, Any]:
-    """What a trial computes: the config without storage, tracking and test-only switches."""
-    d = to_dict(conf)
-    for section in NON_IDENTITY_SECTIONS:
-        d.pop(section, None)
+def identity(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """What a trial computes: the config without storage, tracking and test-only switches.
+
+    Also takes the config as a plain dict (left unchanged), so that the planner can compute
+    identities for thousands of points without an OmegaConf config each.
+    """
+    d = to_dict(conf) if isinstance(conf, DictConfig) else conf
+    out = {k: v for k, v in d.items() if k not in NON_IDENTITY_SECTIONS}
     for key in TEST_ONLY_KEYS:
         section, name = key.split(".")
-        d[section].pop(name, None)
-    return d
+        out[section] = {k: v for k, v in out[section].items() if k != name}
+    return out
 
 
-def trial_key(conf: DictConfig) -> str:
+def trial_key(conf: DictConfig | dict[str, Any]) -> str:
     """Stable id of a trial within its sweep (also its W&B run id)."""
-    return stable_hash({"sweep": conf.sweep.name, "trial": identity(conf)})
+    d = to_dict(conf) if isinstance(conf, DictConfig) else conf
+    return stable_hash({"sweep": d["sweep"]["name"], "trial": identity(d)})
 
 
 def axis_columns(point: dict[str, Any]) -> dict[str, Any]:

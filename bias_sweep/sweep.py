@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bias_sweep.config import (
     SweepSection,
@@ -35,7 +35,6 @@ from bias_sweep.config import (
     expand_grid,
     grid_axes,
     load_config,
-    stable_hash,
     sweep_dir,
     to_dict,
     trial_config,
@@ -104,18 +103,17 @@ class Plan:
         return (self.path / SWEEP_FILE).exists()
 
 
-def _fast_keys(conf: DictConfig) -> Any:
-    """point -> (trial key, intervention key), equal to those of `trial_config(conf, point)` but
-    computed on plain dicts: an OmegaConf config per point costs milliseconds, a minute at 10,000.
-    Each axis value goes through OmegaConf once (the schema's types, e.g. 0 -> 0.0)."""
+def _point_configs(conf: DictConfig) -> Any:
+    """point -> the trial's resolved config as a plain dict, equal to
+    `to_dict(trial_config(conf, point))`: an OmegaConf config per point costs milliseconds, a
+    minute at 10,000 points. Each axis value goes through OmegaConf once, for the schema's types
+    (e.g. 0 -> 0.0)."""
     import copy
 
-    from bias_sweep.config import NON_IDENTITY_SECTIONS, STRENGTHLESS_METHODS, TEST_ONLY_KEYS
-    from bias_sweep.trial import RATE_ONLY_DATA_KEYS
+    from bias_sweep.config import STRENGTHLESS_METHODS
 
     base = to_dict(conf)
     typed: dict[tuple[str, str], Any] = {}
-
     field_type: dict[str, type] = {}
 
     def value(key: str, v: Any) -> Any:
@@ -125,14 +123,14 @@ def _fast_keys(conf: DictConfig) -> Any:
         if ident not in typed:
             one = conf.copy()
             OmegaConf.update(one, key, v, merge=False)
-            typed[ident] = to_dict(one)
-            for part in key.split("."):
-                typed[ident] = typed[ident][part]
+            typed[ident] = OmegaConf.select(one, key)
+            if isinstance(typed[ident], (DictConfig, ListConfig)):
+                typed[ident] = OmegaConf.to_container(typed[ident], resolve=True)
             if type(typed[ident]) is type(v):
                 field_type[key] = type(v)
         return typed[ident]
 
-    def keys(point: dict[str, Any]) -> tuple[str, str]:
+    def resolved(point: dict[str, Any]) -> dict[str, Any]:
         d = copy.deepcopy(base)
         for key, v in point.items():
             *parents, last = key.split(".")
@@ -142,17 +140,9 @@ def _fast_keys(conf: DictConfig) -> Any:
             node[last] = value(key, v)
         if d["intervention"]["method"] in STRENGTHLESS_METHODS:
             d["intervention"]["strength"] = 0.0
-        data = {k: v for k, v in d["data"].items() if k not in RATE_ONLY_DATA_KEYS}
-        iv = {"model": d["model"], "intervention": d["intervention"], "data": data}
-        name = d["sweep"]["name"]
-        for section in NON_IDENTITY_SECTIONS:
-            d.pop(section, None)
-        for key in TEST_ONLY_KEYS:
-            section, field_name = key.split(".")
-            d[section].pop(field_name, None)
-        return stable_hash({"sweep": name, "trial": d}), stable_hash(iv, length=16)
+        return d
 
-    return keys
+    return resolved
 
 
 def make_plan(conf: DictConfig) -> Plan:
@@ -161,20 +151,13 @@ def make_plan(conf: DictConfig) -> Plan:
     path = sweep_dir(conf)
     points = expand_grid(conf) or [{}]
     keys, interventions = [], {}
-    fast = _fast_keys(conf)
+    resolved = _point_configs(conf)
     for point in points:
-        key, ikey = fast(point)
-        if ikey not in interventions or not keys:
-            # A full config for each new intervention (few), which also checks the fast keys.
-            cfg = trial_config(conf, point)
-            if (trial_key(cfg), intervention_key(cfg)) != (key, ikey):  # never seen; be safe
-                fast = lambda p: (  # noqa: E731
-                    trial_key(c := trial_config(conf, p)),
-                    intervention_key(c),
-                )
-                key, ikey = fast(point)
-            interventions.setdefault(ikey, cfg)
-        keys.append(key)
+        d = resolved(point)
+        keys.append(trial_key(d))
+        ikey = intervention_key(d)
+        if ikey not in interventions:  # few: a full config for each, for the stage to build
+            interventions[ikey] = trial_config(conf, point)
     plan = Plan(conf, path, points, keys, interventions)
     plan.done = {k for k in keys if (trial_path(path, k) / RESULT_FILE).exists()}
     store = interventions_store(path)
@@ -729,10 +712,11 @@ def _execute(plan: Plan) -> int:
         remaining = len(plan.keys) - len(plan.done)
         errored: set[str] = set()
         if remaining and not _interrupted:
-            restore = (plan.path / TUNE_DIR / "tuner.pkl").exists()
             from ray import tune
 
-            restore = restore and tune.Tuner.can_restore(str(plan.path / TUNE_DIR))
+            # No Tune state yet (killed within its first seconds): start Tune afresh; finished
+            # trials still return at once from their result.json.
+            restore = tune.Tuner.can_restore(str(plan.path / TUNE_DIR))
             tuner = _tuner(plan, progress, restore)
             try:
                 grid = tuner.fit()

@@ -43,15 +43,14 @@ class TrialHooks:
     extra: dict[str, Any] | None = None
 
 
-def intervention_settings(cfg: DictConfig) -> dict[str, Any]:
+def intervention_settings(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """Everything an intervened model depends on: model, intervention, and the task's pool."""
-    data = to_dict(cfg.data)
-    for key in RATE_ONLY_DATA_KEYS:
-        data.pop(key)
-    return {"model": to_dict(cfg.model), "intervention": to_dict(cfg.intervention), "data": data}
+    d = to_dict(cfg) if isinstance(cfg, DictConfig) else cfg
+    data = {k: v for k, v in d["data"].items() if k not in RATE_ONLY_DATA_KEYS}
+    return {"model": d["model"], "intervention": d["intervention"], "data": data}
 
 
-def intervention_key(cfg: DictConfig) -> str:
+def intervention_key(cfg: DictConfig | dict[str, Any]) -> str:
     return stable_hash(intervention_settings(cfg), length=16)
 
 
