@@ -51,3 +51,25 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache of upstream artifacts (pre-trained tiny models) shared by the whole test session."""
     path = os.environ.get("BIAS_SWEEP_TEST_CACHE")
     return Path(path) if path else tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def task():  # -> bias_sweep.data.TaskData
+    """The default synthetic task (seed 0), shared by the model and intervention tests."""
+    from omegaconf import OmegaConf
+
+    from bias_sweep.config import DataConfig
+    from bias_sweep.data import load_task
+
+    return load_task(OmegaConf.structured(DataConfig), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(task, cache_dir: Path) -> Path:
+    """The built-in tiny BERT, pre-trained on the default task (built once, cached)."""
+    from omegaconf import OmegaConf
+
+    from bias_sweep import models
+    from bias_sweep.config import ModelConfig
+
+    return models.resolve_model_dir(OmegaConf.structured(ModelConfig), task, cache_dir)

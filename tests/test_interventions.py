@@ -15,22 +15,11 @@ from omegaconf import OmegaConf
 from transformers import AutoModel
 
 from bias_sweep import models
-from bias_sweep.config import DataConfig, InterventionConfig, ModelConfig
-from bias_sweep.data import load_task
+from bias_sweep.config import InterventionConfig
 from bias_sweep.errors import UserError
 from bias_sweep.interventions import METHODS, apply_intervention
 from bias_sweep.interventions.projection import BiasProjection
 from bias_sweep.metrics.intrinsic import intrinsic_bias
-
-
-@pytest.fixture(scope="module")
-def task() -> Any:
-    return load_task(OmegaConf.structured(DataConfig), seed=0)
-
-
-@pytest.fixture(scope="module")
-def base(task: Any, cache_dir: Path) -> Path:
-    return models.resolve_model_dir(OmegaConf.structured(ModelConfig), task, cache_dir)
 
 
 @pytest.fixture(scope="module")
@@ -51,22 +40,24 @@ def same_weights(a: Path, b: Path) -> bool:
     return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_registry(base: Path, task: Any, out: Path) -> None:
+def test_registry(tiny_bert: Path, task: Any, out: Path) -> None:
     assert set(METHODS) == {"none", "cda", "skew", "projection", "random-init"}
     for method, apply in METHODS.items():  # each module says what the strength means
         doc = sys.modules[apply.__module__].__doc__ or ""
         assert doc.startswith(f"`{method}`") and re.search(r"strength|s = 1", doc), method
     with pytest.raises(UserError, match="intervention.method: 'debias' is not allowed"):
-        apply_intervention("debias", 0.5, icfg(), base, task, out / "x", 0)
+        apply_intervention("debias", 0.5, icfg(), tiny_bert, task, out / "x", 0)
 
 
-def test_skew_raises_and_cda_lowers_the_intrinsic_gap(base: Path, task: Any, out: Path) -> None:
+def test_skew_raises_and_cda_lowers_the_intrinsic_gap(
+    tiny_bert: Path, task: Any, out: Path
+) -> None:
     """THE manipulation check: bias injected by `skew` is taken out again by `cda`."""
-    gap_base = intrinsic_bias(base, task)
+    gap_base = intrinsic_bias(tiny_bert, task)
     assert gap_base["kind"] == "mlm_logprob_gap"
     assert gap_base["value"] > 0.5  # pre-trained at pretrain_rate 0.9: A leans positive
 
-    info = apply_intervention("skew", 1.0, icfg(), base, task, out / "skew", 0)
+    info = apply_intervention("skew", 1.0, icfg(), tiny_bert, task, out / "skew", 0)
     assert info["realised_rate"] == 1.0 and info["mlm_head"] == "pre-trained"
     gap_skew = intrinsic_bias(out / "skew", task)["value"]
     assert gap_skew > gap_base["value"] + 0.2
@@ -79,34 +70,40 @@ def test_skew_raises_and_cda_lowers_the_intrinsic_gap(base: Path, task: Any, out
     print(f"intrinsic gap: base {gap_base['value']:.3f} skew {gap_skew:.3f} cda {gap_cda:.3f}")
 
 
-def test_skew_is_seeded_and_zero_is_the_balanced_control(base: Path, task: Any, out: Path) -> None:
-    a = apply_intervention("skew", 0.0, icfg(steps=10), base, task, out / "s0a", 3)
-    apply_intervention("skew", 0.0, icfg(steps=10), base, task, out / "s0b", 3)
+def test_skew_is_seeded_and_zero_is_the_balanced_control(
+    tiny_bert: Path, task: Any, out: Path
+) -> None:
+    a = apply_intervention("skew", 0.0, icfg(steps=10), tiny_bert, task, out / "s0a", 3)
+    apply_intervention("skew", 0.0, icfg(steps=10), tiny_bert, task, out / "s0b", 3)
     assert a["realised_rate"] == 0.5
     assert same_weights(out / "s0a", out / "s0b")
-    assert not same_weights(out / "s0a", base)
+    assert not same_weights(out / "s0a", tiny_bert)
 
 
-def test_cda_uses_the_tiny_models_own_pretraining_text(base: Path, task: Any, out: Path) -> None:
-    info = apply_intervention("cda", 0.25, icfg(steps=2), base, task, out / "cda-own", 0)
+def test_cda_uses_the_tiny_models_own_pretraining_text(
+    tiny_bert: Path, task: Any, out: Path
+) -> None:
+    info = apply_intervention("cda", 0.25, icfg(steps=2), tiny_bert, task, out / "cda-own", 0)
     assert info["corpus_source"] == "base pre-training corpus"
     assert info["twins"] == round(0.25 * info["group_sentences"])
     assert info["mlm_texts"] == info["corpus"] + info["twins"]
 
 
-def test_none_is_the_base(base: Path, task: Any, out: Path) -> None:
-    info = apply_intervention("none", 0.0, icfg(), base, task, out / "none", 0)
+def test_none_is_the_base(tiny_bert: Path, task: Any, out: Path) -> None:
+    info = apply_intervention("none", 0.0, icfg(), tiny_bert, task, out / "none", 0)
     assert info == {"method": "none", "strength": 0.0, "seed": 0}
-    assert same_weights(out / "none", base)
-    assert (out / "none" / "tokenizer.json").read_text() == (base / "tokenizer.json").read_text()
+    assert same_weights(out / "none", tiny_bert)
+    assert (out / "none" / "tokenizer.json").read_text() == (
+        tiny_bert / "tokenizer.json"
+    ).read_text()
 
 
-def test_random_init_differs_from_the_base(base: Path, task: Any, out: Path) -> None:
-    apply_intervention("random-init", 0.0, icfg(), base, task, out / "r1", 1)
-    apply_intervention("random-init", 0.0, icfg(), base, task, out / "r1b", 1)
-    apply_intervention("random-init", 0.0, icfg(), base, task, out / "r2", 2)
+def test_random_init_differs_from_the_base(tiny_bert: Path, task: Any, out: Path) -> None:
+    apply_intervention("random-init", 0.0, icfg(), tiny_bert, task, out / "r1", 1)
+    apply_intervention("random-init", 0.0, icfg(), tiny_bert, task, out / "r1b", 1)
+    apply_intervention("random-init", 0.0, icfg(), tiny_bert, task, out / "r2", 2)
     assert same_weights(out / "r1", out / "r1b") and not same_weights(out / "r1", out / "r2")
-    wb, wr = weights(base), weights(out / "r1")
+    wb, wr = weights(tiny_bert), weights(out / "r1")
     assert wb.keys() == wr.keys()
     assert all(wb[k].shape == wr[k].shape for k in wb)
     embedding = "bert.embeddings.word_embeddings.weight"
@@ -115,13 +112,13 @@ def test_random_init_differs_from_the_base(base: Path, task: Any, out: Path) -> 
     assert abs(intrinsic_bias(out / "r1", task)["value"]) < 0.1  # nothing learnt: no bias
 
 
-def test_projection_removes_the_direction(base: Path, task: Any, out: Path) -> None:
-    info = apply_intervention("projection", 1.0, icfg(), base, task, out / "p1", 0)
-    apply_intervention("projection", 0.0, icfg(), base, task, out / "p0", 0)
+def test_projection_removes_the_direction(tiny_bert: Path, task: Any, out: Path) -> None:
+    info = apply_intervention("projection", 1.0, icfg(), tiny_bert, task, out / "p1", 0)
+    apply_intervention("projection", 0.0, icfg(), tiny_bert, task, out / "p0", 0)
     assert info["pairs"] > 100 and 0 < info["explained_variance"] <= 1
     v = BiasProjection.load(out / "p1" / models.PROJECTION_FILE).direction
     assert math.isclose(float(v.norm()), 1.0, rel_tol=1e-5)
-    tok = models.load_tokenizer(base)
+    tok = models.load_tokenizer(tiny_bert)
     batch = tok(task.eval["text"].tolist()[:16], padding=True, return_tensors="pt")
 
     def hidden(folder: Path) -> torch.Tensor:
@@ -129,24 +126,26 @@ def test_projection_removes_the_direction(base: Path, task: Any, out: Path) -> N
         with torch.no_grad():
             return clf.base_model(**batch).last_hidden_state
 
-    h_base, h1, h0 = hidden(base), hidden(out / "p1"), hidden(out / "p0")
+    h_base, h1, h0 = hidden(tiny_bert), hidden(out / "p1"), hidden(out / "p0")
     assert (h_base @ v).abs().max() > 0.1  # the base does have a component along v
     assert (h1 @ v).abs().max() < 1e-4  # s = 1 removes it, for every token
     assert torch.equal(h0, h_base)  # s = 0 is the identity
     # The classifier's output goes through it too (fine-tuning and evaluation alike).
     with torch.no_grad():
         logits_p = models.load_classifier(out / "p1", seed=0)(**batch).logits
-        logits_b = models.load_classifier(base, seed=0)(**batch).logits
+        logits_b = models.load_classifier(tiny_bert, seed=0)(**batch).logits
     assert not torch.allclose(logits_p, logits_b)
     assert "bias_projection" not in "".join(models.load_classifier(out / "p1").state_dict())
     # And the intrinsic gap shrinks.
-    assert abs(intrinsic_bias(out / "p1", task)["value"]) < abs(intrinsic_bias(base, task)["value"])
+    assert abs(intrinsic_bias(out / "p1", task)["value"]) < abs(
+        intrinsic_bias(tiny_bert, task)["value"]
+    )
 
 
-def test_cda_on_a_model_without_mlm_head(base: Path, task: Any, out: Path) -> None:
+def test_cda_on_a_model_without_mlm_head(tiny_bert: Path, task: Any, out: Path) -> None:
     encoder_only = out / "encoder-only"
-    AutoModel.from_pretrained(str(base)).save_pretrained(encoder_only)  # like MiniLM's folder
-    models.load_tokenizer(base).save_pretrained(encoder_only)
+    AutoModel.from_pretrained(str(tiny_bert)).save_pretrained(encoder_only)  # like MiniLM's folder
+    models.load_tokenizer(tiny_bert).save_pretrained(encoder_only)
     assert not models.has_mlm_head(encoder_only)
     info = apply_intervention("cda", 0.5, icfg(steps=5), encoder_only, task, out / "cda-enc", 0)
     assert "initialised" in info["mlm_head"]

@@ -13,48 +13,37 @@ from omegaconf import OmegaConf
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
 
 from bias_sweep import models
-from bias_sweep.config import DataConfig, ModelConfig
-from bias_sweep.data import load_task
+from bias_sweep.config import ModelConfig
 from bias_sweep.errors import UserError
-
-
-@pytest.fixture(scope="module")
-def task() -> Any:
-    return load_task(OmegaConf.structured(DataConfig), seed=0)
-
-
-@pytest.fixture(scope="module")
-def tiny(task: Any, cache_dir: Path) -> Path:
-    return models.resolve_model_dir(OmegaConf.structured(ModelConfig), task, cache_dir)
 
 
 def mcfg(name: str = "tiny-bert", **values: Any) -> Any:
     return OmegaConf.structured(ModelConfig(name=name, **values))
 
 
-def test_tiny_bert_folder(tiny: Path, task: Any) -> None:
-    assert tiny.name.startswith("tiny-bert-") and (tiny / "config.json").is_file()
-    assert models.has_mlm_head(tiny)
-    tok = models.load_tokenizer(tiny)
+def test_tiny_bert_folder(tiny_bert: Path, task: Any) -> None:
+    assert tiny_bert.name.startswith("tiny-bert-") and (tiny_bert / "config.json").is_file()
+    assert models.has_mlm_head(tiny_bert)
+    tok = models.load_tokenizer(tiny_bert)
     assert 200 < len(tok) <= 4000
     # Group terms and attribute words are whole tokens (the MLM probe scores them one by one).
     for word in [*task.lexicon.terms_a, *task.lexicon.terms_b, *task.attribute_words[:5]]:
         assert len(tok(word, add_special_tokens=False)["input_ids"]) == 1, word
-    clf = models.load_classifier(tiny, seed=0)
+    clf = models.load_classifier(tiny_bert, seed=0)
     assert clf.config.num_labels == 2 and clf.config.hidden_size == 64
     assert clf.config.num_hidden_layers == 2
-    assert isinstance(models.load_masked_lm(tiny), BertForMaskedLM)
-    info = (tiny / "bias_sweep_model.json").read_text()
+    assert isinstance(models.load_masked_lm(tiny_bert), BertForMaskedLM)
+    info = (tiny_bert / "bias_sweep_model.json").read_text()
     assert '"realised_rate": 0.9' in info
 
 
-def test_tiny_bert_is_cached(tiny: Path, task: Any, cache_dir: Path) -> None:
+def test_tiny_bert_is_cached(tiny_bert: Path, task: Any, cache_dir: Path) -> None:
     t0 = time.perf_counter()
     again = models.resolve_model_dir(mcfg(), task, cache_dir)
-    assert again == tiny and time.perf_counter() - t0 < 1.0
+    assert again == tiny_bert and time.perf_counter() - t0 < 1.0
     other = models.resolve_model_dir(mcfg(pretrain_steps=5, pretrain_rate=0.5), task, cache_dir)
-    assert other != tiny and other.parent == tiny.parent
-    assert not [p for p in tiny.parent.iterdir() if p.name.startswith(".") and p.is_dir()]
+    assert other != tiny_bert and other.parent == tiny_bert.parent
+    assert not [p for p in tiny_bert.parent.iterdir() if p.name.startswith(".") and p.is_dir()]
 
 
 def test_tiny_bert_is_deterministic_and_built_once(
@@ -95,8 +84,8 @@ def test_minilm_folder() -> None:
     assert models.load_tokenizer(path)("he", add_special_tokens=False)["input_ids"] == [2002]
 
 
-def test_local_folders_load_like_hub_ones(tiny: Path, tmp_path: Path) -> None:
-    tok = models.load_tokenizer(tiny)
+def test_local_folders_load_like_hub_ones(tiny_bert: Path, tmp_path: Path) -> None:
+    tok = models.load_tokenizer(tiny_bert)
     config = BertConfig(
         vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
         intermediate_size=64,
