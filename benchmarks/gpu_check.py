@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from _figures import write_figures  # benchmarks/ is on sys.path when run as a script
+
 os_environ = __import__("os").environ
 os_environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os_environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -136,9 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_ratio": TARGET_RATIO,
     }
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"figures: {args.json}")
+        write_figures(args.json, record)
     return 0
 
 

@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _figures import write_figures  # benchmarks/ is on sys.path when run as a script
+
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,9 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             "same_results": same,
             "sweep": {k: round(v, 3) if isinstance(v, float) else v for k, v in figs.items()},
         }
-        out_json.parent.mkdir(parents=True, exist_ok=True)
-        out_json.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"figures: {out_json}")
+        write_figures(out_json, record)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

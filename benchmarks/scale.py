@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _figures import write_figures  # benchmarks/ is on sys.path when run as a script
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results"
@@ -219,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 target_ms_per_trial=TARGET_PER_TRIAL_MS,
                 target_mem_gib=TARGET_MEM_GIB,
             )
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"figures: {args.json}")
+        write_figures(args.json, record)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

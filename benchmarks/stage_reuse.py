@@ -21,7 +21,6 @@ Exits non-zero only on a crash.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -33,6 +32,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _figures import write_figures  # benchmarks/ is on sys.path when run as a script
 from orchestration import SMALL, _conf, warm_cache  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -124,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "naive_estimate_s": round(estimate, 3),
             "ratio_compute_saved": round(ratio, 3),
         }
-        out_json.parent.mkdir(parents=True, exist_ok=True)
-        out_json.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"figures: {out_json}")
+        write_figures(out_json, record)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -26,13 +26,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _figures import write_figures  # benchmarks/ is on sys.path when run as a script
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -43,23 +44,30 @@ TARGET_VS_DEFAULT = 1.5
 TARGET_VS_GROUPED = 1.1
 
 
-def load_comments(path: Path, n_train: int, n_eval: int, seed: int):
-    """Train/eval frames (text, label) from the comments file, through bias_sweep's file loader."""
+def comments_config(path: Path, **sizes: int):  # -> DictConfig
+    """The data config of the Wikipedia comments file (Conversation AI, CC BY 4.0)."""
     from omegaconf import OmegaConf
 
     from bias_sweep.config import DataConfig
-    from bias_sweep.data import sources
 
-    cfg = OmegaConf.structured(
+    return OmegaConf.structured(
         DataConfig(
             source="file",
             path=str(path),
             text_column="comment",
             label_column="toxic",
             positive_label="True",
+            **sizes,
         )
     )
-    frame, _ = sources.load_file(cfg, sources.cache_root(None))
+
+
+def load_comments(path: Path, n_train: int, n_eval: int, seed: int):
+    """Train/eval frames (text, label) from the comments file, through bias_sweep's file loader."""
+
+    from bias_sweep.data import sources
+
+    frame, _ = sources.load_file(comments_config(path), sources.cache_root(None))
     frame = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     n_eval = min(n_eval, len(frame) // 3)
     return frame.iloc[n_eval : n_eval + n_train].reset_index(drop=True), frame.iloc[
@@ -71,22 +79,12 @@ def tiny_bert_dir(path: Path) -> Path:
     """The tiny model built on the comments task (vocabulary and MLM pre-training on them)."""
     from omegaconf import OmegaConf
 
-    from bias_sweep.config import DataConfig, ModelConfig, cache_dir, load_config
+    from bias_sweep.config import ModelConfig, cache_dir, load_config
     from bias_sweep.data import load_task
     from bias_sweep.models import resolve_model_dir
 
-    data = OmegaConf.structured(
-        DataConfig(
-            source="file",
-            path=str(path),
-            text_column="comment",
-            label_column="toxic",
-            positive_label="True",
-            train_size=40,  # small: only the pre-training corpus (all comments) matters
-            eval_size=20,
-        )
-    )
-    task = load_task(data, 0)
+    # Small sizes: only the pre-training corpus (all comments) matters here.
+    task = load_task(comments_config(path, train_size=40, eval_size=20), 0)
     return resolve_model_dir(
         OmegaConf.structured(ModelConfig()), task, cache_dir(load_config(None, []))
     )
@@ -310,8 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         result["config"] = {k: tcfg[k] for k in ("epochs", "batch_size", "lr", "max_length")}
         result["train_size"] = len(tr)
         record["models"][name] = result
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    write_figures(args.json, record)
     print(f"\nfigures: {args.json}")
     return 0
 
