@@ -1,11 +1,17 @@
-"""Ray Tune orchestration: the grid, the shared intervention stage, checkpoints, retries, resume.
+"""Ray Tune orchestration: the grid, shared interventions, checkpoints, retries, resume.
 
 The science lives in `trial.py`; this module only decides where and when it runs:
-- each unique intervened model is built once, as a Ray task, before the trials that need it;
 - each grid point is one Tune trial whose function reports every epoch with a checkpoint;
+- each unique intervened model is built once, by the first trial that needs it, under the
+  store's lock (trials of the same key wait for it); trials are ordered so that the first
+  concurrent trials need different keys, so builds run in parallel and training starts as soon
+  as a trial's own model is ready, without a stage that waits for every build;
 - a trial that finds its own `result.json` returns at once, so nothing finished runs twice;
-- `resume` restores Tune's experiment state: unfinished trials continue from their checkpoints and
-  errored trials restart with a fresh retry budget.
+- the sweep's own files are the state, not Tune's: every driver run (first or `resume`) is a
+  fresh Tune experiment over the points without a result, and a trial continues from the newest
+  checkpoint that any earlier run of it left. Tune's experiment state is not written atomically
+  (a SIGKILL during its save leaves a truncated file, and `Tuner.restore` then runs a broken
+  search state), so resume does not depend on it. Errored trials get a fresh retry budget.
 """
 
 from __future__ import annotations
@@ -31,7 +37,6 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from bias_sweep.config import (
     SweepSection,
     axis_columns,
-    cache_dir,
     expand_grid,
     grid_axes,
     load_config,
@@ -95,6 +100,7 @@ class Plan:
     points: list[dict[str, Any]]
     keys: list[str]  # trial keys, one per point
     intervention_keys: dict[str, DictConfig]  # unique key -> a trial config that needs it
+    point_interventions: list[str]  # the intervention key of each point
     done: set[str] = field(default_factory=set)
     cached_interventions: set[str] = field(default_factory=set)
 
@@ -150,15 +156,15 @@ def make_plan(conf: DictConfig) -> Plan:
 
     path = sweep_dir(conf)
     points = expand_grid(conf) or [{}]
-    keys, interventions = [], {}
+    keys, ikeys, interventions = [], [], {}
     resolved = _point_configs(conf)
     for point in points:
         d = resolved(point)
         keys.append(trial_key(d))
-        ikey = intervention_key(d)
-        if ikey not in interventions:  # few: a full config for each, for the stage to build
-            interventions[ikey] = trial_config(conf, point)
-    plan = Plan(conf, path, points, keys, interventions)
+        ikeys.append(intervention_key(d))
+        if ikeys[-1] not in interventions:  # few: a full config for each, for `plan` to show
+            interventions[ikeys[-1]] = trial_config(conf, point)
+    plan = Plan(conf, path, points, keys, interventions, ikeys)
     plan.done = {k for k in keys if (trial_path(path, k) / RESULT_FILE).exists()}
     store = interventions_store(path)
     plan.cached_interventions = {k for k in interventions if store.has(k)}
@@ -225,11 +231,13 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
         _report({**result["metrics"], "done": True, "skipped": True})
         return
     torch.set_num_threads(max(1, int(sweep["cpu"])))
-    checkpoint = tune.get_checkpoint()
+    checkpoint = tune.get_checkpoint()  # this Tune run's retry of the trial
     resume_state = None
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume_state = load_state(Path(folder) / CHECKPOINT_FILE)
+    else:  # a new driver run (resume): the newest checkpoint an earlier run left
+        resume_state = latest_checkpoint_state(sweep_path, key)
     out.mkdir(parents=True, exist_ok=True)
     attempt = _bump_attempt(
         out, resumed_from=None if resume_state is None else resume_state["epoch"]
@@ -258,7 +266,12 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
             conf,
             out,
             store=interventions_store(sweep_path),
-            hooks=TrialHooks(resume_state=resume_state, on_epoch=on_epoch, extra=_node()),
+            hooks=TrialHooks(
+                resume_state=resume_state,
+                on_epoch=on_epoch,
+                extra=_node(),
+                on_intervention_built=lambda meta: log_intervention(conf, meta, sweep_path),
+            ),
             point=point,
         )
     except BaseException as exc:
@@ -308,46 +321,56 @@ def _bump_attempt(out: Path, resumed_from: int | None) -> int:
     return state["attempts"]
 
 
-def build_intervention_task(conf: dict[str, Any], sweep_path: str) -> dict[str, Any]:
-    """Ray task: build one intervened model into the sweep's store (a no-op if present)."""
-    import torch
+def trial_checkpoints(sweep_path: Path, key: str) -> list[Path]:
+    """Every checkpoint folder that any driver run of the sweep left for one trial."""
+    return sorted(Path(sweep_path, TUNE_DIR).glob(f"*/{key}-*/checkpoint_*"))
 
-    from bias_sweep.data import load_task
-    from bias_sweep.trial import build_intervention
 
-    cfg = OmegaConf.create(conf)
-    torch.set_num_threads(max(1, int(cfg.sweep.resources.cpu)))
-    task = load_task(cfg.data, cfg.seed, cache_dir=cache_dir(cfg))
-    store = interventions_store(Path(sweep_path))
-    _, meta, built = build_intervention(cfg, task, store)
-    if built:
-        run = Run(
-            run_id=f"iv-{meta['key']}",
-            name=f"{cfg.sweep.name}-intervention-{meta['key'][:8]}",
-            project=cfg.tracking.project,
-            entity=cfg.tracking.entity,
-            group=f"{cfg.sweep.name}:interventions",
-            job_type="intervention",
-            tags=[cfg.sweep.name],
-            config={
-                "model": cfg.model.name,
-                "method": cfg.intervention.method,
-                "strength": cfg.intervention.strength,
-                "cfg": meta["settings"],
-            },
-            directory=Path(sweep_path),
-            mode=cfg.tracking.mode,
-        )
-        run.summarize(
-            {
-                "intrinsic_before": meta["intrinsic_before"]["value"],
-                "intrinsic_after": meta["intrinsic_after"]["value"],
-                "intrinsic_kind": meta["intrinsic_after"]["kind"],
-                "built_s": meta["built_s"],
-            }
-        )
-        run.finish()
-    return {"key": meta["key"], "built": built}
+def latest_checkpoint_state(sweep_path: Path, key: str) -> dict[str, Any] | None:
+    """The training state of the trial's furthest checkpoint; one that cannot be read (cut short
+    by a kill while it was copied) is passed over."""
+    from bias_sweep.training import load_state
+
+    best = None
+    for folder in trial_checkpoints(sweep_path, key):
+        try:
+            state = load_state(folder / CHECKPOINT_FILE)
+        except Exception:  # noqa: BLE001 - truncated or missing: an older checkpoint still serves
+            continue
+        if best is None or int(state["epoch"]) > int(best["epoch"]):
+            best = state
+    return best
+
+
+def log_intervention(conf: DictConfig, meta: dict[str, Any], sweep_path: Path) -> None:
+    """A W&B run for an intervened model, by the trial that built it (so exactly one per key)."""
+    run = Run(
+        run_id=f"iv-{meta['key']}",
+        name=f"{conf.sweep.name}-intervention-{meta['key'][:8]}",
+        project=conf.tracking.project,
+        entity=conf.tracking.entity,
+        group=f"{conf.sweep.name}:interventions",
+        job_type="intervention",
+        tags=[conf.sweep.name],
+        config={
+            "model": conf.model.name,
+            "method": conf.intervention.method,
+            "strength": conf.intervention.strength,
+            "cfg": meta["settings"],
+        },
+        directory=Path(sweep_path),
+        mode=conf.tracking.mode,
+        beside_active=True,  # the building trial's own run stays open
+    )
+    run.summarize(
+        {
+            "intrinsic_before": meta["intrinsic_before"]["value"],
+            "intrinsic_after": meta["intrinsic_after"]["value"],
+            "intrinsic_kind": meta["intrinsic_after"]["kind"],
+            "built_s": meta["built_s"],
+        }
+    )
+    run.finish()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,39 +455,18 @@ def check_resources(conf: DictConfig) -> None:
     )
 
 
-def _run_stage(plan: Plan) -> dict[str, str]:
-    """Build every missing intervened model once, in parallel, before the trials that need it."""
-    import ray
-
-    res = plan.conf.sweep.resources
-    missing = {
-        k: c for k, c in plan.intervention_keys.items() if k not in plan.cached_interventions
-    }
-    if not missing:
-        return {}
-    print(f"[bias-sweep] interventions: building {len(missing)} unique models", flush=True)
-    task = ray.remote(build_intervention_task).options(
-        num_cpus=res.cpu, num_gpus=res.gpu, max_retries=plan.conf.sweep.max_failures
-    )
-    refs = {task.remote(to_dict(cfg), str(plan.path)): key for key, cfg in missing.items()}
-    failures: dict[str, str] = {}
-    pending = list(refs)
-    while pending:
-        if _interrupted:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            break
-        ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
-        for ref in ready:
-            try:
-                ray.get(ref)
-            except ray.exceptions.RayTaskError as exc:
-                if isinstance(exc.cause, UserError):
-                    raise UserError(str(exc.cause)) from None
-                failures[refs[ref]] = str(exc.cause or exc).strip().splitlines()[-1]
-    for key, error in failures.items():
-        print(f"[bias-sweep] intervention {key} failed: {error}", file=sys.stderr, flush=True)
-    return failures
+def trial_order(plan: Plan) -> list[dict[str, Any]]:
+    """The points without a result, taking intervention keys in turn (a, b, c, a, b, c, ...): the
+    first concurrent trials build different models in parallel instead of queueing on one."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for point, key, ikey in zip(plan.points, plan.keys, plan.point_interventions, strict=True):
+        if key not in plan.done:
+            by_key.setdefault(ikey, []).append(point)
+    queues = sorted(by_key.items(), key=lambda kv: kv[0] in plan.cached_interventions)
+    order: list[dict[str, Any]] = []
+    for i in range(max((len(q) for _, q in queues), default=0)):
+        order += [q[i] for _, q in queues if i < len(q)]
+    return order
 
 
 def _point_id(point: dict[str, Any]) -> str:
@@ -585,7 +587,7 @@ def _tune_callback(progress: _Progress) -> Any:
     return ProgressCallback()
 
 
-def _tuner(plan: Plan, progress: _Progress, restore: bool) -> Any:
+def _tuner(plan: Plan, progress: _Progress) -> Any:
     from ray import tune
 
     conf = plan.conf
@@ -596,31 +598,24 @@ def _tuner(plan: Plan, progress: _Progress, restore: bool) -> Any:
         ),
         {"cpu": res.cpu, "gpu": res.gpu},
     )
-    tune_path = plan.path / TUNE_DIR
-    if restore:
-        return tune.Tuner.restore(
-            str(tune_path),
-            trainable=fn,
-            resume_unfinished=True,
-            resume_errored=False,
-            restart_errored=True,  # a fresh retry budget for trials that used theirs up
-        )
     key_of = dict(progress.key_of)
 
     def dirname(trial: Any) -> str:
         return f"{key_of.get(_point_id(trial.config['point']), 'trial')}-{trial.trial_id}"
 
+    tune_root = plan.path / TUNE_DIR
+    runs = len(list(tune_root.glob("run-*"))) if tune_root.is_dir() else 0
     return tune.Tuner(
         fn,
-        param_space={"point": tune.grid_search(plan.points)},
+        param_space={"point": tune.grid_search(trial_order(plan))},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=conf.sweep.max_concurrent_trials or None,
             reuse_actors=True,  # torch/transformers import once per worker, not per trial
             trial_dirname_creator=dirname,
         ),
         run_config=tune.RunConfig(
-            name=TUNE_DIR,
-            storage_path=str(plan.path),
+            name=f"run-{runs + 1:03d}",  # one Tune experiment per driver run (see the docstring)
+            storage_path=str(tune_root),
             failure_config=tune.FailureConfig(max_failures=conf.sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             callbacks=[_tune_callback(progress)],
@@ -707,17 +702,11 @@ def _execute(plan: Plan) -> int:
         print(line, flush=True)
     previous = {s: signal.signal(s, _on_terminate) for s in (signal.SIGTERM, signal.SIGUSR1)}
     try:
-        _run_stage(plan)
         progress = _Progress(plan)
         remaining = len(plan.keys) - len(plan.done)
         errored: set[str] = set()
         if remaining and not _interrupted:
-            from ray import tune
-
-            # No Tune state yet (killed within its first seconds): start Tune afresh; finished
-            # trials still return at once from their result.json.
-            restore = tune.Tuner.can_restore(str(plan.path / TUNE_DIR))
-            tuner = _tuner(plan, progress, restore)
+            tuner = _tuner(plan, progress)
             try:
                 grid = tuner.fit()
             except Exception:

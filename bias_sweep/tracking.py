@@ -54,7 +54,10 @@ class Run:
         config: dict[str, Any],
         directory: Path,
         mode: str,
+        beside_active: bool = False,
     ) -> None:
+        """beside_active: open this run next to the process's active one (an intervention run
+        inside a trial) instead of finishing that one first."""
         self._run = None
         mode = effective_mode(mode)
         if mode == "disabled":
@@ -74,7 +77,7 @@ class Run:
             config=config,
             dir=str(directory),
             mode=mode,
-            reinit="finish_previous",
+            reinit="create_new" if beside_active else "finish_previous",
             settings=wandb.Settings(silent=True, console="off", disable_git=True),
         )
 

@@ -41,6 +41,8 @@ class TrialHooks:
     on_epoch: Callable[[int, dict[str, Any], dict[str, Any]], None] | None = None
     # Extra facts for result.json from the orchestrator (e.g. which Ray node ran the trial).
     extra: dict[str, Any] | None = None
+    # Called with the intervention's metadata when this trial is the one that built it.
+    on_intervention_built: Callable[[dict[str, Any]], None] | None = None
 
 
 def intervention_settings(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
@@ -117,8 +119,10 @@ def run_trial(
 
     # 2. Intervention on the pre-trained model (shared across rates and seeds through the store).
     tick = time.perf_counter()
-    model_dir, intervention, _ = build_intervention(cfg, task, store)
+    model_dir, intervention, built = build_intervention(cfg, task, store)
     timings["intervention_s"] = time.perf_counter() - tick
+    if built and hooks.on_intervention_built is not None:
+        hooks.on_intervention_built(intervention)
 
     # 3. Fine-tuning, checkpointed through the hooks after every epoch.
     tick = time.perf_counter()

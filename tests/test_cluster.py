@@ -21,6 +21,7 @@ import pytest
 from conftest import LAUNCH_TINY
 
 from bias_sweep.launch import kill_temp_dir
+from bias_sweep.sweep import trial_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -311,7 +312,7 @@ def test_sweep_spreads_over_nodes_and_survives_losing_one(cluster: dict, tmp_pat
                 k
                 for k in states(sweep)
                 if not (sweep / "trials" / k / "result.json").exists()
-                and any((sweep / "tune").glob(f"{k}-*/checkpoint_*"))
+                and trial_checkpoints(sweep, k)
             ]
             if len(mid_run) >= 2:
                 removed = cluster["remove"](1)

@@ -24,6 +24,7 @@ from conftest import LAUNCH_TINY
 
 from bias_sweep import launch
 from bias_sweep.cli import main
+from bias_sweep.sweep import trial_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -556,8 +557,7 @@ def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path, how: str
         mid_run = [
             p.parent.name
             for p in trials
-            if not (p.parent / "result.json").exists()
-            and any((sweep / "tune").glob(f"{p.parent.name}-*/checkpoint_*"))
+            if not (p.parent / "result.json").exists() and trial_checkpoints(sweep, p.parent.name)
         ]
         if mid_run:
             break
