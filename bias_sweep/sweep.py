@@ -566,29 +566,45 @@ def _tune_callback(progress: _Progress) -> Any:
     from ray.tune.experiment import Trial
 
     class ProgressCallback(tune.Callback):
-        def _counts(self, trials: list[Trial]) -> tuple[int, int]:
-            running = sum(t.status == Trial.RUNNING for t in trials)
-            failed = sum(t.status == Trial.ERROR for t in trials)
-            return running, failed
+        """Counts kept from Tune's events: a step costs nothing, whatever the grid's size."""
+
+        def __init__(self) -> None:
+            self.running: set[str] = set()
+            self.failed: set[str] = set()
+
+        def show(self, force: bool = False) -> None:
+            progress.show(len(self.running), len(self.failed), force=force)
+
+        def on_trial_start(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+            self.running.add(trial.trial_id)
+
+        def on_trial_recover(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+            self.running.discard(trial.trial_id)  # pending again, for its retry
 
         def on_trial_complete(
             self, iteration: int, trials: list, trial: Trial, **info: Any
         ) -> None:
+            self.running.discard(trial.trial_id)
             progress.complete(trial.config["point"])
             progress.write_table()
-            progress.show(*self._counts(trials))
+            self.show()
 
         def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
-            progress.show(*self._counts(trials), force=True)
+            self.running.discard(trial.trial_id)
+            self.failed.add(trial.trial_id)
+            self.show(force=True)
 
         def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-            progress.show(*self._counts(trials))
+            self.show()
 
     return ProgressCallback()
 
 
 def _tuner(plan: Plan, progress: _Progress) -> Any:
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
     conf = plan.conf
     res = conf.sweep.resources
@@ -618,7 +634,9 @@ def _tuner(plan: Plan, progress: _Progress) -> Any:
             storage_path=str(tune_root),
             failure_config=tune.FailureConfig(max_failures=conf.sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[_tune_callback(progress)],
+            # Tune's JSON log per trial, not its CSV and TensorBoard copies (an fsync per result
+            # each, for files nobody reads: W&B and results.parquet are the record).
+            callbacks=[_tune_callback(progress), JsonLoggerCallback()],
             verbose=0,
         ),
     )
