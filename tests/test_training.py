@@ -148,3 +148,24 @@ def test_tokenized_data_is_cached_and_shared_by_tokenizer_copies(
     assert max(len(s) for s in shorter) == 8 and len(training._token_cache) == 2
     training._tokenize(tok, texts[:10], 64)  # other texts: another entry
     assert len(training._token_cache) == 3
+
+
+def test_collate_pads_and_masks_to_the_longest() -> None:
+    from bias_sweep.training import _collate
+
+    seqs = [torch.tensor([5, 6, 7]), torch.tensor([8]), torch.tensor([9, 10])]
+    batch = _collate(seqs, 0, CPU)
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0], [1, 1, 0]]
+    assert batch["attention_mask"].dtype == torch.long
+
+
+def test_optimizer_is_fused_and_groups_decay(setup: tuple[Path, Any]) -> None:
+    from bias_sweep.training import _optimizer
+
+    model = load_classifier(setup[0], seed=0)
+    opt = _optimizer(model, 1e-3, 0.01)
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
+    assert all(p.dim() >= 2 for p in opt.param_groups[0]["params"])
+    assert all(p.dim() < 2 for p in opt.param_groups[1]["params"])
+    assert opt.defaults["fused"]  # one kernel per step on CPU
