@@ -236,7 +236,7 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume_state = load_state(Path(folder) / CHECKPOINT_FILE)
-    else:  # a new driver run (resume): the newest checkpoint an earlier run left
+    elif (out / STATE_FILE).exists():  # started by an earlier driver run: its newest checkpoint
         resume_state = latest_checkpoint_state(sweep_path, key)
     out.mkdir(parents=True, exist_ok=True)
     attempt = _bump_attempt(
