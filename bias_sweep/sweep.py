@@ -220,9 +220,9 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
     from bias_sweep.training import load_state, save_state
     from bias_sweep.trial import TrialHooks, run_trial
 
-    point = config["point"]
+    key = config["trial"]
+    point = sweep["points"][key]
     conf = trial_config(OmegaConf.create(sweep["conf"]), point)
-    key = trial_key(conf)
     sweep_path = Path(sweep["path"])
     out = trial_path(sweep_path, key)
     done_file = out / RESULT_FILE
@@ -455,22 +455,18 @@ def check_resources(conf: DictConfig) -> None:
     )
 
 
-def trial_order(plan: Plan) -> list[dict[str, Any]]:
-    """The points without a result, taking intervention keys in turn (a, b, c, a, b, c, ...): the
-    first concurrent trials build different models in parallel instead of queueing on one."""
-    by_key: dict[str, list[dict[str, Any]]] = {}
-    for point, key, ikey in zip(plan.points, plan.keys, plan.point_interventions, strict=True):
+def trial_order(plan: Plan) -> list[str]:
+    """The keys of the trials without a result, taking intervention keys in turn (a, b, c, a, b,
+    c, ...): the first concurrent trials build different models in parallel, not one after another."""
+    by_key: dict[str, list[str]] = {}
+    for key, ikey in zip(plan.keys, plan.point_interventions, strict=True):
         if key not in plan.done:
-            by_key.setdefault(ikey, []).append(point)
+            by_key.setdefault(ikey, []).append(key)
     queues = sorted(by_key.items(), key=lambda kv: kv[0] in plan.cached_interventions)
-    order: list[dict[str, Any]] = []
+    order: list[str] = []
     for i in range(max((len(q) for _, q in queues), default=0)):
         order += [q[i] for _, q in queues if i < len(q)]
     return order
-
-
-def _point_id(point: dict[str, Any]) -> str:
-    return json.dumps(point, sort_keys=True, default=str)
 
 
 class _Progress:
@@ -480,7 +476,6 @@ class _Progress:
         self.plan = plan
         self.stream = stream
         self.tty = stream.isatty()
-        self.key_of = {_point_id(p): k for p, k in zip(plan.points, plan.keys, strict=True)}
         self.done = set(plan.done)
         self.started = time.time()
         self.done_at_start = len(self.done)
@@ -489,10 +484,7 @@ class _Progress:
         self.last_print = 0.0
         self.last_table = 0.0
 
-    def complete(self, point: dict[str, Any]) -> None:
-        key = self.key_of.get(_point_id(point))
-        if key is None:
-            return
+    def complete(self, key: str) -> None:
         self.done.add(key)
         try:
             result = json.loads((trial_path(self.plan.path, key) / RESULT_FILE).read_text())
@@ -585,7 +577,7 @@ def _tune_callback(progress: _Progress) -> Any:
             self, iteration: int, trials: list, trial: Trial, **info: Any
         ) -> None:
             self.running.discard(trial.trial_id)
-            progress.complete(trial.config["point"])
+            progress.complete(trial.config["trial"])
             progress.write_table()
             self.show()
 
@@ -608,22 +600,29 @@ def _tuner(plan: Plan, progress: _Progress) -> Any:
 
     conf = plan.conf
     res = conf.sweep.resources
+    order = trial_order(plan)
+    point_of = dict(zip(plan.keys, plan.points, strict=True))
+    # Tune's config is only the trial key: Tune deep-copies the whole grid spec for every trial
+    # it generates, so a grid of points costs O(n^2) (4 s at 1,000 trials, minutes at 10,000);
+    # the points go to the workers once, through the object store.
+    sweep = {
+        "conf": to_dict(conf),
+        "path": str(plan.path),
+        "cpu": res.cpu,
+        "points": {key: point_of[key] for key in order},
+    }
     fn = tune.with_resources(
-        tune.with_parameters(
-            trainable, sweep={"conf": to_dict(conf), "path": str(plan.path), "cpu": res.cpu}
-        ),
-        {"cpu": res.cpu, "gpu": res.gpu},
+        tune.with_parameters(trainable, sweep=sweep), {"cpu": res.cpu, "gpu": res.gpu}
     )
-    key_of = dict(progress.key_of)
 
     def dirname(trial: Any) -> str:
-        return f"{key_of.get(_point_id(trial.config['point']), 'trial')}-{trial.trial_id}"
+        return f"{trial.config['trial']}-{trial.trial_id}"
 
     tune_root = plan.path / TUNE_DIR
     runs = len(list(tune_root.glob("run-*"))) if tune_root.is_dir() else 0
     return tune.Tuner(
         fn,
-        param_space={"point": tune.grid_search(trial_order(plan))},
+        param_space={"trial": tune.grid_search(order)},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=conf.sweep.max_concurrent_trials or None,
             reuse_actors=True,  # torch/transformers import once per worker, not per trial
@@ -733,7 +732,7 @@ def _execute(plan: Plan) -> int:
                 grid = []  # preempted: Slurm stopped Ray under us; the saved state is what counts
             for result in grid:
                 if result.error is not None and result.config:
-                    errored.add(progress.key_of.get(_point_id(result.config["point"]), ""))
+                    errored.add(result.config["trial"])
         progress.show(0, len(errored), force=True)
         if progress.tty:
             print()
