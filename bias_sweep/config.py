@@ -102,6 +102,9 @@ class TrackingConfig:
 class ResourcesConfig:
     cpu: float = 1.0
     gpu: float = 0.0
+    # An autoscaling cluster adds nodes on demand: wait for them instead of failing fast when no
+    # node can hold one trial yet.
+    wait: bool = False
 
 
 @dataclass
@@ -114,6 +117,9 @@ class SweepSection:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     max_concurrent_trials: int = 0  # 0: as many as the resources allow
     max_failures: int = 2  # retries of a failing trial, each from its latest checkpoint
+    # Keep a finished trial's last epoch checkpoint (model and optimizer state). Off: once its
+    # result is written a checkpoint is only disk (~1.3 GB for a base-size model, per trial).
+    keep_checkpoints: bool = False
 
 
 @dataclass

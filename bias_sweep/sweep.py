@@ -448,10 +448,18 @@ def check_resources(conf: DictConfig) -> None:
         return
     total = ray.cluster_resources()
     have = f"CPU={total.get('CPU', 0):g}, GPU={total.get('GPU', 0):g} over {len(nodes)} node(s)"
+    if res.wait:
+        print(
+            f"[bias-sweep] no node has cpu={res.cpu:g} gpu={res.gpu:g} yet ({have});"
+            " sweep.resources.wait: waiting for the cluster to add one",
+            flush=True,
+        )
+        return
     short = "gpu" if res.gpu > max((n.get("GPU", 0) for n in nodes), default=0) else "cpu"
     raise UserError(
         f"sweep.resources.{short}: each trial asks for cpu={res.cpu:g} gpu={res.gpu:g}, but no node"
-        f" of the Ray cluster has that ({have}); lower it or run where those resources exist"
+        f" of the Ray cluster has that ({have}); lower it, run where those resources exist, or"
+        " set sweep.resources.wait=true on an autoscaling cluster"
     )
 
 
@@ -553,7 +561,22 @@ def _hms(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
-def _tune_callback(progress: _Progress) -> Any:
+def _drop_checkpoints(sweep_path: Path, key: str, trial_dir: str, this_run_only: bool) -> None:
+    """A finished trial's checkpoints: its result is final, so they are only disk now."""
+    if not (trial_path(sweep_path, key) / RESULT_FILE).exists():
+        return
+    # An earlier driver run may have left some too (a resumed trial); looking for those scans
+    # every run's folder, so only on a resume.
+    found = (
+        Path(trial_dir).glob("checkpoint_*")
+        if this_run_only
+        else trial_checkpoints(sweep_path, key)
+    )
+    for folder in list(found):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _tune_callback(progress: _Progress, first_run: bool) -> Any:
     from ray import tune
     from ray.tune.experiment import Trial
 
@@ -577,7 +600,10 @@ def _tune_callback(progress: _Progress) -> Any:
             self, iteration: int, trials: list, trial: Trial, **info: Any
         ) -> None:
             self.running.discard(trial.trial_id)
-            progress.complete(trial.config["trial"])
+            key = trial.config["trial"]
+            progress.complete(key)
+            if not progress.plan.conf.sweep.keep_checkpoints:
+                _drop_checkpoints(progress.plan.path, key, trial.path, this_run_only=first_run)
             progress.write_table()
             self.show()
 
@@ -635,7 +661,7 @@ def _tuner(plan: Plan, progress: _Progress) -> Any:
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             # Tune's JSON log per trial, not its CSV and TensorBoard copies (an fsync per result
             # each, for files nobody reads: W&B and results.parquet are the record).
-            callbacks=[_tune_callback(progress), JsonLoggerCallback()],
+            callbacks=[_tune_callback(progress, first_run=runs == 0), JsonLoggerCallback()],
             verbose=0,
         ),
     )

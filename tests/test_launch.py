@@ -573,8 +573,12 @@ def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path, how: str
     else:  # what `#SBATCH --signal=B:USR1@120` does two minutes before the time limit
         subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True, timeout=30)
     wait_for_state(job, lambda s: s == "PENDING", timeout=120)
-    # Slurm holds a requeued job for ~2 minutes (BeginTime); release it now.
-    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+    # Slurm holds a requeued job for ~2 minutes (BeginTime); release it in a few seconds. Not at
+    # once: slurmd refuses a start within the same second as its credential revocation for the
+    # killed run ("Killing non-startable batch job: Job credential revoked", seen here).
+    subprocess.run(
+        ["scontrol", "update", f"JobId={job}", "StartTime=now+5"], check=True, timeout=30
+    )
     wait_for_state(job, lambda s: s == "", timeout=600)
     elapsed = time.monotonic() - t0
     log = (sweep / "logs" / f"slurm-{job}.out").read_text()
@@ -603,3 +607,18 @@ def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path, how: str
         f" resumed from epochs {[s['resumed_from_epoch'] for s in states.values()]};"
         f" W&B folders per trial id {sorted(trial_ids.values())}"
     )
+
+
+def test_shipped_ray_job_entrypoint_is_a_valid_sweep() -> None:
+    import shlex
+
+    import yaml
+
+    from bias_sweep.config import load_config
+
+    spec = yaml.safe_load((ROOT / "launch" / "ray" / "rayjob.yaml").read_text())
+    words = shlex.split(spec["spec"]["entrypoint"])
+    assert words[:2] == ["bias-sweep", "run"]
+    overrides = [w for w in words[3:] if "=" in w and not w.startswith("-")]
+    conf = load_config(str(ROOT / "sweeps" / Path(words[2]).name), overrides)
+    assert conf.sweep.resources.wait is True and conf.sweep.resources.gpu == 1

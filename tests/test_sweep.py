@@ -111,6 +111,7 @@ def test_sweep_runs_grid_shares_stage_and_tracks(tmp_path: Path, ray_env: dict[s
     assert sum(1 for i in ids if i.startswith("iv")) == 2  # one run per intervention
     assert all(n == 1 for n in ids.values())
     assert (trial_states(path)["state"] == "done").all()
+    assert not list(path.glob("tune/*/*/checkpoint_*"))  # finished: their checkpoints are only disk
     # The key reaches nothing the tool writes.
     hits = subprocess.run(["grep", "-rl", ray_env["WANDB_API_KEY"], str(path)], capture_output=True)
     assert hits.stdout == b""
@@ -137,7 +138,8 @@ def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
     retried = json.loads(result_file.read_text())
 
     # The same trial, undisturbed, under the same conditions (a Ray worker with one thread).
-    plain = _overrides(tmp_path, "plain", *one_point)
+    assert not list((tmp_path / "retry").glob("tune/*/*/checkpoint_*"))
+    plain = _overrides(tmp_path, "plain", *one_point, "sweep.keep_checkpoints=true")
     proc = _cli(["run", str(QUICKSTART), *plain], ray_env, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (plain_file,) = (tmp_path / "plain").glob("trials/*/result.json")
@@ -145,6 +147,8 @@ def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
     assert json.loads((plain_file.parent / "state.json").read_text())["attempts"] == 1
     assert retried["trial_key"] != undisturbed["trial_key"]  # two sweeps, two W&B runs
     assert retried["metrics"] == undisturbed["metrics"]
+    (kept,) = (tmp_path / "plain").glob("tune/*/*/checkpoint_*")  # the last epoch's, on request
+    assert (kept / "state.pt").is_file()
 
 
 def test_killed_driver_resumes_without_rerunning_or_duplicating(
@@ -251,3 +255,33 @@ def test_bad_sweeps_fail_fast_and_leave_nothing(
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "store").exists()
+
+
+def test_wait_for_resources_waits_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, ray_env: dict[str, str]
+) -> None:
+    """On an autoscaling cluster a sweep waits for nodes instead of failing fast."""
+    args = [*_overrides(tmp_path, "waiting"), "sweep.resources.gpu=1", "sweep.resources.wait=true"]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "bias_sweep.cli", "run", str(QUICKSTART), *args],
+        env=ray_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert driver.stdout is not None
+    lines = []
+    for line in driver.stdout:  # the notice comes before Tune starts waiting
+        lines.append(line)
+        if "waiting for the cluster" in line:
+            break
+    assert "no node has cpu=1 gpu=1 yet" in "".join(lines), "".join(lines)
+    time.sleep(8)  # Tune is waiting for a GPU node that never comes
+    assert driver.poll() is None
+    driver.send_signal(signal.SIGTERM)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 75, "".join(lines) + out + err
+    assert "Traceback" not in err
+    assert not list((tmp_path / "waiting").glob("trials/*/result.json"))
+    assert _ray_processes_of(ray_env["RAY_TMPDIR"]) == []
