@@ -118,15 +118,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     import subprocess
 
     from bias_sweep.sweep import find_sweep
-    from bias_sweep.tracking import has_credentials, offline_runs
+    from bias_sweep.tracking import has_credentials, newest_offline_runs
 
-    runs = offline_runs(find_sweep(args.name, args.storage))
+    runs = newest_offline_runs(find_sweep(args.name, args.storage))
     if not runs:
         print("no offline W&B runs to sync")
         return 0
     if not has_credentials():
         raise UserError("W&B: no credentials; set WANDB_API_KEY or run `wandb login` first")
-    # wandb's own uploader: it resumes each run by its id, so syncing twice duplicates nothing.
+    # wandb's own uploader, one folder per run id (the newest holds the whole run): it resumes
+    # each run by its id, so syncing twice duplicates nothing.
     command = [sys.executable, "-m", "wandb", "sync", *map(str, runs)]
     return subprocess.call(command)
 

@@ -48,7 +48,7 @@ from bias_sweep.config import (
 from bias_sweep.errors import UserError
 from bias_sweep.results import RESULT_FILE, TABLE_FILE, tidy_row, write_json_atomic
 from bias_sweep.store import ArtifactStore
-from bias_sweep.tracking import OFFLINE_NOTICE, Run, effective_mode, offline_runs
+from bias_sweep.tracking import OFFLINE_NOTICE, Run, effective_mode, newest_offline_runs
 
 SWEEP_FILE = "sweep.yaml"
 TUNE_DIR = "tune"
@@ -254,11 +254,20 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
         directory=sweep_path,
         mode=conf.tracking.mode,
     )
+    # The epochs logged so far travel in the checkpoint. Offline, a resumed run is a new folder
+    # with the same id and `wandb sync` keeps one folder's history per run (wandb/wandb#3841),
+    # so the new folder repeats the earlier epochs: the newest folder holds the whole run.
+    history: list[dict[str, Any]] = list((resume_state or {}).get("history", []))
+    if run.offline:
+        for entry in history:
+            run.log(entry["values"], step=entry["step"])
 
     def on_epoch(epoch: int, state: dict[str, Any], metrics: dict[str, Any]) -> None:
-        run.log({f"train/{k}": v for k, v in metrics.items()}, step=epoch)
+        values = {f"train/{k}": v for k, v in metrics.items()}
+        history.append({"step": epoch, "values": values})
+        run.log(values, step=epoch)
         with tempfile.TemporaryDirectory() as folder:
-            save_state(state, Path(folder) / CHECKPOINT_FILE)
+            save_state({**state, "history": history}, Path(folder) / CHECKPOINT_FILE)
             _report({**metrics, "done": False}, checkpoint_dir=folder)
 
     try:
@@ -775,7 +784,7 @@ def _execute(plan: Plan) -> int:
         f"  results:  {plan.path / 'results.parquet'} (trial folders in {plan.path / TRIALS_DIR})"
     )
     if mode != "disabled":
-        runs = offline_runs(plan.path)
+        runs = newest_offline_runs(plan.path)
         where = plan.path / "wandb"
         hint = f" (upload: bias-sweep sync {conf.sweep.name})" if mode == "offline" else ""
         print(f"  W&B:      {where} ({len(runs)} offline runs){hint}")

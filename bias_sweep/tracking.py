@@ -60,6 +60,7 @@ class Run:
         inside a trial) instead of finishing that one first."""
         self._run = None
         mode = effective_mode(mode)
+        self.offline = mode == "offline"
         if mode == "disabled":
             return
         import wandb
@@ -106,5 +107,14 @@ class Run:
 
 
 def offline_runs(sweep_path: Path) -> list[Path]:
-    """The offline run folders of a sweep, for `bias-sweep sync`."""
+    """Every offline run folder of a sweep (offline-run-<time>-<id>), oldest first per id."""
     return sorted((Path(sweep_path) / "wandb").glob("offline-run-*"))
+
+
+def newest_offline_runs(sweep_path: Path) -> list[Path]:
+    """The newest folder of each offline run id: a resumed run's newest folder repeats the
+    earlier epochs, so it alone is the whole run (what `bias-sweep sync` uploads)."""
+    newest: dict[str, Path] = {}
+    for folder in offline_runs(sweep_path):  # time-stamped names: later ones sort later
+        newest[folder.name.split("-", 3)[-1]] = folder
+    return sorted(newest.values())

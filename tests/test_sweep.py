@@ -18,11 +18,13 @@ import pandas as pd
 import psutil
 import pytest
 from conftest import SMALL as BASE_SMALL
+from wandb_records import history
 
 from bias_sweep.config import load_config
 from bias_sweep.results import load_trials
 from bias_sweep.status import trial_states
 from bias_sweep.sweep import interventions_store, latest_checkpoint_state, make_plan
+from bias_sweep.tracking import newest_offline_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
@@ -147,6 +149,21 @@ def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
     assert json.loads((plain_file.parent / "state.json").read_text())["attempts"] == 1
     assert retried["trial_key"] != undisturbed["trial_key"]  # two sweeps, two W&B runs
     assert retried["metrics"] == undisturbed["metrics"]
+    # W&B, offline: the retry is a second folder with the same id; the newest repeats the epochs
+    # before the failure, so it alone holds the whole run, as the undisturbed run's folder does.
+    folders = sorted((tmp_path / "retry" / "wandb").glob(f"offline-run-*-{retried['trial_key']}"))
+    assert len(folders) == 2
+    newest = newest_offline_runs(tmp_path / "retry")  # what `bias-sweep sync` uploads
+    assert folders[-1] in newest and folders[0] not in newest
+    (plain_folder,) = (tmp_path / "plain" / "wandb").glob(
+        "offline-run-*-" + undisturbed["trial_key"]
+    )
+    losses = {
+        name: {step: v["train/loss"] for step, v in history(folder).items() if "train/loss" in v}
+        for name, folder in (("retried", folders[-1]), ("plain", plain_folder))
+    }
+    assert sorted(losses["retried"]) == [1, 2, 3]
+    assert losses["retried"] == losses["plain"]
     (kept,) = (tmp_path / "plain").glob("tune/*/*/checkpoint_*")  # the last epoch's, on request
     assert (kept / "state.pt").is_file()
 
