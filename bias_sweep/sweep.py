@@ -654,7 +654,9 @@ def _tuner(plan: Plan, progress: _Progress) -> Any:
         return f"{trial.config['trial']}-{trial.trial_id}"
 
     tune_root = plan.path / TUNE_DIR
-    runs = len(list(tune_root.glob("run-*"))) if tune_root.is_dir() else 0
+    last_run = max(
+        (int(p.name[4:]) for p in tune_root.glob("run-[0-9]*") if p.name[4:].isdigit()), default=0
+    )
     return tune.Tuner(
         fn,
         param_space={"trial": tune.grid_search(order)},
@@ -664,13 +666,13 @@ def _tuner(plan: Plan, progress: _Progress) -> Any:
             trial_dirname_creator=dirname,
         ),
         run_config=tune.RunConfig(
-            name=f"run-{runs + 1:03d}",  # one Tune experiment per driver run (see the docstring)
+            name=f"run-{last_run + 1:03d}",  # one Tune experiment per driver run (see the docstring)
             storage_path=str(tune_root),
             failure_config=tune.FailureConfig(max_failures=conf.sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             # Tune's JSON log per trial, not its CSV and TensorBoard copies (an fsync per result
             # each, for files nobody reads: W&B and results.parquet are the record).
-            callbacks=[_tune_callback(progress, first_run=runs == 0), JsonLoggerCallback()],
+            callbacks=[_tune_callback(progress, first_run=last_run == 0), JsonLoggerCallback()],
             verbose=0,
         ),
     )
