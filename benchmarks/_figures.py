@@ -1,8 +1,11 @@
-"""Where every benchmark leaves its figures: one JSON file, its path printed."""
+"""Figures in and out: a benchmark's child processes report them, one JSON file keeps them."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,3 +14,17 @@ def write_figures(path: Path, record: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=float) + "\n")
     print(f"figures: {path}")
+
+
+def run_child(cmd: list[str], what: str) -> dict[str, Any]:
+    """Run a child that prints its figures as JSON on its last line; add its wall time (end to
+    end, interpreter start included) as process_wall_s."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
+        raise RuntimeError(f"{what} exited {proc.returncode}")
+    figs = json.loads(proc.stdout.strip().splitlines()[-1])
+    figs["process_wall_s"] = wall
+    return figs

@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _figures import write_figures  # benchmarks/ is on sys.path when run as a script
+from _figures import run_child, write_figures  # benchmarks/ is on sys.path as a script
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -177,15 +177,7 @@ def run_loop_process(overrides: list[str], storage: Path, shared_store: bool) ->
     """The loop as a researcher would run it: a fresh Python process, imports included."""
     cmd = [sys.executable, __file__, "--loop-child", str(storage)]
     cmd += ["--naive"] if not shared_store else []
-    t0 = time.perf_counter()
-    proc = subprocess.run([*cmd, *overrides], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
-        raise RuntimeError(f"loop process exited {proc.returncode}")
-    loop = json.loads(proc.stdout.strip().splitlines()[-1])
-    loop["process_wall_s"] = wall
-    return loop
+    return run_child([*cmd, *overrides], "loop process")
 
 
 def compare(a: dict, b: dict) -> dict:

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _figures import write_figures  # benchmarks/ is on sys.path when run as a script
+from _figures import run_child, write_figures  # benchmarks/ is on sys.path as a script
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -111,18 +111,9 @@ def child(n: int, root: Path, fake_cpus: int) -> dict:
     }
 
 
-def run_child(n: int, root: Path, fake_cpus: int) -> dict:
+def run_driver_child(n: int, root: Path, fake_cpus: int) -> dict:
     cmd = [sys.executable, __file__, "--child", str(n), "--root", str(root)]
-    cmd += ["--fake-cpus", str(fake_cpus)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n", file=sys.stderr)
-        raise RuntimeError(f"driver child exited {proc.returncode}")
-    figs = json.loads(proc.stdout.strip().splitlines()[-1])
-    figs["process_wall_s"] = wall
-    return figs
+    return run_child([*cmd, "--fake-cpus", str(fake_cpus)], "driver child")
 
 
 def timed(cmd: list[str]) -> tuple[float, str]:
@@ -202,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_run:
             runs = {}
             for n in (args.small_trials, args.trials):
-                runs[n] = run_child(n, root / f"run-{n}", args.fake_cpus)
+                runs[n] = run_driver_child(n, root / f"run-{n}", args.fake_cpus)
                 r = runs[n]
                 print(
                     f"driver, {n} trivial trials on {args.fake_cpus} fake CPUs: drive"
