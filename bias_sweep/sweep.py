@@ -99,10 +99,13 @@ class Plan:
     path: Path
     points: list[dict[str, Any]]
     keys: list[str]  # trial keys, one per point
-    intervention_keys: dict[str, DictConfig]  # unique key -> a trial config that needs it
     point_interventions: list[str]  # the intervention key of each point
     done: set[str] = field(default_factory=set)
     cached_interventions: set[str] = field(default_factory=set)
+
+    @property
+    def intervention_keys(self) -> set[str]:
+        return set(self.point_interventions)
 
     @property
     def exists(self) -> bool:
@@ -156,18 +159,16 @@ def make_plan(conf: DictConfig) -> Plan:
 
     path = sweep_dir(conf)
     points = expand_grid(conf) or [{}]
-    keys, ikeys, interventions = [], [], {}
+    keys, ikeys = [], []
     resolved = _point_configs(conf)
     for point in points:
         d = resolved(point)
         keys.append(trial_key(d))
         ikeys.append(intervention_key(d))
-        if ikeys[-1] not in interventions:  # few: a full config for each, for `plan` to show
-            interventions[ikeys[-1]] = trial_config(conf, point)
-    plan = Plan(conf, path, points, keys, interventions, ikeys)
+    plan = Plan(conf, path, points, keys, ikeys)
     plan.done = {k for k in keys if (trial_path(path, k) / RESULT_FILE).exists()}
     store = interventions_store(path)
-    plan.cached_interventions = {k for k in interventions if store.has(k)}
+    plan.cached_interventions = {k for k in plan.intervention_keys if store.has(k)}
     return plan
 
 
