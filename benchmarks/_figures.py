@@ -16,15 +16,21 @@ def write_figures(path: Path, record: dict[str, Any]) -> None:
     print(f"figures: {path}")
 
 
-def run_child(cmd: list[str], what: str) -> dict[str, Any]:
-    """Run a child that prints its figures as JSON on its last line; add its wall time (end to
-    end, interpreter start included) as process_wall_s."""
+def timed(cmd: list[str], what: str | None = None) -> tuple[float, str]:
+    """(wall seconds end to end, stdout) of a command; its output tails and an error if it fails."""
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
-        raise RuntimeError(f"{what} exited {proc.returncode}")
-    figs = json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{what or ' '.join(cmd[:4])} exited {proc.returncode}")
+    return wall, proc.stdout
+
+
+def run_child(cmd: list[str], what: str) -> dict[str, Any]:
+    """Run a child that prints its figures as JSON on its last line; add its wall time (end to
+    end, interpreter start included) as process_wall_s."""
+    wall, stdout = timed(cmd, what)
+    figs = json.loads(stdout.strip().splitlines()[-1])
     figs["process_wall_s"] = wall
     return figs

@@ -29,13 +29,12 @@ import os
 import platform
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _figures import run_child, write_figures  # benchmarks/ is on sys.path as a script
+from _figures import run_child, timed, write_figures  # benchmarks/ on sys.path as a script
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -91,7 +90,7 @@ def child(n: int, root: Path, fake_cpus: int) -> dict:
     sweep.trainable = trivial  # the driver under test is unchanged; only the work is trivial
     t0 = time.perf_counter()
     plan = sweep.make_plan(conf)
-    plan.cached_interventions = set(plan.intervention_keys)  # no intervention stage
+    plan.cached_interventions = plan.intervention_keys  # the trivial trainable builds nothing
     plan_s = time.perf_counter() - t0
     cpu0 = _cpu_s()
     t0 = time.perf_counter()
@@ -114,16 +113,6 @@ def child(n: int, root: Path, fake_cpus: int) -> dict:
 def run_driver_child(n: int, root: Path, fake_cpus: int) -> dict:
     cmd = [sys.executable, __file__, "--child", str(n), "--root", str(root)]
     return run_child([*cmd, "--fake-cpus", str(fake_cpus)], "driver child")
-
-
-def timed(cmd: list[str]) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n", file=sys.stderr)
-        raise RuntimeError(f"{' '.join(cmd[:4])} exited {proc.returncode}")
-    return wall, proc.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
