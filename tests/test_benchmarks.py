@@ -1,0 +1,124 @@
+"""The benchmarks still run end to end, at small sizes, and the facts they check hold.
+
+Their figures are judged by people, so nothing here asserts a timing. What must hold at any size
+is asserted: the sweep and the plain loop give the same metrics, intervention builds equal the
+unique keys, Trainer fed `fine_tune`'s own batches gives the same loss at every step, and the GPU
+check runs every step of its script (or, without a GPU, says so and exits 0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SHARED_DATA, SMALL
+
+BENCH = ROOT / "benchmarks"
+
+
+def run_benchmark(args: list[str], cache_dir: Path, timeout: int = 600) -> str:
+    env = {**os.environ, "BIAS_SWEEP_CACHE": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has nvidia-smi")
+def test_gpu_check_without_a_gpu_says_so_and_exits_zero(tmp_path: Path) -> None:
+    env = {**os.environ, "OUT": str(tmp_path / "out")}
+    proc = subprocess.run(
+        ["bash", str(BENCH / "gpu_check.sh")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no NVIDIA GPU here" in proc.stdout
+    assert not list((tmp_path / "out").glob("*.json"))
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_runs_every_step(tmp_path: Path, cache_dir: Path) -> None:
+    env_out = tmp_path / "out"
+    proc = subprocess.run(
+        ["bash", str(BENCH / "gpu_check.sh"), "--dry"],
+        cwd=ROOT,
+        env={**os.environ, "OUT": str(env_out), "BIAS_SWEEP_CACHE": str(cache_dir)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "failed" not in proc.stdout, proc.stdout
+    figures = json.loads((env_out / "gpu_check.json").read_text())
+    for side in ("one_per_gpu", "packed"):
+        assert figures[side]["trials"] == 2
+        assert figures[side]["aggregate_samples_per_s"] > 0
+    assert figures["ratio_packed_over_one"] > 0
+
+
+@pytest.mark.slow
+def test_orchestration_sweep_and_loop_give_the_same_metrics(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    out = tmp_path / "orchestration.json"
+    run_benchmark(
+        [sys.executable, str(BENCH / "orchestration.py"), "--small", "--json", str(out), *SMALL],
+        cache_dir,
+    )
+    figures = json.loads(out.read_text())
+    same = figures["same_results"]
+    assert same == {"trials_compared": 4, "trials_equal": 4, "max_abs_diff": 0.0, "missing": 0}
+    assert figures["naive_intervention_builds"] == 4  # one per trial
+    assert figures["loop_intervention_builds"] == figures["sweep"]["intervention_builds"] == 2
+
+
+@pytest.mark.slow
+def test_stage_reuse_builds_each_key_once(tmp_path: Path, cache_dir: Path) -> None:
+    out = tmp_path / "stage_reuse.json"
+    run_benchmark(
+        [sys.executable, str(BENCH / "stage_reuse.py"), "--small", "--json", str(out), *SMALL],
+        cache_dir,
+    )
+    figures = json.loads(out.read_text())
+    assert figures["shared_builds"] == figures["unique_intervention_keys"] == 2
+    assert figures["naive_builds"] == figures["trials"] == 4
+
+
+@pytest.mark.slow
+def test_train_throughput_recipe_matches_trainer_step_by_step(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    pytest.importorskip("accelerate", reason="Trainer needs accelerate (the bench extra)")
+    data = SHARED_DATA / "toxicity_nonfuzzed_testset.csv"
+    if not data.exists():
+        pytest.skip(f"Conversation AI data not found at {data} (CI always has it)")
+    out = tmp_path / "train_throughput.json"
+    run_benchmark(
+        [
+            sys.executable,
+            str(BENCH / "train_throughput.py"),
+            *("--data", str(data), "--models", "tiny-bert", "--train", "96", "--eval", "48"),
+            *("--repeats", "2", "--tiny-epochs", "1", "--json", str(out)),
+        ],
+        cache_dir,
+    )
+    tiny = json.loads(out.read_text())["models"]["tiny-bert"]
+    assert tiny["recipe_check"]["max_abs_step_loss_diff"] == 0.0
+    assert {r["samples_seen"] for r in tiny["runs"].values()} == {96}
+    assert tiny["ratios"]["vs_default"] > 0
+
+
+@pytest.mark.slow
+def test_scale_benchmark_runs(tmp_path: Path, cache_dir: Path) -> None:
+    out = tmp_path / "scale.json"
+    run_benchmark(
+        [sys.executable, str(BENCH / "scale.py"), "--trials", "24", "--small-trials", "12"]
+        + ["--json", str(out)],
+        cache_dir,
+    )
+    figures = json.loads(out.read_text())
+    assert figures["plan_trials"] == 10_000
+    assert figures["driver_peak_rss_gib"] > 0
