@@ -418,10 +418,8 @@ def bench_model(
         "loop_vs_group_by_length": ours["loop_samples_per_s"]
         / rows["trainer_group_by_length"]["loop_samples_per_s"],
     }
-    acc_gap = {
-        k: 100 * (ours["accuracy_mean"] - rows[k]["accuracy_mean"])
-        for k in ("trainer_default", "trainer_group_by_length")
-    }
+    trainers = ("trainer_default", "trainer_group_by_length")
+    acc_gap = {k: 100 * (ours["accuracy_mean"] - rows[k]["accuracy_mean"]) for k in trainers}
     # The same seed drives all three variants of a round: the standard error of the paired
     # per-seed differences says how much of the gap is the seed.
     acc_gap_se = {
@@ -432,7 +430,7 @@ def bench_model(
         )
         if repeats > 1
         else float("nan")
-        for k in acc_gap
+        for k in trainers
     }
     print(
         f"  RATIO samples/s fine_tune / Trainer defaults = {ratios['vs_default']:.2f}"
@@ -440,10 +438,7 @@ def bench_model(
         f" {ratios['vs_group_by_length']:.2f} (target >= {TARGET_VS_GROUPED});"
         f" loops alone: {ratios['loop_vs_default']:.2f} / {ratios['loop_vs_group_by_length']:.2f}"
     )
-    auc_gap = {
-        k: ours["auc_mean"] - rows[k]["auc_mean"]
-        for k in ("trainer_default", "trainer_group_by_length")
-    }
+    auc_gap = {k: ours["auc_mean"] - rows[k]["auc_mean"] for k in trainers}
     print(
         "  accuracy fine_tune - Trainer (points, mean over seeds +- standard error): "
         + ", ".join(f"{k} {v:+.1f} +- {acc_gap_se[k]:.1f}" for k, v in acc_gap.items())
