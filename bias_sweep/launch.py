@@ -367,9 +367,10 @@ def cmd_slurm(args: argparse.Namespace) -> int:
         raise UserError(
             f"sweep.storage: '{path.parent}' has a space; Slurm's #SBATCH --output cannot take it"
         )
+    # The arguments first: what is wrong with the command comes before what is on disk.
+    spec = validate_slurm(args, conf, args.dry_run)
     if not args.dry_run:
         _refuse_existing(path, conf.sweep.name, args.resume_existing)
-    spec = validate_slurm(args, conf, args.dry_run)
     template, template_path = template_text(args.template)
     run_args = _driver_args(sweep_file, list(args.overrides), path.parent)
     script = render_slurm(spec, run_args, path, template)

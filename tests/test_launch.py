@@ -193,13 +193,16 @@ def test_bad_arguments_are_one_line_errors(args, message, tmp_path, capsys, monk
 
 def test_required_time_and_cpus(tmp_path, capsys, monkeypatch) -> None:
     path = fake_slurm(tmp_path / "bin")
-    rc, _, err = run_cli(
-        ["launch", "slurm", QUICKSTART, "--time", "1:00:00"], capsys, monkeypatch, path
-    )
+    base = ["launch", "slurm", QUICKSTART, f"sweep.storage={tmp_path / 'runs'}"]
+    rc, _, err = run_cli([*base, "--time", "1:00:00"], capsys, monkeypatch, path)
     assert rc == 2 and err.count("\n") == 1 and "--cpus-per-node" in err
-    rc, _, err = run_cli(
-        ["launch", "slurm", QUICKSTART, "--cpus-per-node", "2"], capsys, monkeypatch, path
-    )
+    rc, _, err = run_cli([*base, "--cpus-per-node", "2"], capsys, monkeypatch, path)
+    assert rc == 2 and "--time: required" in err
+    # The same when the sweep already exists (the README's quickstart ran first): the missing
+    # argument is named, not the existing sweep.
+    (tmp_path / "runs" / "quickstart").mkdir(parents=True)
+    (tmp_path / "runs" / "quickstart" / "sweep.yaml").write_text("{}\n")
+    rc, _, err = run_cli([*base, "--cpus-per-node", "2"], capsys, monkeypatch, path)
     assert rc == 2 and "--time: required" in err
 
 
