@@ -21,38 +21,30 @@ from conftest import ROOT, SHARED_DATA, SMALL
 BENCH = ROOT / "benchmarks"
 
 
-def run_benchmark(args: list[str], cache_dir: Path, timeout: int = 600) -> str:
-    env = {**os.environ, "BIAS_SWEEP_CACHE": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+def run_benchmark(args: list[str], cache_dir: Path, timeout: int = 600, **env: str) -> str:
+    """Run one benchmark command from the repository root; it must exit 0. Returns stdout."""
+    env = {**os.environ, "BIAS_SWEEP_CACHE": str(cache_dir), "PYTHONUNBUFFERED": "1", **env}
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has nvidia-smi")
-def test_gpu_check_without_a_gpu_says_so_and_exits_zero(tmp_path: Path) -> None:
-    env = {**os.environ, "OUT": str(tmp_path / "out")}
-    proc = subprocess.run(
-        ["bash", str(BENCH / "gpu_check.sh")], env=env, capture_output=True, text=True, timeout=60
+def test_gpu_check_without_a_gpu_says_so_and_exits_zero(tmp_path: Path, cache_dir: Path) -> None:
+    out = run_benchmark(
+        ["bash", str(BENCH / "gpu_check.sh")], cache_dir, timeout=60, OUT=str(tmp_path / "out")
     )
-    assert proc.returncode == 0, proc.stderr
-    assert "no NVIDIA GPU here" in proc.stdout
+    assert "no NVIDIA GPU here" in out
     assert not list((tmp_path / "out").glob("*.json"))
 
 
 @pytest.mark.slow
 def test_gpu_check_dry_runs_every_step(tmp_path: Path, cache_dir: Path) -> None:
-    env_out = tmp_path / "out"
-    proc = subprocess.run(
-        ["bash", str(BENCH / "gpu_check.sh"), "--dry"],
-        cwd=ROOT,
-        env={**os.environ, "OUT": str(env_out), "BIAS_SWEEP_CACHE": str(cache_dir)},
-        capture_output=True,
-        text=True,
-        timeout=600,
+    out = run_benchmark(
+        ["bash", str(BENCH / "gpu_check.sh"), "--dry"], cache_dir, OUT=str(tmp_path / "out")
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "failed" not in proc.stdout, proc.stdout
-    figures = json.loads((env_out / "gpu_check.json").read_text())
+    assert "failed" not in out, out
+    figures = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     for side in ("one_per_gpu", "packed"):
         assert figures[side]["trials"] == 2
         assert figures[side]["aggregate_samples_per_s"] > 0
