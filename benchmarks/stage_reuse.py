@@ -50,17 +50,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from bias_sweep.config import cache_dir, expand_grid, trial_config
+    from bias_sweep.config import cache_dir
     from bias_sweep.data import load_task
+    from bias_sweep.identity import intervention_key
     from bias_sweep.store import ArtifactStore
-    from bias_sweep.trial import build_intervention, intervention_key
+    from bias_sweep.sweep.grid import expand_grid, point_config
+    from bias_sweep.trial import build_intervention
 
     torch.set_num_threads(1)
     root = Path(tempfile.mkdtemp(prefix="bench-stage-"))
     try:
         conf = _conf(overrides, root)
         warm_cache(conf)
-        cfgs = [trial_config(conf, p) for p in expand_grid(conf)]
+        cfgs = [point_config(conf, p) for p in expand_grid(conf)]
         keys = [intervention_key(c) for c in cfgs]
         unique = sorted(set(keys))
 

@@ -1,6 +1,8 @@
-"""The `bias-sweep` command.
+"""The `bias-sweep` command: every argument parser of the project.
 
 Bad input (config, arguments, data) ends with one line `bias-sweep: error: ...` and exit code 2.
+Each command imports what it runs when it runs (Ray, torch, matplotlib take seconds to import),
+so that `bias-sweep --help`, `plan` and `status` answer at once.
 """
 
 from __future__ import annotations
@@ -9,10 +11,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
+from omegaconf import DictConfig
+
+from bias_sweep.config import load_config
 from bias_sweep.errors import UserError
-
-EXIT_USAGE = 2
+from bias_sweep.identity import trial_key
+from bias_sweep.launch import slurm
+from bias_sweep.launch.record import describe, find_launched
+from bias_sweep.sweep.grid import first_point, point_config
+from bias_sweep.sweep.layout import DEFAULT_STORAGE, EXIT_USAGE, find_sweep
 
 
 def _split(args: list[str]) -> tuple[str | None, list[str]]:
@@ -29,27 +38,26 @@ def _overrides(words: list[str]) -> list[str]:
     return words
 
 
-def _load_sweep(args: argparse.Namespace):  # -> DictConfig
-    from bias_sweep.config import load_config
-
-    if args.sweep is None:
+def _load_sweep(args: argparse.Namespace) -> tuple[DictConfig, Path]:
+    """The sweep file and overrides of a command: (config, the sweep file's absolute path)."""
+    sweep = args.sweep
+    if sweep is None:
         raise UserError("SWEEP: give a sweep file, e.g. sweeps/quickstart.yaml")
-    if "=" in args.sweep:
-        raise UserError(f"SWEEP: '{args.sweep}' looks like an override; give the sweep file first")
-    return load_config(args.sweep, _overrides(args.overrides))
+    if "=" in sweep and not Path(sweep).is_file():
+        raise UserError(f"SWEEP: '{sweep}' looks like an override; give the sweep file first")
+    return load_config(sweep, _overrides(args.overrides)), Path(sweep).resolve()
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
-    from bias_sweep.config import first_point, load_config, trial_config, trial_key
-    from bias_sweep.trial import run_trial
+    from bias_sweep.trial import run_trial  # torch, transformers
 
     path, words = _split(args.words)
     overrides = _overrides(words)
     conf = load_config(path, overrides)
     overridden = {w.split("=", 1)[0].strip() for w in overrides}
     point = {k: v for k, v in first_point(conf).items() if k not in overridden}
-    cfg = trial_config(conf, point)
-    out = Path(args.out or Path("bias-sweep-runs") / "trials" / trial_key(cfg)).resolve()
+    cfg = point_config(conf, point)
+    out = Path(args.out or Path(DEFAULT_STORAGE) / "trials" / trial_key(cfg)).resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: '{out}' exists and is not a folder")
     result = run_trial(cfg, out, point=point)
@@ -66,9 +74,9 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from bias_sweep.sweep import describe_plan, make_plan
+    from bias_sweep.sweep.plan import describe_plan, make_plan  # pandas
 
-    plan = make_plan(_load_sweep(args))
+    plan = make_plan(_load_sweep(args)[0])
     for line in describe_plan(plan):
         print(line)
     print("  state: " + ("exists (use resume)" if plan.exists else "new"))
@@ -76,11 +84,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bias_sweep.sweep import run_sweep
+    from bias_sweep.sweep.driver import run_sweep  # Ray
 
-    conf = _load_sweep(args)
     return run_sweep(
-        conf,
+        _load_sweep(args)[0],
         address=args.address,
         overwrite=args.overwrite,
         resume_existing=args.resume_existing,
@@ -88,20 +95,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from bias_sweep.sweep import find_sweep, resume_sweep
+    from bias_sweep.sweep.driver import resume_sweep  # Ray
 
     return resume_sweep(find_sweep(args.name, args.storage), address=args.address)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bias_sweep.status import status_lines
-    from bias_sweep.sweep import find_sweep
+    from bias_sweep.sweep.status import status_lines  # pandas
 
     try:
-        path = find_sweep(args.name, args.storage)
+        folder = find_sweep(args.name, args.storage)
     except UserError:
-        from bias_sweep.launch import describe, find_launched
-
         path = find_launched(args.name, args.storage)
         if path is None:
             raise
@@ -109,35 +113,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         for line in describe(path):
             print(line)
         return 0
-    for line in status_lines(path):
+    for line in status_lines(folder):
         print(line)
     return 0
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    import subprocess
+    from bias_sweep.tracking import sync_offline  # pandas
 
-    from bias_sweep.sweep import find_sweep
-    from bias_sweep.tracking import has_credentials, newest_offline_runs
-
-    runs = newest_offline_runs(find_sweep(args.name, args.storage))
-    if not runs:
-        print("no offline W&B runs to sync")
-        return 0
-    if not has_credentials():
-        raise UserError("W&B: no credentials; set WANDB_API_KEY or run `wandb login` first")
-    # wandb's own uploader, one folder per run id (the newest holds the whole run): it resumes
-    # each run by its id, so syncing twice duplicates nothing.
-    command = [sys.executable, "-m", "wandb", "sync", *map(str, runs)]
-    return subprocess.call(command)
+    return sync_offline(find_sweep(args.name, args.storage).wandb)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bias_sweep.report import build_report
-    from bias_sweep.sweep import find_sweep
+    from bias_sweep.report import build_report  # matplotlib, statsmodels
 
     summary = build_report(
-        find_sweep(args.name, args.storage),
+        find_sweep(args.name, args.storage).root,
         metrics=args.metric or None,
         out_dir=Path(args.out) if args.out else None,
         use_wandb=args.wandb,
@@ -150,16 +141,34 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bias_sweep.report import compare
-    from bias_sweep.sweep import find_sweep
+    from bias_sweep.report import compare  # matplotlib, statsmodels
 
-    paths = [find_sweep(name, args.storage) for name in args.names]
-    out = Path(args.out or "bias-sweep-compare")
-    summary = compare(paths, out, metrics=args.metric or None)
+    paths = [find_sweep(name, args.storage).root for name in args.names]
+    summary = compare(paths, Path(args.out or "bias-sweep-compare"), metrics=args.metric or None)
     for line in summary.verdicts:
         print(line)
     print(f"wrote {len(summary.files)} files to {summary.out_dir}")
     return 0
+
+
+def cmd_launch_slurm(args: argparse.Namespace) -> int:
+    conf, sweep_file = _load_sweep(args)
+    return slurm.submit(args, conf, sweep_file)
+
+
+def cmd_launch_ray(args: argparse.Namespace) -> int:
+    from bias_sweep.launch import ray_jobs  # Ray's Jobs client
+
+    address = ray_jobs.jobs_address(args.address)  # the command's arguments before the sweep
+    conf, sweep_file = _load_sweep(args)
+    return ray_jobs.submit(
+        address,
+        conf,
+        sweep_file,
+        list(args.overrides),
+        resume_existing=args.resume_existing,
+        follow=not args.no_follow,
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -168,6 +177,23 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+
+
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", nargs="?", metavar="SWEEP", help="sweep YAML, e.g. sweeps/x.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+
+
+def _name_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="sweep name or folder")
+    p.add_argument("--storage", help=f"storage folder (default: ./{DEFAULT_STORAGE})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,19 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("trial", help="run one grid point, without Ray")
     p.add_argument("words", nargs="*", metavar="[CONFIG] [key=value ...]")
-    p.add_argument("--out", help="output folder (default: bias-sweep-runs/trials/<key>)")
+    p.add_argument("--out", help=f"output folder (default: {DEFAULT_STORAGE}/trials/<key>)")
     p.set_defaults(func=cmd_trial)
 
-    def sweep_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("sweep", nargs="?", metavar="SWEEP", help="sweep YAML, e.g. sweeps/x.yaml")
-        p.add_argument("overrides", nargs="*", metavar="key=value")
-
     p = sub.add_parser("plan", help="validate a sweep and show its grid, stages and resources")
-    sweep_args(p)
+    _sweep_args(p)
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run", help="run a sweep on Ray Tune")
-    sweep_args(p)
+    _sweep_args(p)
     p.add_argument("--address", help="Ray cluster address ('auto', host:port); default: local")
     p.add_argument("--overwrite", action="store_true", help="delete an existing sweep first")
     p.add_argument(
@@ -199,25 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
-    def name_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("name", metavar="NAME", help="sweep name or folder")
-        p.add_argument("--storage", help="storage folder (default: ./bias-sweep-runs)")
-
     p = sub.add_parser("resume", help="continue a stopped, killed or partly failed sweep")
-    name_args(p)
+    _name_args(p)
     p.add_argument("--address", help="Ray cluster address ('auto', host:port); default: local")
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("status", help="grid completeness: done/running/failed/pending per cell")
-    name_args(p)
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("sync", help="upload a sweep's offline W&B runs (wandb sync)")
-    name_args(p)
-    p.set_defaults(func=cmd_sync)
+    for name, func, text in (
+        ("status", cmd_status, "grid completeness: done/running/failed/pending per cell"),
+        ("sync", cmd_sync, "upload a sweep's offline W&B runs (wandb sync)"),
+    ):
+        _name_args(p := sub.add_parser(name, help=text))
+        p.set_defaults(func=func)
 
     p = sub.add_parser("report", help="tables, effect sizes and plots from a sweep")
-    name_args(p)
+    _name_args(p)
     p.add_argument("--metric", action="append", help="metric to report (repeatable)")
     p.add_argument("--out", help="output folder (default: <sweep>/report)")
     p.add_argument("--wandb", action="store_true", help="also log a summary run to W&B")
@@ -225,18 +242,112 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="effect tables of several sweeps side by side")
     p.add_argument("names", nargs="+", metavar="NAME")
-    p.add_argument("--storage", help="storage folder (default: ./bias-sweep-runs)")
+    p.add_argument("--storage", help=f"storage folder (default: ./{DEFAULT_STORAGE})")
     p.add_argument("--metric", action="append", help="metric to compare (repeatable)")
     p.add_argument("--out", help="output folder (default: ./bias-sweep-compare)")
     p.set_defaults(func=cmd_compare)
 
-    try:
-        from bias_sweep import launch
-    except ImportError:
-        launch = None
-    if launch is not None:
-        launch.register(sub)
+    _launch_parsers(sub)
     return parser
+
+
+def _launch_parsers(sub: Any) -> None:
+    """`bias-sweep launch slurm|ray`."""
+    launch = sub.add_parser(
+        "launch", help="run a sweep's driver on Slurm or on a Ray cluster (see launch/)"
+    )
+    kinds = launch.add_subparsers(dest="launch_kind", required=True, metavar="{slurm,ray}")
+
+    def sweep_args(p: argparse.ArgumentParser) -> None:
+        _sweep_args(p)
+        p.add_argument(
+            "--resume-existing",
+            action="store_true",
+            help="continue the sweep if it already exists (default: refuse)",
+        )
+
+    p = kinds.add_parser(
+        "slurm",
+        help="submit a batch job: Ray over its nodes, the driver on the first; requeues itself",
+        description="Render launch/slurm/sweep.sbatch for this sweep and submit it with sbatch.",
+    )
+    sweep_args(p)
+    p.add_argument("--nodes", type=_int, default=1, metavar="N", help="nodes (default 1)")
+    p.add_argument(
+        "--gpus-per-node", type=_int, default=0, metavar="G", help="GPUs per node (default 0)"
+    )
+    p.add_argument(
+        "--cpus-per-node", type=_int, required=True, metavar="C", help="CPUs per node for Ray"
+    )
+    p.add_argument(
+        "--time", metavar="HH:MM:SS", help="time limit, e.g. 04:00:00 (the job requeues near it)"
+    )
+    p.add_argument(
+        "--partition", metavar="P", help="partition (default: the cluster's default partition)"
+    )
+    p.add_argument("--account", metavar="A", help="account to charge")
+    p.add_argument("--qos", metavar="Q", help="quality of service")
+    p.add_argument("--mem", metavar="M", help="memory per node, e.g. 64G")
+    p.add_argument(
+        "--setup",
+        action="append",
+        metavar="LINE",
+        help="shell line run first on the head node, e.g. 'module load cuda' (repeatable)",
+    )
+    p.add_argument(
+        "--sbatch-extra",
+        action="append",
+        metavar="OPTION",
+        help="extra #SBATCH option, e.g. --sbatch-extra=--constraint=a100 (repeatable)",
+    )
+    p.add_argument(
+        "--template", metavar="PATH", help="batch script template (default: launch/slurm/)"
+    )
+    p.add_argument(
+        "--node-timeout",
+        type=_int,
+        default=300,
+        metavar="S",
+        help="seconds to wait for all Ray nodes to join (default 300)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the batch script; submit nothing")
+    p.set_defaults(func=cmd_launch_slurm)
+
+    p = kinds.add_parser(
+        "ray",
+        help="submit the driver to a running Ray cluster through its Jobs API",
+        description="Submit `bias-sweep run` as a Ray job (the project folder is its working_dir).",
+    )
+    sweep_args(p)
+    p.add_argument(
+        "--address",
+        metavar="URL",
+        help="Jobs API URL, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)",
+    )
+    p.add_argument("--no-follow", action="store_true", help="return once submitted")
+    p.set_defaults(func=cmd_launch_ray)
+
+
+def node_helpers(argv: list[str] | None = None) -> int:
+    """`python -m bias_sweep.launch wait-nodes|kill-temp-dir`: what the Slurm batch script runs
+    on its nodes (see `bias_sweep.launch.nodes`)."""
+    from bias_sweep.launch.nodes import kill_temp_dir, wait_nodes  # psutil, and Ray later
+
+    parser = argparse.ArgumentParser(prog="python -m bias_sweep.launch")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("wait-nodes")
+    p.add_argument("--address", required=True)
+    p.add_argument("--nodes", type=int, required=True)
+    p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("--watch", type=int, action="append", help="give up when this pid exits")
+    p = sub.add_parser("kill-temp-dir")
+    p.add_argument("temp_dir")
+    args = parser.parse_args(argv)
+    if args.cmd == "wait-nodes":
+        return wait_nodes(args.address, args.nodes, args.timeout, args.watch)
+    n = kill_temp_dir(args.temp_dir)
+    print(f"kill-temp-dir: {n} process(es) stopped")
+    return 0
 
 
 def quiet_libraries() -> None:

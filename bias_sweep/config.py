@@ -1,16 +1,15 @@
-"""Config schema, loading, `key=value` overrides, validation and grid expansion.
+"""Config schema, loading, `key=value` overrides and validation.
 
 One schema serves a single trial and a sweep: a sweep is a trial config plus a `sweep` section whose
-`grid` maps dotted keys (`data.rate`, `intervention.strength`, ...) to the values to sweep over.
-A trial of a sweep file takes the first value of each axis unless overridden.
+`grid` maps dotted keys (`data.rate`, `intervention.strength`, ...) to the values to sweep over
+(`bias_sweep.sweep.grid` expands it). A trial of a sweep file takes the first value of each axis
+unless overridden.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bias_sweep.errors import UserError
+from bias_sweep.identity import NON_IDENTITY_SECTIONS
 
 SOURCES = ("synthetic", "file", "hub")
 RATE_METHODS = ("resample", "counterfactual")
@@ -27,9 +27,6 @@ METHODS = ("none", "cda", "skew", "projection", "random-init")
 TRACKING_MODES = ("online", "offline", "disabled")
 LEXICONS = ("gender", "sexuality", "religion", "custom")
 HUB_DATASETS = ("google/civil_comments", "LabHC/bias_in_bios")
-# Methods whose result does not depend on the strength: their strength is normalised to 0 so that
-# a grid over strengths does not run (or cache) the same thing several times.
-STRENGTHLESS_METHODS = ("none", "random-init")
 
 
 @dataclass
@@ -86,9 +83,6 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_length: int = 64
     eval_batch_size: int = 128
-    # Test-only fault injection: raise once, on the first attempt, after this epoch's checkpoint.
-    fail_after_epoch: int | None = None
-    fail_always: bool = False  # test-only: raise before training on every attempt
 
 
 @dataclass
@@ -132,19 +126,6 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepSection = field(default_factory=SweepSection)
     cache_dir: str | None = None  # shared upstream artifacts; default ~/.cache/bias-sweep
-
-
-# Short names of the usual axes, used as column names in results and as W&B config keys.
-AXIS_NAMES = {
-    "model.name": "model",
-    "intervention.method": "method",
-    "intervention.strength": "strength",
-    "data.rate": "rate",
-    "seed": "seed",
-}
-# Settings that do not change what a trial computes: left out of its identity.
-NON_IDENTITY_SECTIONS = ("sweep", "tracking", "cache_dir")
-TEST_ONLY_KEYS = ("train.fail_after_epoch", "train.fail_always")
 
 
 def _one_line(exc: Exception) -> str:
@@ -335,31 +316,21 @@ def _validate_trial_values(c: DictConfig) -> None:
     _in(c.tracking.mode, "tracking.mode", TRACKING_MODES)
 
 
-def expand_grid(conf: DictConfig) -> list[dict[str, Any]]:
-    """The sweep's grid points as flat {dotted key: value} dicts, deduplicated, in a stable order.
+def cache_root(configured: str | None = None) -> Path:
+    """Where upstream work shared by sweeps lives (pre-trained tiny models, downloads, tokenized
+    data): `configured` (the `cache_dir` key), else $BIAS_SWEEP_CACHE, else ~/.cache/bias-sweep."""
+    root = configured or os.environ.get("BIAS_SWEEP_CACHE") or "~/.cache/bias-sweep"
+    return Path(root).expanduser().resolve()
 
-    Methods that ignore the strength get strength 0, so `none` x 3 strengths is one point per rate
-    and seed, not three copies of it.
-    """
-    grid = grid_axes(conf)
-    keys = list(grid.keys())
-    values = [grid[k] for k in keys]
-    points: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for combo in itertools.product(*values):
-        point = dict(zip(keys, combo, strict=True))
-        method = point.get("intervention.method", conf.intervention.method)
-        if method in STRENGTHLESS_METHODS and "intervention.strength" in point:
-            point["intervention.strength"] = 0.0
-        ident = json.dumps(point, sort_keys=True, default=str)
-        if ident not in seen:
-            seen.add(ident)
-            points.append(point)
-    return points
+
+def cache_dir(conf: DictConfig) -> Path:
+    """The cache folder of a config (see `cache_root`)."""
+    return cache_root(conf.cache_dir)
 
 
 def grid_axes(conf: DictConfig) -> dict[str, Any]:
-    """The grid as {dotted key: values}, flattening nested mappings."""
+    """The grid as {dotted key: values}; nested mappings are flattened (`data: {rate: [..]}` and
+    `data.rate: [..]` are the same axis)."""
 
     def flatten(prefix: str, node: Any) -> dict[str, Any]:
         if isinstance(node, dict):
@@ -370,64 +341,3 @@ def grid_axes(conf: DictConfig) -> dict[str, Any]:
         return {prefix: node}
 
     return flatten("", OmegaConf.to_container(conf.sweep.grid, resolve=True))
-
-
-def first_point(conf: DictConfig) -> dict[str, Any]:
-    return {k: v[0] for k, v in grid_axes(conf).items()}
-
-
-def trial_config(conf: DictConfig, point: dict[str, Any]) -> DictConfig:
-    """The config of one grid point: the sweep config with the point's values set."""
-    trial = conf.copy()
-    for key, value in point.items():
-        OmegaConf.update(trial, key, value, merge=False)
-    if trial.intervention.method in STRENGTHLESS_METHODS:
-        trial.intervention.strength = 0.0
-    return trial
-
-
-def to_dict(conf: DictConfig) -> dict[str, Any]:
-    return OmegaConf.to_container(conf, resolve=True)  # type: ignore[return-value]
-
-
-def stable_hash(obj: Any, length: int = 12) -> str:
-    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def identity(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """What a trial computes: the config without storage, tracking and test-only switches.
-
-    Also takes the config as a plain dict (left unchanged), so that the planner can compute
-    identities for thousands of points without an OmegaConf config each.
-    """
-    d = to_dict(conf) if isinstance(conf, DictConfig) else conf
-    out = {k: v for k, v in d.items() if k not in NON_IDENTITY_SECTIONS}
-    for key in TEST_ONLY_KEYS:
-        section, name = key.split(".")
-        out[section] = {k: v for k, v in out[section].items() if k != name}
-    return out
-
-
-def trial_key(conf: DictConfig | dict[str, Any]) -> str:
-    """Stable id of a trial within its sweep (also its W&B run id)."""
-    d = to_dict(conf) if isinstance(conf, DictConfig) else conf
-    return stable_hash({"sweep": d["sweep"]["name"], "trial": identity(d)})
-
-
-def axis_columns(point: dict[str, Any]) -> dict[str, Any]:
-    """Grid point as flat columns with short names for the usual axes."""
-    return {AXIS_NAMES.get(k, k): v for k, v in point.items()}
-
-
-def sweep_dir(conf: DictConfig) -> Path:
-    """The sweep's own folder: `<storage>/<name>`, absolute (trials run in worker temp dirs)."""
-    return Path(conf.sweep.storage).expanduser().resolve() / conf.sweep.name
-
-
-def cache_dir(conf: DictConfig) -> Path:
-    """Where upstream work shared by sweeps lives (pre-trained tiny models, tokenized data)."""
-    import os
-
-    root = conf.cache_dir or os.environ.get("BIAS_SWEEP_CACHE") or "~/.cache/bias-sweep"
-    return Path(root).expanduser().resolve()

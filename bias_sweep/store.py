@@ -1,26 +1,26 @@
-"""Content-addressed store for upstream artifacts (intervened models), shared by trials and nodes.
+"""Content-addressed store for upstream artifacts (intervened models, the tiny pre-trained model),
+shared by trials and nodes.
 
 An artifact is a folder named by the hash of the settings that determine it. It is built in a
 temporary folder beside its final place and renamed into place, so a crash never leaves a partial
-artifact. A lock file per key (fcntl.flock: local disks, NFSv4 and Lustre mounted with `flock`)
-makes sure that two workers, on one node or several, never build the same key: the second waits
-and then reuses the first one's result. Every build is appended to `builds.jsonl`, which is how
-"computed exactly once" is counted rather than assumed.
+artifact. A lock file per key (`files.file_lock`) makes sure that two workers, on one node or
+several, never build the same key: the second waits and then reuses the first one's result.
+Every build is appended to `builds.jsonl`, which is how "computed exactly once" is counted rather
+than assumed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import socket
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bias_sweep.files import atomic_dir, file_lock
 
 META_FILE = "meta.json"
 BUILD_LOG = "builds.jsonl"
@@ -43,17 +43,6 @@ class ArtifactStore:
     def has(self, key: str) -> bool:
         return self.meta(key) is not None
 
-    @contextlib.contextmanager
-    def _lock(self, key: str) -> Iterator[None]:
-        lock_dir = self.root / ".locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(lock_dir / f"{key}.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def get_or_build(
         self, key: str, build: Callable[[Path], dict[str, Any]]
     ) -> tuple[Path, dict[str, Any], bool]:
@@ -61,26 +50,20 @@ class ArtifactStore:
         meta = self.meta(key)
         if meta is not None:
             return self.path(key), meta, False
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock(key):
+        with file_lock(self.root / ".locks" / f"{key}.lock"):
             meta = self.meta(key)  # someone else may have built it while we waited
             if meta is not None:
                 return self.path(key), meta, False
             final = self.path(key)
-            if final.exists():  # left by a crash between rename and meta (cannot happen) or by hand
+            if final.exists():  # an incomplete artifact (no meta.json), e.g. put there by hand
                 shutil.rmtree(final)
-            tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".tmp-{key}-"))
-            try:
-                started = time.time()
+            started = time.time()
+            with atomic_dir(final) as tmp:
                 meta = dict(build(tmp))
                 meta.update(key=key, built_s=round(time.time() - started, 3))
                 (tmp / META_FILE).write_text(
                     json.dumps(meta, indent=2, sort_keys=True, default=str)
                 )
-                os.rename(tmp, final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
             record = {"key": key, "host": socket.gethostname(), "pid": os.getpid(), "t": started}
             with open(self.root / BUILD_LOG, "a") as log:
                 log.write(json.dumps(record) + "\n")

@@ -1,7 +1,9 @@
-"""Weights & Biases: one run per trial (and per intervention), resumable, never duplicated.
+"""Weights & Biases: one run per trial (and per intervention), resumable, never duplicated, and
+one summary run per report.
 
-A run's id is the trial's stable key and it is opened with `resume="allow"`, so a retried or
-resumed trial continues its own run. Credentials come from the environment (WANDB_API_KEY) or
+A trial's run id is its stable key and it is opened with `resume="allow"`, so a retried or
+resumed trial continues its own run. The mode is the config's `tracking.mode`, except that online
+without credentials logs offline. Credentials come from the environment (WANDB_API_KEY) or
 `wandb login`'s netrc entry only; nothing here writes them anywhere.
 """
 
@@ -9,11 +11,15 @@ from __future__ import annotations
 
 import netrc
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pandas as pd
+
+from bias_sweep.errors import UserError
 
 OFFLINE_NOTICE = (
     "W&B: no credentials (WANDB_API_KEY or `wandb login`), logging offline; "
@@ -38,38 +44,45 @@ def effective_mode(mode: str) -> str:
     return mode
 
 
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """W&B tables want plain JSON-able cells: NaN as None."""
+    return frame.astype(object).where(frame.notna(), None)
+
+
 class Run:
     """A thin handle on one W&B run; every method is a no-op when tracking is disabled."""
 
     def __init__(
         self,
         *,
-        run_id: str,
         name: str,
         project: str,
         entity: str | None,
         group: str,
         job_type: str,
-        tags: list[str],
         config: dict[str, Any],
         directory: Path,
         mode: str,
+        run_id: str | None = None,
+        tags: list[str] | None = None,
         beside_active: bool = False,
     ) -> None:
-        """beside_active: open this run next to the process's active one (an intervention run
-        inside a trial) instead of finishing that one first."""
+        """run_id: resume the run of that id (None: a new run each time). beside_active: open
+        this run next to the process's active one (an intervention run inside a trial) instead
+        of finishing that one first."""
         self._run = None
         mode = effective_mode(mode)
         self.offline = mode == "offline"
         if mode == "disabled":
             return
-        import wandb
+        import wandb  # ~1 s: only where a run is opened, never for `plan` or `status`
 
+        self._wandb = wandb
         directory.mkdir(parents=True, exist_ok=True)
         self._run = wandb.init(
             id=run_id,
             name=name,
-            resume="allow",
+            resume="allow" if run_id else None,
             project=project,
             entity=entity,
             group=group,
@@ -86,7 +99,7 @@ class Run:
     def active(self) -> bool:
         return self._run is not None
 
-    def log(self, metrics: dict[str, Any], step: int) -> None:
+    def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
         if self._run is not None:
             self._run.log(metrics, step=step)
 
@@ -94,11 +107,16 @@ class Run:
         if self._run is not None:
             self._run.summary.update(values)
 
-    def log_table(self, key: str, frame: pd.DataFrame, step: int | None = None) -> None:
+    def log_tables(self, frames: dict[str, pd.DataFrame], step: int | None = None) -> None:
         if self._run is not None:
-            import wandb
+            tables = {k: self._wandb.Table(dataframe=_plain(f)) for k, f in frames.items()}
+            self._run.log(tables, step=step)
 
-            self._run.log({key: wandb.Table(dataframe=frame)}, step=step)
+    def log_images(self, images: dict[str, tuple[Path, str]]) -> None:
+        """{key: (png path, caption)}."""
+        if self._run is not None:
+            wandb = self._wandb
+            self._run.log({k: wandb.Image(str(p), caption=c) for k, (p, c) in images.items()})
 
     def finish(self, exit_code: int = 0) -> None:
         if self._run is not None:
@@ -106,15 +124,57 @@ class Run:
             self._run = None
 
 
-def offline_runs(sweep_path: Path) -> list[Path]:
-    """Every offline run folder of a sweep (offline-run-<time>-<id>), oldest first per id."""
-    return sorted((Path(sweep_path) / "wandb").glob("offline-run-*"))
+def offline_runs(wandb_dir: Path) -> list[Path]:
+    """Every offline run folder under a wandb folder (offline-run-<time>-<id>), oldest first."""
+    return sorted(Path(wandb_dir).glob("offline-run-*"))
 
 
-def newest_offline_runs(sweep_path: Path) -> list[Path]:
+def newest_offline_runs(wandb_dir: Path) -> list[Path]:
     """The newest folder of each offline run id: a resumed run's newest folder repeats the
     earlier epochs, so it alone is the whole run (what `bias-sweep sync` uploads)."""
     newest: dict[str, Path] = {}
-    for folder in offline_runs(sweep_path):  # time-stamped names: later ones sort later
+    for folder in offline_runs(wandb_dir):  # time-stamped names: later ones sort later
         newest[folder.name.split("-", 3)[-1]] = folder
     return sorted(newest.values())
+
+
+def sync_offline(wandb_dir: Path) -> int:
+    """`bias-sweep sync`: upload the newest folder of each offline run (it holds the whole run)
+    with wandb's own uploader, which resumes each run by its id: syncing twice duplicates nothing."""
+    runs = newest_offline_runs(wandb_dir)
+    if not runs:
+        print("no offline W&B runs to sync")
+        return 0
+    if not has_credentials():
+        raise UserError("W&B: no credentials; set WANDB_API_KEY or run `wandb login` first")
+    return subprocess.call([sys.executable, "-m", "wandb", "sync", *map(str, runs)])
+
+
+def log_report(
+    *,
+    name: str,
+    tracking: Any,
+    out_dir: Path,
+    config: dict[str, Any],
+    tables: dict[str, pd.DataFrame],
+    images: dict[str, tuple[Path, str]],
+    summary: dict[str, float],
+) -> None:
+    """One summary run per report (tables, plots, headline numbers); `tracking` is the sweep's
+    `tracking` config section, or None for a table without a sweep (offline, project bias-sweep)."""
+    run = Run(
+        name=f"{name}-report",
+        project=tracking.project if tracking is not None else "bias-sweep",
+        entity=tracking.entity if tracking is not None else None,
+        group=name,
+        job_type="report",
+        config=config,
+        directory=Path(out_dir),
+        mode=tracking.mode if tracking is not None else "offline",
+    )
+    try:
+        run.log_tables(tables)
+        run.log_images(images)
+        run.summarize(summary)
+    finally:
+        run.finish()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import random
 import time
 import weakref
@@ -29,6 +28,8 @@ from transformers import (
     PreTrainedTokenizerBase,
     get_linear_schedule_with_warmup,
 )
+
+from bias_sweep.files import atomic_path
 
 # Batches are sorted by length within chunks of this many batches: batches hold texts of similar
 # length (little padding) while the order still changes with the seed and the epoch.
@@ -250,10 +251,8 @@ def predict_scores(
 
 def save_state(state: dict[str, Any], path: Path) -> None:
     """Write a training state atomically: a crash while saving leaves the previous one intact."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(Path(path)) as tmp:
+        torch.save(state, tmp)
 
 
 def load_state(path: Path) -> dict[str, Any]:

@@ -6,9 +6,7 @@ and passes hooks for checkpointing and reporting; `bias-sweep trial` calls it di
 
 from __future__ import annotations
 
-import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,18 +16,18 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig
 
-from bias_sweep.config import cache_dir, first_point, stable_hash, to_dict, trial_key
-from bias_sweep.results import RESULT_FILE, write_json_atomic
+from bias_sweep.config import cache_dir
+from bias_sweep.data import TaskData, load_task
+from bias_sweep.files import atomic_path, write_json_atomic
+from bias_sweep.identity import intervention_key, intervention_settings, to_dict, trial_key
+from bias_sweep.interventions import apply_intervention
+from bias_sweep.metrics.extrinsic import compute_metrics
+from bias_sweep.metrics.intrinsic import intrinsic_bias
+from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
 from bias_sweep.store import ArtifactStore
-
-PREDICTIONS_FILE = "predictions.parquet"
-# Data settings that change the training sample but not the pre-training corpus, so not the
-# intervened model either: one intervened model serves every rate.
-RATE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size")
-
-
-class InjectedFault(RuntimeError):
-    """Raised by the test-only fault switches (train.fail_after_epoch, train.fail_always)."""
+from bias_sweep.sweep.grid import first_point
+from bias_sweep.sweep.layout import PREDICTIONS_FILE, RESULT_FILE
+from bias_sweep.training import fine_tune, predict_scores, select_device
 
 
 @dataclass
@@ -45,26 +43,14 @@ class TrialHooks:
     on_intervention_built: Callable[[dict[str, Any]], None] | None = None
 
 
-def intervention_settings(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """Everything an intervened model depends on: model, intervention, and the task's pool."""
-    d = to_dict(cfg) if isinstance(cfg, DictConfig) else cfg
-    data = {k: v for k, v in d["data"].items() if k not in RATE_ONLY_DATA_KEYS}
-    return {"model": d["model"], "intervention": d["intervention"], "data": data}
-
-
-def intervention_key(cfg: DictConfig | dict[str, Any]) -> str:
-    return stable_hash(intervention_settings(cfg), length=16)
-
-
-def build_intervention(cfg: DictConfig, task: Any, store: ArtifactStore) -> tuple[Path, dict, bool]:
+def build_intervention(
+    cfg: DictConfig, task: TaskData, store: ArtifactStore
+) -> tuple[Path, dict, bool]:
     """The intervened model of this trial, built once per key and reused by every rate and seed.
 
     The intrinsic bias of the model before and after the intervention is measured here, once,
     and stored with the artifact: it is the manipulation check of every trial that uses it.
     """
-    from bias_sweep.interventions import apply_intervention
-    from bias_sweep.metrics.intrinsic import intrinsic_bias
-    from bias_sweep.models import resolve_model_dir
 
     def build(folder: Path) -> dict[str, Any]:
         base = resolve_model_dir(cfg.model, task, cache_dir(cfg))
@@ -101,11 +87,6 @@ def run_trial(
 
     result.json is written last and atomically: its presence means the trial is done.
     """
-    from bias_sweep.data import load_task
-    from bias_sweep.metrics.extrinsic import compute_metrics
-    from bias_sweep.models import load_classifier, load_tokenizer
-    from bias_sweep.training import fine_tune, predict_scores, select_device
-
     hooks = hooks or TrialHooks()
     store = store or default_store(cfg)
     out_dir = Path(out_dir)
@@ -130,14 +111,6 @@ def run_trial(
     tokenizer = load_tokenizer(model_dir)
     model = load_classifier(model_dir, seed=cfg.seed).to(device)
 
-    def on_epoch(epoch: int, state: dict[str, Any], metrics: dict[str, Any]) -> None:
-        if hooks.on_epoch is not None:
-            hooks.on_epoch(epoch, state, metrics)
-        if cfg.train.fail_after_epoch == epoch and hooks.resume_state is None:
-            raise InjectedFault(f"train.fail_after_epoch: failing once after epoch {epoch}")
-
-    if cfg.train.fail_always:
-        raise InjectedFault("train.fail_always: failing before training, on every attempt")
     training = fine_tune(
         model,
         tokenizer,
@@ -146,7 +119,7 @@ def run_trial(
         cfg.seed,
         device,
         resume_state=hooks.resume_state,
-        on_epoch=on_epoch,
+        on_epoch=hooks.on_epoch,
     )
     timings["train_s"] = time.perf_counter() - tick
 
@@ -170,11 +143,8 @@ def run_trial(
     timings["total_s"] = time.perf_counter() - started
 
     # 5. Results: predictions first, result.json last (its presence marks the trial done).
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".predictions.", suffix=".parquet")
-    os.close(fd)
-    predictions.to_parquet(tmp, index=False)
-    os.replace(tmp, out_dir / PREDICTIONS_FILE)
+    with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
+        predictions.to_parquet(tmp, index=False)
     result = {
         "trial_key": trial_key(cfg),
         "sweep": cfg.sweep.name,

@@ -21,7 +21,7 @@ import pytest
 from conftest import LAUNCH_TINY
 
 from bias_sweep.launch import kill_temp_dir
-from bias_sweep.sweep import trial_checkpoints
+from bias_sweep.sweep.layout import SweepFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -312,7 +312,7 @@ def test_sweep_spreads_over_nodes_and_survives_losing_one(cluster: dict, tmp_pat
                 k
                 for k in states(sweep)
                 if not (sweep / "trials" / k / "result.json").exists()
-                and trial_checkpoints(sweep, k)
+                and SweepFolder(sweep).trial_checkpoints(k)
             ]
             if len(mid_run) >= 2:
                 removed = cluster["remove"](1)
@@ -367,7 +367,9 @@ def test_trials_spread_across_worker_nodes(cluster: dict, tmp_path: Path) -> Non
     done = results(storage / "spread")
     assert len(done) == 4
     if not any("node_id" in r for r in done.values()):
-        pytest.skip("result.json has no node_id yet (needs sweep.py to record the Ray node id)")
+        pytest.skip(
+            "result.json has no node_id yet (needs the trainable to record the Ray node id)"
+        )
     used = {r["node_id"] for r in done.values()}
     assert used <= set(cluster["workers"]), used
     assert len(used) == 2, used

@@ -4,15 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from bias_sweep.config import (
-    expand_grid,
-    first_point,
-    grid_axes,
-    load_config,
-    trial_config,
-    trial_key,
-)
+from bias_sweep.config import grid_axes, load_config
 from bias_sweep.errors import UserError
+from bias_sweep.identity import trial_key
+from bias_sweep.sweep.grid import expand_grid, first_point, point_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,11 +45,9 @@ def test_strengthless_methods_collapse_their_strengths() -> None:
     assert methods.count("cda") == 3
 
 
-def test_trial_key_ignores_tracking_storage_and_fault_switches() -> None:
+def test_trial_key_ignores_tracking_and_storage() -> None:
     base = load_config(None)
-    same = load_config(
-        None, ["tracking.mode=disabled", "sweep.storage=/x", "train.fail_always=true"]
-    )
+    same = load_config(None, ["tracking.mode=disabled", "sweep.storage=/x"])
     other = load_config(None, ["data.rate=0.9"])
     assert trial_key(base) == trial_key(same)
     assert trial_key(base) != trial_key(other)
@@ -63,7 +56,7 @@ def test_trial_key_ignores_tracking_storage_and_fault_switches() -> None:
 
 def test_trial_config_sets_point_values() -> None:
     conf = load_config(ROOT / "sweeps" / "quickstart.yaml")
-    cfg = trial_config(conf, {"data.rate": 0.9, "seed": 1, "intervention.strength": 0.5})
+    cfg = point_config(conf, {"data.rate": 0.9, "seed": 1, "intervention.strength": 0.5})
     assert (cfg.data.rate, cfg.seed, cfg.intervention.strength) == (0.9, 1, 0.5)
 
 

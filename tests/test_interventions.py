@@ -18,8 +18,8 @@ from bias_sweep import models
 from bias_sweep.config import InterventionConfig
 from bias_sweep.errors import UserError
 from bias_sweep.interventions import METHODS, apply_intervention
-from bias_sweep.interventions.projection import BiasProjection
 from bias_sweep.metrics.intrinsic import intrinsic_bias
+from bias_sweep.models.projection import BiasProjection
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,9 @@ from conftest import LAUNCH_TINY
 
 from bias_sweep import launch
 from bias_sweep.cli import main
-from bias_sweep.sweep import trial_checkpoints
+from bias_sweep.errors import UserError
+from bias_sweep.launch import ray_jobs
+from bias_sweep.sweep.layout import SweepFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -328,9 +330,9 @@ def test_template_placeholders_and_shebang(tmp_path) -> None:
     bad = tmp_path / "bad.sbatch"
     bad.write_text("echo {{ nodes }}\n")
     spec = launch.SlurmSpec(nodes=1, gpus_per_node=0, cpus_per_node=1, time="10:00")
-    with pytest.raises(launch.UserError, match="must start with '#!'"):
+    with pytest.raises(UserError, match="must start with '#!'"):
         launch.render_slurm(spec, ["x.yaml"], tmp_path, bad.read_text())
-    with pytest.raises(launch.UserError, match="unknown placeholder"):
+    with pytest.raises(UserError, match="unknown placeholder"):
         launch.render("#!/bin/bash\n{{ nope }}\n", {})
 
 
@@ -350,7 +352,7 @@ def test_parse_time(text: str, seconds: int) -> None:
 
 
 def test_ray_job_spec_uploads_the_project_without_results(tmp_path) -> None:
-    spec = launch.ray_job_spec(
+    spec = ray_jobs.ray_job_spec(
         ROOT / "sweeps" / "quickstart.yaml",
         ["train.epochs=2", "sweep.storage=elsewhere"],
         tmp_path / "runs",
@@ -560,7 +562,8 @@ def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path, how: str
         mid_run = [
             p.parent.name
             for p in trials
-            if not (p.parent / "result.json").exists() and trial_checkpoints(sweep, p.parent.name)
+            if not (p.parent / "result.json").exists()
+            and SweepFolder(sweep).trial_checkpoints(p.parent.name)
         ]
         if mid_run:
             break

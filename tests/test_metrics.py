@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-from bias_sweep.metrics import compute_metrics
-from bias_sweep.results import METRIC_KEYS
+from bias_sweep.metrics.extrinsic import compute_metrics
+from bias_sweep.metrics.names import METRIC_KEYS
 
 A, B = "female", "male"
 TOL = 1e-12

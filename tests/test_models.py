@@ -50,19 +50,19 @@ def test_tiny_bert_is_deterministic_and_built_once(
     task: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     builds = []
-    real_build = models.build_tiny_bert
+    real_build = models.tiny.build_tiny_bert
 
     def counting_build(*args: Any) -> Any:
         builds.append(args)
         time.sleep(0.3)  # let the other thread reach the lock
         return real_build(*args)
 
-    monkeypatch.setattr(models, "build_tiny_bert", counting_build)
+    monkeypatch.setattr(models.tiny, "build_tiny_bert", counting_build)
     cfg = mcfg(pretrain_steps=8)
     found: list[Path] = []
     threads = [
         threading.Thread(
-            target=lambda: found.append(models.tiny_bert_dir(cfg, task, tmp_path / "a"))
+            target=lambda: found.append(models.tiny.tiny_bert_dir(cfg, task, tmp_path / "a"))
         )
         for _ in range(2)
     ]
@@ -71,7 +71,7 @@ def test_tiny_bert_is_deterministic_and_built_once(
     for t in threads:
         t.join()
     assert len(builds) == 1 and len(found) == 2 and found[0] == found[1]
-    other = models.tiny_bert_dir(cfg, task, tmp_path / "b")
+    other = models.tiny.tiny_bert_dir(cfg, task, tmp_path / "b")
     a = models.load_masked_lm(found[0]).state_dict()
     b = models.load_masked_lm(other).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

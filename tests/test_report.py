@@ -16,15 +16,12 @@ from PIL import Image
 from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 
-from bias_sweep.config import (
-    expand_grid,
-    load_config,
-    to_dict,
-    trial_config,
-    trial_key,
-)
-from bias_sweep.report import DEFAULT_METRICS, build_report, compare
-from bias_sweep.results import METRIC_KEYS
+from bias_sweep.config import load_config
+from bias_sweep.identity import to_dict, trial_key
+from bias_sweep.metrics.names import DEFAULT_REPORT_METRICS as DEFAULT_METRICS
+from bias_sweep.metrics.names import METRIC_KEYS
+from bias_sweep.report import build_report, compare
+from bias_sweep.sweep.grid import expand_grid, point_config
 
 GRID = [
     "sweep.grid.intervention.method=[cda]",
@@ -45,7 +42,7 @@ def write_sweep(root: Path, overrides: list[str] = GRID, name: str = "toy", seed
     OmegaConf.save(conf, folder / "sweep.yaml")
     rng = np.random.default_rng(seed)
     for point in expand_grid(conf):
-        trial = trial_config(conf, point)
+        trial = point_config(conf, point)
         rate, strength = float(trial.data.rate), float(trial.intervention.strength)
         intrinsic = 0.8 - 0.5 * strength + rng.normal(0, 0.05)
         metrics = {k: float(rng.uniform(0.4, 0.9)) for k in METRIC_KEYS}

@@ -22,9 +22,12 @@ from conftest import SMALL as BASE_SMALL
 from wandb_records import history
 
 from bias_sweep.config import load_config
-from bias_sweep.results import load_trials
-from bias_sweep.status import trial_states
-from bias_sweep.sweep import interventions_store, latest_checkpoint_state, make_plan
+from bias_sweep.store import ArtifactStore
+from bias_sweep.sweep.layout import SweepFolder
+from bias_sweep.sweep.plan import make_plan
+from bias_sweep.sweep.results import load_trials
+from bias_sweep.sweep.status import trial_states
+from bias_sweep.sweep.trainable import FAULT_ENV, latest_checkpoint_state
 from bias_sweep.tracking import newest_offline_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,17 +106,17 @@ def test_sweep_runs_grid_shares_stage_and_tracks(tmp_path: Path, ray_env: dict[s
     assert str(path / "results.parquet") in proc.stdout
     plan = make_plan(load_config(path / "sweep.yaml"))
     # Counted, not assumed: 2 unique intervened models for 8 trials, each built once.
-    builds = interventions_store(path).builds()
+    builds = ArtifactStore(SweepFolder(path).interventions).builds()
     assert len(plan.intervention_keys) == 2
     assert sorted(b["key"] for b in builds) == sorted(plan.intervention_keys)
-    table = load_trials(path)
+    table = load_trials(SweepFolder(path))
     assert sorted(table["trial_key"]) == sorted(plan.keys)
     assert table["realised_rate"].sub(table["rate"]).abs().max() <= 0.01
     ids = _wandb_ids(path)
     assert set(plan.keys) <= set(ids)
     assert sum(1 for i in ids if i.startswith("iv")) == 2  # one run per intervention
     assert all(n == 1 for n in ids.values())
-    assert (trial_states(path)["state"] == "done").all()
+    assert (trial_states(SweepFolder(path))["state"] == "done").all()
     assert not list(path.glob("tune/*/*/checkpoint_*"))  # finished: their checkpoints are only disk
     # The key reaches nothing the tool writes.
     hits = subprocess.run(["grep", "-rl", ray_env["WANDB_API_KEY"], str(path)], capture_output=True)
@@ -132,8 +135,9 @@ def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
     tmp_path: Path, ray_env: dict[str, str]
 ) -> None:
     one_point = ["train.epochs=3", "sweep.grid={seed:[0]}"]
-    faulty = _overrides(tmp_path, "retry", *one_point, "train.fail_after_epoch=2")
-    proc = _cli(["run", str(QUICKSTART), *faulty], ray_env, tmp_path)
+    faulty = _overrides(tmp_path, "retry", *one_point)
+    fault_env = {**ray_env, FAULT_ENV: "after_epoch:2"}
+    proc = _cli(["run", str(QUICKSTART), *faulty], fault_env, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (result_file,) = (tmp_path / "retry").glob("trials/*/result.json")
     state = json.loads((result_file.parent / "state.json").read_text())
@@ -154,7 +158,9 @@ def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
     # before the failure, so it alone holds the whole run, as the undisturbed run's folder does.
     folders = sorted((tmp_path / "retry" / "wandb").glob(f"offline-run-*-{retried['trial_key']}"))
     assert len(folders) == 2
-    newest = newest_offline_runs(tmp_path / "retry")  # what `bias-sweep sync` uploads
+    newest = newest_offline_runs(
+        SweepFolder(tmp_path / "retry").wandb
+    )  # what `bias-sweep sync` uploads
     assert folders[-1] in newest and folders[0] not in newest
     (plain_folder,) = (tmp_path / "plain" / "wandb").glob(
         "offline-run-*-" + undisturbed["trial_key"]
@@ -211,7 +217,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
         p.name: state["epoch"]
         for p in path.glob("trials/*")
         if not (p / "result.json").exists()
-        and (state := latest_checkpoint_state(path, p.name)) is not None
+        and (state := latest_checkpoint_state(SweepFolder(path), p.name)) is not None
     }
     # A kill while Tune saves its experiment state leaves its files cut short (seen in CI):
     # resume must not depend on them. Cut short what Tune saved (nothing yet if the kill came
@@ -246,9 +252,8 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
 def test_always_failing_trial_is_reported_and_resume_gives_fresh_budget(
     tmp_path: Path, ray_env: dict[str, str]
 ) -> None:
-    args = _overrides(
-        tmp_path, "failing", "train.fail_always=true", "sweep.max_failures=1", "train.epochs=1"
-    )
+    args = _overrides(tmp_path, "failing", "sweep.max_failures=1", "train.epochs=1")
+    ray_env[FAULT_ENV] = "always"
     proc = _cli(["run", str(QUICKSTART), *args, "sweep.grid={seed:[0]}"], ray_env, tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     path = tmp_path / "failing"
@@ -258,7 +263,7 @@ def test_always_failing_trial_is_reported_and_resume_gives_fresh_budget(
     status = _cli(["status", str(path)], ray_env, tmp_path)
     assert status.returncode == 0
     assert "1 failed" in status.stdout
-    assert "InjectedFault: train.fail_always" in status.stdout
+    assert f"InjectedFault: {FAULT_ENV}=always" in status.stdout
 
     again = _cli(["resume", str(path)], ray_env, tmp_path)
     assert again.returncode == 1

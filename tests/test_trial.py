@@ -10,7 +10,7 @@ import pytest
 from conftest import SMALL
 
 from bias_sweep.cli import main
-from bias_sweep.results import METRIC_KEYS
+from bias_sweep.metrics.names import METRIC_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 

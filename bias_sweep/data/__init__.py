@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bias_sweep.config import stable_hash
+from bias_sweep.config import cache_root
 from bias_sweep.errors import UserError
+from bias_sweep.identity import stable_hash
 
 from . import sources, synthetic
 from .lexicons import Lexicon, get_lexicon
@@ -156,11 +157,11 @@ def _eval_set(labelled: pd.DataFrame, n: int, lexicon: Lexicon) -> pd.DataFrame:
 def load_task(cfg: Any, seed: int, *, cache_dir: str | Path | None = None) -> TaskData:
     """The task of a `data` config (DataConfig or DictConfig) for one seed.
 
-    cache_dir: where URL downloads go (`<cache_dir>/downloads`); default $BIAS_SWEEP_CACHE or
-    ~/.cache/bias-sweep (pass `bias_sweep.config.cache_dir(conf)` to follow the config).
+    cache_dir: where URL downloads go (`<cache_dir>/downloads`); default as
+    `bias_sweep.config.cache_root` (pass `bias_sweep.config.cache_dir(conf)` to follow the config).
     """
     lexicon = get_lexicon(cfg.groups)
-    pool = _pool(cfg, lexicon, sources.cache_root(cache_dir))
+    pool = _pool(cfg, lexicon, cache_root(cache_dir))
     ev = _eval_set(pool.labelled, int(cfg.eval_size), lexicon)
     # Hold out eval rows and their twins, so that no train text (swapped or not) is an eval text.
     held = pd.concat([ev["text"], ev["cf_text"]]).unique()

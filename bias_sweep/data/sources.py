@@ -7,10 +7,8 @@ UserError with a one-line message naming the config key and the file.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
-import tempfile
 import urllib.request
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -20,6 +18,7 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from bias_sweep.errors import UserError
+from bias_sweep.files import atomic_path
 
 FORMATS = {
     ".csv": "csv",
@@ -56,12 +55,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """Shared cache folder: the argument, else $BIAS_SWEEP_CACHE, else ~/.cache/bias-sweep."""
-    root = cache_dir or os.environ.get("BIAS_SWEEP_CACHE") or "~/.cache/bias-sweep"
-    return Path(root).expanduser().resolve()
-
-
 def table_format(name: str) -> str | None:
     """csv, tsv, jsonl, json or parquet from a file name (compression suffixes skipped)."""
     suffixes = [s.lower() for s in PurePosixPath(name).suffixes]
@@ -81,14 +74,15 @@ def download(url: str, root: Path) -> Path:
     target = root / "downloads" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{safe}"
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{safe}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        # Readers see no file or the whole file, never a partial one.
+        with (
+            urllib.request.urlopen(url, timeout=60) as response,
+            atomic_path(target) as tmp,
+            open(tmp, "wb") as out,
+        ):
             shutil.copyfileobj(response, out)
-        os.replace(tmp, target)  # readers see no file or the whole file, never a partial one
     except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise UserError(f"data.path: could not download '{url}' ({_one_line(exc)})") from None
     return target
 
@@ -217,7 +211,7 @@ def _hub_unreachable(name: str) -> UserError:
 
 @lru_cache(maxsize=4)
 def _hub_dataset(name: str) -> Any:
-    import datasets
+    import datasets  # ~1 s, and only hub sources need it
 
     try:
         return datasets.load_dataset(name, split="train")
@@ -227,7 +221,7 @@ def _hub_dataset(name: str) -> Any:
 
 @lru_cache(maxsize=8)
 def _local_dataset(path: str, shown: str, mtime_ns: int, size: int, cache: str) -> Any:
-    import datasets
+    import datasets  # ~1 s, and only hub sources need it
 
     fmt = table_format(path)
     builder = {"csv": "csv", "tsv": "csv", "jsonl": "json", "json": "json"}.get(fmt, "parquet")

@@ -8,8 +8,8 @@ pair. The differences are oriented A minus B, so v points towards group A.
 Every forward pass then maps each token's last-layer hidden state h to h - s (h . v) v, before the
 pooler, the classification head or the MLM head: s = 0 is the identity, s = 1 removes the
 component along v entirely, values in between shrink it. The projection is saved next to the
-weights (`bias_projection.pt`) and re-attached by `models.load_classifier` / `load_masked_lm` /
-`load_encoder`, so it acts through fine-tuning and evaluation alike. v is fixed: computed once on
+weights (`bias_projection.pt`, the hook in `models.projection`) and re-attached by
+`models.load_classifier` / `load_masked_lm` / `load_encoder`, so it acts through fine-tuning and evaluation alike. v is fixed: computed once on
 the pre-trained encoder, not re-estimated as fine-tuning moves the representation.
 """
 
@@ -20,80 +20,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel
 
 from bias_sweep import models
-from bias_sweep.errors import UserError
 from bias_sweep.interventions.none import copy_model
+from bias_sweep.models.encode import sentence_embeddings
+from bias_sweep.models.projection import PROJECTION_FILE, BiasProjection
 
 TEMPLATES = ("{}.", "this is {}.", "{} is here.", "that is {}.", "here is {}.", "{} is there.")
 MAX_CORPUS_PAIRS = 512
-
-
-class BiasProjection(torch.nn.Module):
-    """h -> h - s (h . v) v on the encoder's output, attached as a forward hook."""
-
-    def __init__(self, direction: torch.Tensor, strength: float) -> None:
-        super().__init__()
-        v = direction.detach().float().flatten()
-        # not persistent: the model's state_dict (and a saved fine-tuned model) stays plain
-        self.register_buffer("direction", v / v.norm(), persistent=False)
-        self.strength = float(strength)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        if self.strength == 0.0:
-            return h
-        v = self.direction.to(h.dtype)
-        return h - self.strength * (h @ v).unsqueeze(-1) * v
-
-    def _hook(self, module: torch.nn.Module, args: Any, out: Any) -> Any:
-        if isinstance(out, torch.Tensor):
-            return self(out)
-        if isinstance(out, tuple):
-            return (self(out[0]), *out[1:])
-        out["last_hidden_state"] = self(out["last_hidden_state"])  # a ModelOutput
-        return out
-
-    def attach(self, model: PreTrainedModel) -> PreTrainedModel:
-        encoder = _encoder_of(model)
-        model.add_module("bias_projection", self)  # moves with model.to(device)
-        encoder.register_forward_hook(self._hook)
-        return model
-
-    def save(self, path: Path) -> None:
-        torch.save({"direction": self.direction.cpu(), "strength": self.strength}, path)
-
-    @classmethod
-    def load(cls, path: Path) -> BiasProjection:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        return cls(saved["direction"], saved["strength"])
-
-
-def _encoder_of(model: PreTrainedModel) -> torch.nn.Module:
-    base = model.base_model
-    for name in ("encoder", "transformer"):  # BERT-like / DistilBERT-like
-        if isinstance(getattr(base, name, None), torch.nn.Module):
-            return getattr(base, name)
-    raise UserError(f"projection: no encoder module found in {type(model).__name__}")
-
-
-@torch.inference_mode()
-def sentence_embeddings(model: PreTrainedModel, tokenizer: Any, texts: list[str]) -> torch.Tensor:
-    """Mean-pooled last-layer states (mask-weighted), as sentence-transformers pools MiniLM."""
-    model.eval()
-    out = []
-    for start in range(0, len(texts), 128):
-        batch = tokenizer(
-            texts[start : start + 128],
-            padding=True,
-            truncation=True,
-            max_length=64,
-            return_tensors="pt",
-        )
-        h = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(h.dtype)
-        out.append((h * mask).sum(1) / mask.sum(1))
-    return torch.cat(out)
 
 
 def counterfactual_pairs(task: Any, seed: int) -> list[tuple[str, str]]:
@@ -135,5 +69,5 @@ def apply(
 ) -> dict[str, Any]:
     v, info = bias_direction(base_dir, task, seed)
     copy_model(base_dir, out_dir)
-    BiasProjection(v, strength).save(out_dir / models.PROJECTION_FILE)
+    BiasProjection(v, strength).save(out_dir / PROJECTION_FILE)
     return info

@@ -1,5 +1,5 @@
-"""Bias metrics: extrinsic (group and counterfactual, over a predictions table) and intrinsic."""
+"""Bias metrics: extrinsic (group and counterfactual, over a predictions table), intrinsic
+(probes of a pre-trained or intervened model), and the names of them all (`names`).
 
-from bias_sweep.metrics.extrinsic import compute_metrics
-
-__all__ = ["compute_metrics"]
+Kept free of imports, so that reading the metric names does not import fairlearn or torch.
+"""

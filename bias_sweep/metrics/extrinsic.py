@@ -42,11 +42,8 @@ NAN = float("nan")
 
 
 def compute_metrics(preds: pd.DataFrame, group_a: str, group_b: str) -> dict[str, float]:
-    """All extrinsic metrics of one predictions table; gaps are signed group A minus group B.
-
-    Keys: tpr_gap, fpr_gap, demographic_parity_difference, equalized_odds_difference,
-    subgroup_auc, bpsn_auc, bnsp_auc, flip_rate, ctf_gap, accuracy, f1, roc_auc.
-    """
+    """All extrinsic metrics of one predictions table (the keys of `names.METRIC_KEYS`); gaps
+    are signed group A minus group B."""
     missing = [c for c in REQUIRED_COLUMNS if c not in preds.columns]
     if missing:
         raise ValueError(f"predictions table lacks column(s) {', '.join(missing)}")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from bias_sweep import models
-from bias_sweep.interventions.projection import sentence_embeddings
+from bias_sweep.models.encode import sentence_embeddings
 
 MLM_TEMPLATES = (
     "[MASK] is {}.",

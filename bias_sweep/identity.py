@@ -1,0 +1,55 @@
+"""What identifies a trial and an intervened model: stable keys from the settings they depend on.
+
+A trial's key is its folder name, its W&B run id and its place in the results table; an
+intervened model's key names the shared artifact that every rate and seed of it reuses. Both are
+hashes of resolved configs (plain dicts), so the planner can compute them for thousands of points
+without an OmegaConf config each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+# Settings that do not change what a trial computes: left out of its identity.
+NON_IDENTITY_SECTIONS = ("sweep", "tracking", "cache_dir")
+# Data settings that change the training sample but not the pre-training corpus, so not the
+# intervened model either: one intervened model serves every rate.
+RATE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size")
+
+
+def to_dict(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """A config as a plain, resolved dict (a plain dict is returned as it is)."""
+    if isinstance(conf, DictConfig):
+        return OmegaConf.to_container(conf, resolve=True)  # type: ignore[return-value]
+    return conf
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def identity(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """What a trial computes: the config without storage, tracking and caches."""
+    return {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
+
+
+def trial_key(conf: DictConfig | dict[str, Any]) -> str:
+    """Stable id of a trial within its sweep (also its W&B run id)."""
+    d = to_dict(conf)
+    return stable_hash({"sweep": d["sweep"]["name"], "trial": identity(d)})
+
+
+def intervention_settings(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """Everything an intervened model depends on: model, intervention, and the task's pool."""
+    d = to_dict(conf)
+    data = {k: v for k, v in d["data"].items() if k not in RATE_ONLY_DATA_KEYS}
+    return {"model": d["model"], "intervention": d["intervention"], "data": data}
+
+
+def intervention_key(conf: DictConfig | dict[str, Any]) -> str:
+    return stable_hash(intervention_settings(conf), length=16)

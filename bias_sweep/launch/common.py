@@ -1,0 +1,37 @@
+"""What both launchers share: the sweep to launch, its driver's command line, and the refusal of
+an existing sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from bias_sweep.errors import UserError
+from bias_sweep.sweep.layout import SweepFolder
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # a checkout's root (pyproject.toml there)
+
+
+def shared_storage(conf: DictConfig) -> SweepFolder:
+    """The sweep folder of a launched sweep, which must be on a filesystem the nodes share."""
+    if "://" in str(conf.sweep.storage):
+        raise UserError(
+            f"sweep.storage: '{conf.sweep.storage}' is a URI; a launched sweep needs a folder on"
+            " storage shared by the submitting machine and the cluster's nodes (NFS, EFS, Lustre)"
+        )
+    return SweepFolder.of(conf)
+
+
+def driver_args(sweep_file: Path, overrides: list[str], storage: Path) -> list[str]:
+    """`bias-sweep run` arguments with the storage made absolute (drivers run in other folders)."""
+    kept = [o for o in overrides if o.split("=", 1)[0].strip() != "sweep.storage"]
+    return [str(sweep_file), *kept, f"sweep.storage={storage}"]
+
+
+def refuse_existing(folder: SweepFolder, name: str, resume_existing: bool) -> None:
+    if folder.exists and not resume_existing:
+        raise UserError(
+            f"sweep '{name}' already exists at {folder.root}; pass --resume-existing to continue it"
+            " there, or choose another sweep.name"
+        )

@@ -1,0 +1,154 @@
+"""Loading a sweep folder for a report: finished trials, the grid, and how much of it is done.
+
+Coverage counts grid points (from sweep.yaml) with a finished trial; trial folders with
+`error.txt` and no `result.json` count as failed. Without a sweep.yaml the grid is estimated from
+the trials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bias_sweep.config import load_config
+from bias_sweep.errors import UserError
+from bias_sweep.metrics.names import DEFAULT_REPORT_METRICS, INTRINSIC, METRIC_KEYS
+from bias_sweep.sweep.grid import USUAL_AXES, PointConfigs, expand_grid, point_columns
+from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE, SweepFolder
+from bias_sweep.sweep.results import load_trials
+
+CELL_KEYS = ("model", "method", "strength", "rate")  # a cell: one grid point but for its seed
+
+
+@dataclass
+class SweepData:
+    name: str
+    path: Path
+    conf: Any  # DictConfig, or None when sweep.yaml is missing
+    trials: pd.DataFrame
+    grid: pd.DataFrame  # one row per grid point, short axis names as columns
+    cell_keys: list[str]
+    done: int
+    total: int
+    failed: int
+    outside_grid: int  # finished trials whose point is not in the current grid
+    levels: dict[str, Any] = field(default_factory=dict)  # per model: (interventions, rates)
+
+
+def _as_key(series: pd.Series) -> pd.Series:
+    """A column made comparable across sources: numbers as floats (YAML 1 == parquet 1.0)."""
+    num = pd.to_numeric(series, errors="coerce")
+    if num.notna().sum() == series.notna().sum():
+        return num.astype(float)
+    return series.astype(str)
+
+
+def _grid_frame(conf: Any) -> pd.DataFrame:
+    """One row per grid point: the usual axes of its config and its other axes."""
+    resolve = PointConfigs(conf)
+    return pd.DataFrame([point_columns(resolve(p), p) for p in expand_grid(conf) or [{}]])
+
+
+def load_sweep(sweep_path: Path) -> SweepData:
+    """The finished trials of a sweep folder, its grid, and how much of the grid is done."""
+    sweep_path = Path(sweep_path)
+    if not sweep_path.is_dir():
+        raise UserError(f"sweep folder '{sweep_path}' not found")
+    folder = SweepFolder(sweep_path)
+    conf = load_config(folder.sweep_file) if folder.sweep_file.is_file() else None
+    trials = load_trials(folder) if folder.trials.is_dir() else pd.DataFrame()
+    trials = trials.copy()
+    for key in USUAL_AXES:
+        if key not in trials.columns:
+            trials[key] = pd.Series(dtype=float if key in ("strength", "rate", "seed") else object)
+    for col in (*METRIC_KEYS, *INTRINSIC, "strength", "rate", "realised_rate"):
+        # Always present and numeric (an all-None column comes back from parquet as objects).
+        values = trials[col] if col in trials.columns else np.nan
+        trials[col] = pd.to_numeric(values, errors="coerce")
+        trials[col] = trials[col].astype(float)
+    if "intrinsic_kind" not in trials.columns:
+        trials["intrinsic_kind"] = pd.Series(dtype=object)
+    sort_cols = [c for c in (*CELL_KEYS, "seed", "trial_key") if c in trials.columns]
+    trials = trials.sort_values(sort_cols, kind="stable").reset_index(drop=True)
+
+    folders = list(folder.trials.glob("*/")) if folder.trials.is_dir() else []
+    failed = sum(1 for f in folders if (f / ERROR_FILE).exists() and not (f / RESULT_FILE).exists())
+    if conf is not None:
+        grid = _grid_frame(conf)
+        name = str(conf.sweep.name)
+    else:
+        grid = trials[list(USUAL_AXES)].drop_duplicates().reset_index(drop=True)
+        name = sweep_path.name
+    extra = [c for c in grid.columns if c not in USUAL_AXES]
+    cell_keys = [*CELL_KEYS, *[c for c in extra if c in trials.columns]]
+
+    keys = [c for c in grid.columns if c in trials.columns]
+    total = len(grid) if conf is not None else max(len(grid), len(folders))
+    if trials.empty or len(keys) < len(grid.columns):
+        done, outside = min(len(trials), total), 0
+    else:
+        left = grid[keys].apply(_as_key).drop_duplicates()
+        right = trials[keys].apply(_as_key).drop_duplicates()
+        right["_found"] = True
+        merged = left.merge(right, on=keys, how="left")
+        done = int(merged["_found"].fillna(False).astype(bool).sum())
+        outside = len(right) - done
+    return SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
+
+
+def checked_metrics(metrics: list[str] | None) -> list[str]:
+    if metrics is None:
+        return list(DEFAULT_REPORT_METRICS)
+    known = set(METRIC_KEYS) | set(INTRINSIC)
+    unknown = [m for m in metrics if m not in known]
+    if unknown:
+        raise UserError(
+            f"unknown metric(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}"
+        )
+    return list(dict.fromkeys(metrics))
+
+
+def ensure_columns(trials: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    missing = [m for m in metrics if m not in trials.columns]
+    if missing:
+        trials = trials.assign(**dict.fromkeys(missing, np.nan))
+    return trials
+
+
+def coverage_text(data: SweepData) -> str:
+    text = f"{data.done} of {data.total} grid points finished; {data.failed} failed"
+    pending = data.total - data.done - data.failed
+    if pending > 0:
+        text += f"; {pending} not finished (pending, running or lost)"
+    if data.outside_grid:
+        text += f"; {data.outside_grid} finished trials are outside the current grid"
+    if data.conf is None:
+        text += " (no sweep.yaml: grid size estimated from trial folders)"
+    return text
+
+
+def models_of(data: SweepData) -> list[str]:
+    names = list(dict.fromkeys([*data.grid["model"].dropna(), *data.trials["model"].dropna()]))
+    return [str(n) for n in names]
+
+
+def intervention_levels(data: SweepData, model: str) -> tuple[list[tuple[str, float]], list[float]]:
+    """Intervention levels (method, strength) and rates of one model, grid and trials together."""
+    if model not in data.levels:  # every panel of every figure asks: compute once per model
+        data.levels[model] = _compute_levels(data, model)
+    return data.levels[model]
+
+
+def _compute_levels(data: SweepData, model: str) -> tuple[list[tuple[str, float]], list[float]]:
+    both = pd.concat(
+        [g[g["model"] == model][["method", "strength", "rate"]] for g in (data.grid, data.trials)]
+    )
+    ivs = sorted(
+        {(str(m), float(s)) for m, s in zip(both["method"], both["strength"], strict=True)}
+    )
+    rates = sorted({float(r) for r in both["rate"].dropna()})
+    return ivs, rates

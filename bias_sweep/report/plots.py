@@ -1,0 +1,285 @@
+"""The report's figures: heat maps and lines over the grid, intrinsic vs extrinsic, utility.
+
+Each figure is a matplotlib `Figure` (no pyplot state) saved as PNG, with a `FigureRecord` of what
+its panels say (for tests and for W&B captions). Plots pool over grid axes other than the usual
+ones (cells.csv keeps them apart).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from bias_sweep.metrics.names import INTRINSIC, METRIC_LABELS, SIGNED, UTILITY
+from bias_sweep.report.load import SweepData, intervention_levels, models_of
+from bias_sweep.report.stats import TINY
+from bias_sweep.report.verdict import num, pct
+
+RATE_LABEL = "co-occurrence rate P(group A | y=1)"
+MAX_SCATTER = 2000  # points drawn per scatter panel (a fixed random sample); fits use all trials
+
+
+@dataclass
+class FigureRecord:
+    """A written PNG and what each of its panels says (for tests and for W&B captions)."""
+
+    path: Path
+    title: str
+    panels: list[dict[str, Any]] = field(default_factory=list)  # title, xlabel, ylabel, texts
+
+
+def _label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
+
+
+def _iv_text(iv: tuple[str, float], several: bool) -> str:
+    return f"{iv[0]}: {iv[1]:g}" if several else f"{iv[1]:g}"
+
+
+def _empty(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _panels(n: int, ncols: int, w: float, h: float) -> tuple[Figure, list[Any]]:
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(w * ncols, h * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _save(fig: Figure, path: Path, title: str, axes: list[Any]) -> FigureRecord:
+    fig.savefig(path, dpi=90, format="png")
+    panels = [
+        {
+            "title": ax.get_title(),
+            "xlabel": ax.get_xlabel(),
+            "ylabel": ax.get_ylabel(),
+            "texts": [t.get_text() for t in ax.texts],
+        }
+        for ax in axes
+    ]
+    return FigureRecord(path=path, title=title, panels=panels)
+
+
+def _cell_lookup(plot_cells: pd.DataFrame, model: str, metric: str) -> dict[tuple, tuple]:
+    c = plot_cells[plot_cells["model"] == model]
+    return {
+        (str(m), float(s), float(r)): (mean, lo, hi)
+        for m, s, r, mean, lo, hi in zip(
+            c["method"],
+            c["strength"],
+            c["rate"],
+            c[f"{metric}_mean"],
+            c[f"{metric}_ci_low"],
+            c[f"{metric}_ci_high"],
+            strict=True,
+        )
+        if np.isfinite(mean)
+    }
+
+
+def heatmap_figure(data: SweepData, cells: pd.DataFrame, metric: str, path: Path) -> FigureRecord:
+    """Mean of a metric over seeds on the strength x rate grid, one panel per model."""
+    models = models_of(data) or ["(no model)"]
+    fig, axes = _panels(len(models), 3, 5.2, 4.2)
+    for ax, model in zip(axes, models, strict=True):
+        ivs, rates = intervention_levels(data, model)
+        several = len({m for m, _ in ivs}) > 1
+        ax.set_title(f"{model}: mean {metric} over seeds")
+        ax.set_xlabel(RATE_LABEL)
+        ax.set_ylabel("intervention (method: strength)" if several else "intervention strength")
+        look = _cell_lookup(cells, model, metric)
+        if not look:
+            _empty(ax, f"no finished trials for {model}, {metric}")
+            continue
+        grid = np.full((len(ivs), len(rates)), np.nan)
+        for i, (m, s) in enumerate(ivs):
+            for j, r in enumerate(rates):
+                grid[i, j] = look.get((m, s, r), (np.nan,))[0]
+        finite = grid[np.isfinite(grid)]
+        if metric in SIGNED:
+            lim = max(float(np.abs(finite).max()), TINY)
+            kw = {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim}
+        else:
+            kw = {"cmap": "viridis", "vmin": float(finite.min()), "vmax": float(finite.max())}
+        img = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", origin="lower", **kw)
+        cbar = fig.colorbar(img, ax=ax)
+        cbar.set_label(_label(metric))
+        ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates])
+        ax.set_yticks(range(len(ivs)), [_iv_text(iv, several) for iv in ivs])
+        size = 8 if grid.size <= 60 else 6
+        mid = (kw["vmin"] + kw["vmax"]) / 2
+        for (i, j), v in np.ndenumerate(grid):
+            # Dark text on light cells, light text on dark ones, so every value stays readable.
+            light = (
+                metric in SIGNED and abs(v) < 0.5 * kw["vmax"] or (metric not in SIGNED and v > mid)
+            )
+            text = "–" if not np.isfinite(v) else f"{v:.2f}"
+            color = "black" if (not np.isfinite(v) or light) else "white"
+            ax.text(j, i, text, ha="center", va="center", fontsize=size, color=color)
+    fig.suptitle(f"{metric}: mean over seeds per cell ('–': no trials)", fontsize=10)
+    return _save(fig, path, f"heatmap of {metric}", axes)
+
+
+def _lines(ax: Any, data: SweepData, cells: pd.DataFrame, model: str, metric: str) -> None:
+    """Metric vs rate, one line per intervention level with its 95% CI band, labelled at its end."""
+    ivs, _ = intervention_levels(data, model)
+    several = len({m for m, _ in ivs}) > 1
+    ax.set_title(f"{model}: {metric} vs rate (mean, 95% CI)")
+    ax.set_xlabel(RATE_LABEL)
+    ax.set_ylabel(_label(metric))
+    look = _cell_lookup(cells, model, metric)
+    if not look:
+        _empty(ax, f"no finished trials for {model}, {metric}")
+        return
+    cmap = matplotlib.colormaps["viridis"]
+    ends = []  # (y, x, text, colour) of each line's last point, labelled once all are drawn
+    for k, iv in enumerate(ivs):
+        pts = sorted((r, v) for (m, s, r), v in look.items() if (m, s) == iv)
+        if not pts:
+            continue
+        x = np.array([p[0] for p in pts])
+        mean, lo, hi = (np.array([p[1][i] for p in pts]) for i in range(3))
+        color = cmap(k / max(1, len(ivs) - 1) * 0.9)
+        ax.plot(x, mean, marker="o", ms=3, color=color)
+        band = np.isfinite(lo) & np.isfinite(hi)
+        if band.any():
+            ax.fill_between(x[band], lo[band], hi[band], color=color, alpha=0.15, linewidth=0)
+        ends.append((mean[-1], x[-1], ("" if several else "s=") + _iv_text(iv, several), color))
+    ax.margins(x=0.2)
+    # Push labels apart vertically so that lines ending close together stay readable.
+    lo_y, hi_y = ax.get_ylim()
+    lo_x, hi_x = ax.get_xlim()
+    ends.sort(key=lambda e: e[0])
+    gap, placed = 0.045 * (hi_y - lo_y), []
+    for y, *_ in ends:
+        placed.append(max(y, placed[-1] + gap) if placed else y)
+    # Re-centre the stack on the line ends so the labels do not all drift upwards.
+    shift = np.mean([e[0] for e in ends]) - np.mean(placed) if ends else 0.0
+    for (y, x_end, text, color), y_text in zip(ends, placed, strict=True):
+        ax.annotate(
+            text,
+            xy=(x_end, y),
+            xytext=(x_end + 0.03 * (hi_x - lo_x), y_text + shift),
+            va="center",
+            fontsize=7,
+            color=color,
+        )
+
+
+def lines_figure(data: SweepData, cells: pd.DataFrame, metric: str, path: Path) -> FigureRecord:
+    models = models_of(data) or ["(no model)"]
+    fig, axes = _panels(len(models), 3, 5.2, 4.0)
+    for ax, model in zip(axes, models, strict=True):
+        _lines(ax, data, cells, model, metric)
+    fig.suptitle(f"{metric} vs rate; one line per intervention level", fontsize=10)
+    return _save(fig, path, f"{metric} vs rate", axes)
+
+
+def utility_figure(
+    data: SweepData, cells: pd.DataFrame, bias: str | None, path: Path
+) -> FigureRecord:
+    """Utility (accuracy, F1) next to a bias metric, per model, on the same rate axis."""
+    models = models_of(data) or ["(no model)"]
+    cols = [m for m in (bias, *UTILITY) if m]
+    fig, axes = _panels(len(models) * len(cols), len(cols), 4.6, 3.8)
+    for i, model in enumerate(models):
+        for j, metric in enumerate(cols):
+            _lines(axes[i * len(cols) + j], data, cells, model, metric)
+    fig.suptitle(f"Utility next to bias: {', '.join(cols)} vs rate", fontsize=10)
+    return _save(fig, path, "utility next to bias", axes)
+
+
+def scatter_figure(
+    data: SweepData, effects: pd.DataFrame, metrics: list[str], path: Path
+) -> FigureRecord:
+    """Extrinsic metric vs measured intrinsic bias, per model (rows) and metric (columns)."""
+    models = models_of(data) or ["(no model)"]
+    metrics = [m for m in metrics if m not in INTRINSIC] or ["(no extrinsic metric)"]
+    fig, axes = _panels(len(models) * len(metrics), min(4, len(metrics)), 3.6, 3.2)
+    kinds = data.trials.get("intrinsic_kind", pd.Series(dtype=object)).dropna()
+    kind = f" ({kinds.iloc[0]})" if len(kinds) else ""
+    rng = np.random.default_rng(0)
+    rates = data.trials["rate"].dropna()
+    vmin, vmax = (float(rates.min()), float(rates.max())) if len(rates) else (0.0, 1.0)
+    mappable = None
+    for i, model in enumerate(models):
+        for j, metric in enumerate(metrics):
+            ax = axes[i * len(metrics) + j]
+            ax.set_title(f"{model}: {metric}", fontsize=9)
+            ax.set_xlabel(f"intrinsic bias after intervention{kind}", fontsize=8)
+            ax.set_ylabel(_label(metric), fontsize=8)
+            cols = ["intrinsic_after", metric, "rate"]
+            d = data.trials[data.trials["model"] == model]
+            d = d[cols].dropna() if metric in d.columns else d.iloc[:0]
+            if d.empty:
+                _empty(ax, f"no finished trials with intrinsic bias for {model}, {metric}")
+                continue
+            if len(d) > MAX_SCATTER:
+                d = d.iloc[rng.choice(len(d), MAX_SCATTER, replace=False)]
+            mappable = ax.scatter(
+                d["intrinsic_after"], d[metric], c=d["rate"], s=6, alpha=0.6,
+                cmap="viridis", vmin=vmin, vmax=vmax, rasterized=True,
+            )  # fmt: skip
+            row = effects[(effects["model"] == model) & (effects["metric"] == metric)]
+            if len(row) and np.isfinite(row["extrinsic_on_intrinsic_r2"].iloc[0]):
+                r = row.iloc[0]
+                ax.text(
+                    0.02, 0.97,
+                    f"slope {num(r['extrinsic_on_intrinsic_slope'])}, "
+                    f"r² {num(r['extrinsic_on_intrinsic_r2'])}",
+                    transform=ax.transAxes, va="top", fontsize=7,
+                )  # fmt: skip
+    if mappable is not None:
+        fig.colorbar(mappable, ax=axes, label=RATE_LABEL, shrink=0.8)
+    fig.suptitle("Extrinsic vs intrinsic bias after the intervention (colour: rate)", fontsize=10)
+    return _save(fig, path, "intrinsic vs extrinsic", axes)
+
+
+def compare_figure(table: pd.DataFrame, sweeps: list[str], path: Path) -> FigureRecord:
+    """eta^2 of rate and of the intervention per sweep, one panel per (model, metric)."""
+    pairs = list(dict.fromkeys(zip(table["model"], table["metric"], strict=True)))
+    fig, axes = _panels(max(1, len(pairs)), 4, 4.0, 3.2)
+    if not pairs:
+        axes[0].set_title("η² per sweep")
+        axes[0].set_xlabel("sweep")
+        axes[0].set_ylabel("η² (share of variance)")
+        _empty(axes[0], "no finished trials in any sweep")
+    for ax, (model, metric) in zip(axes, pairs, strict=False):
+        sel = table[(table["model"] == model) & (table["metric"] == metric)].set_index("quantity")
+        x = np.arange(len(sweeps))
+        for k, (q, name) in enumerate((("eta2_rate", "rate"), ("eta2_strength", "interv."))):
+            vals = (
+                sel.loc[q, sweeps].to_numpy(dtype=float)
+                if q in sel.index
+                else np.full(len(x), np.nan)
+            )
+            ax.bar(x + (k - 0.5) * 0.38, np.nan_to_num(vals), width=0.38, alpha=0.8)
+            for xi, v in zip(x, vals, strict=True):
+                ax.text(
+                    xi + (k - 0.5) * 0.38,
+                    np.nan_to_num(v),
+                    f"{name}\n{pct(v)}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                )
+        ax.set_xticks(x, sweeps, fontsize=7)
+        ax.set_ylim(0, 1.15)
+        ax.set_title(f"{model}, {metric}", fontsize=9)
+        ax.set_xlabel("sweep")
+        ax.set_ylabel("η² (share of variance)")
+    fig.suptitle("Share of variance: co-occurrence rate vs intervention", fontsize=10)
+    return _save(fig, path, "eta squared per sweep", axes)

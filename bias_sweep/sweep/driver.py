@@ -1,0 +1,254 @@
+"""The driver: Ray, one Tune experiment per run, signals, and resume from the sweep's own files.
+
+Every driver run (first or `resume`) is a fresh Tune experiment (`tune/run-NNN`) over the points
+without a result, and a trial continues from the newest checkpoint that any earlier run of it
+left. Tune's experiment state is not written atomically (a SIGKILL during its save leaves a
+truncated file, and `Tuner.restore` then runs a broken search state), so resume does not depend
+on it. Errored trials get a fresh retry budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import ray
+from omegaconf import DictConfig, OmegaConf
+from ray import tune
+from ray.tune.logger import JsonLoggerCallback
+
+from bias_sweep.config import load_config
+from bias_sweep.errors import UserError
+from bias_sweep.files import Timeout, file_lock, write_json_atomic
+from bias_sweep.identity import to_dict
+from bias_sweep.sweep.layout import (
+    EXIT_FAILED_TRIALS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    SweepFolder,
+)
+from bias_sweep.sweep.plan import Plan, describe_plan, make_plan, prepare_new, trial_order
+from bias_sweep.sweep.progress import Progress, ProgressCallback
+from bias_sweep.sweep.results import rebuild_table
+from bias_sweep.sweep.trainable import trainable
+from bias_sweep.tracking import OFFLINE_NOTICE, effective_mode, newest_offline_runs
+
+_interrupted = False
+
+
+def _on_terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (preemption) and SIGUSR1 (Slurm's warning): stop gracefully, keep the state."""
+    global _interrupted
+    first = not _interrupted
+    _interrupted = True
+    if first:
+        print(f"[bias-sweep] signal {signum}: stopping, saving state", file=sys.stderr, flush=True)
+    if signum != signal.SIGUSR1:
+        # Tune stops gracefully on SIGUSR1 (and saves its experiment state) once fit() runs.
+        signal.raise_signal(signal.SIGUSR1)
+
+
+@contextlib.contextmanager
+def _driver_lock(folder: SweepFolder, name: str) -> Iterator[None]:
+    """One driver per sweep: a second `run`/`resume` of the same sweep is refused, not mixed in."""
+    try:
+        lock = file_lock(folder.driver_lock, timeout=0)
+        lock.acquire()
+    except Timeout:
+        try:
+            who = json.loads(folder.driver_file.read_text())
+            who = f" (pid {who['pid']} on {who['host']})"
+        except (OSError, json.JSONDecodeError, KeyError):
+            who = ""
+        raise UserError(f"sweep '{name}' is being run by another driver{who}") from None
+    try:
+        write_json_atomic(
+            folder.driver_file,
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()},
+        )
+        yield
+    finally:
+        lock.release()
+
+
+def _start_ray(address: str | None) -> bool:
+    """Connect to a cluster (address, RAY_ADDRESS) or start an embedded one bound to loopback."""
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Workers inherit the driver's environment: a W&B service token left there (e.g. by a
+    # notebook's wandb.init) would make every worker share that one service, which refuses a
+    # resumed run whose killed predecessor it still holds ("run ID ... is in use").
+    os.environ.pop("WANDB_SERVICE", None)
+    address = address or os.environ.get("RAY_ADDRESS")
+    common = {"log_to_driver": False, "logging_level": "ERROR", "configure_logging": True}
+    if address:
+        ray.init(address=address, **common)
+    else:
+        # Secure by default: no dashboard, every port on 127.0.0.1.
+        # address="local": always a new cluster, never one that happens to run on this machine.
+        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **common)
+    return True
+
+
+def check_resources(conf: DictConfig) -> None:
+    """Fail fast when no node can ever hold one trial, instead of waiting forever for it."""
+    res = conf.sweep.resources
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if any(n.get("CPU", 0) >= res.cpu and n.get("GPU", 0) >= res.gpu for n in nodes):
+        return
+    total = ray.cluster_resources()
+    have = f"CPU={total.get('CPU', 0):g}, GPU={total.get('GPU', 0):g} over {len(nodes)} node(s)"
+    if res.wait:
+        print(
+            f"[bias-sweep] no node has cpu={res.cpu:g} gpu={res.gpu:g} yet ({have});"
+            " sweep.resources.wait: waiting for the cluster to add one",
+            flush=True,
+        )
+        return
+    short = "gpu" if res.gpu > max((n.get("GPU", 0) for n in nodes), default=0) else "cpu"
+    raise UserError(
+        f"sweep.resources.{short}: each trial asks for cpu={res.cpu:g} gpu={res.gpu:g}, but no node"
+        f" of the Ray cluster has that ({have}); lower it, run where those resources exist, or"
+        " set sweep.resources.wait=true on an autoscaling cluster"
+    )
+
+
+def _tuner(plan: Plan, progress: Progress) -> tune.Tuner:
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    conf = plan.conf
+    res = conf.sweep.resources
+    order = trial_order(plan)
+    point_of = dict(zip(plan.keys, plan.points, strict=True))
+    # Tune's config is only the trial key: Tune deep-copies the whole grid spec for every trial
+    # it generates, so a grid of points costs O(n^2) (4 s at 1,000 trials, minutes at 10,000);
+    # the points go to the workers once, through the object store.
+    sweep = {
+        "conf": to_dict(conf),
+        "path": str(plan.folder.root),
+        "cpu": res.cpu,
+        "points": {key: point_of[key] for key in order},
+    }
+    fn = tune.with_resources(
+        tune.with_parameters(trainable, sweep=sweep), {"cpu": res.cpu, "gpu": res.gpu}
+    )
+
+    def dirname(trial: Any) -> str:
+        return f"{trial.config['trial']}-{trial.trial_id}"
+
+    runs = plan.folder.tune_runs()
+    number = (runs[-1] if runs else 0) + 1
+    return tune.Tuner(
+        fn,
+        param_space={"trial": tune.grid_search(order)},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=conf.sweep.max_concurrent_trials or None,
+            reuse_actors=True,  # torch/transformers import once per worker, not per trial
+            trial_dirname_creator=dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=plan.folder.tune_run(number),  # one Tune experiment per driver run
+            storage_path=str(plan.folder.tune),
+            failure_config=tune.FailureConfig(max_failures=conf.sweep.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Tune's JSON log per trial, not its CSV and TensorBoard copies (an fsync per result
+            # each, for files nobody reads: W&B and results.parquet are the record).
+            callbacks=[ProgressCallback(progress, first_run=number == 1), JsonLoggerCallback()],
+            verbose=0,
+        ),
+    )
+
+
+def run_sweep(
+    conf: DictConfig,
+    *,
+    address: str | None = None,
+    overwrite: bool = False,
+    resume_existing: bool = False,
+) -> int:
+    """`bias-sweep run`: start a new sweep (or continue it with resume_existing)."""
+    folder = SweepFolder.of(conf)
+    if resume_existing and folder.exists:
+        return resume_sweep(folder, address=address)
+    plan = prepare_new(conf, overwrite=overwrite)
+    return _drive(plan, address, fresh=True, overwrite=overwrite)
+
+
+def resume_sweep(folder: SweepFolder, *, address: str | None = None) -> int:
+    """`bias-sweep resume`: continue a stopped, killed or partly failed sweep."""
+    return _drive(make_plan(load_config(folder.sweep_file)), address, fresh=False)
+
+
+def _drive(plan: Plan, address: str | None, fresh: bool, overwrite: bool = False) -> int:
+    conf = plan.conf
+    started_ray = _start_ray(address)
+    try:
+        check_resources(conf)
+        with _driver_lock(plan.folder, conf.sweep.name):
+            if fresh and overwrite:
+                for sub in plan.folder.outputs:
+                    shutil.rmtree(sub, ignore_errors=True)
+                plan = make_plan(conf)
+            OmegaConf.save(conf, plan.folder.sweep_file)
+            return _execute(plan)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _execute(plan: Plan) -> int:
+    conf = plan.conf
+    mode = effective_mode(conf.tracking.mode)
+    if conf.tracking.mode == "online" and mode == "offline":
+        print(OFFLINE_NOTICE.format(name=conf.sweep.name), flush=True)
+    for line in describe_plan(plan):
+        print(line, flush=True)
+    previous = {s: signal.signal(s, _on_terminate) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        progress = Progress(plan)
+        remaining = len(plan.keys) - len(plan.done)
+        errored: set[str] = set()
+        if remaining and not _interrupted:
+            tuner = _tuner(plan, progress)
+            try:
+                grid = tuner.fit()
+            except Exception:
+                if not _interrupted:
+                    raise
+                grid = []  # preempted: Slurm stopped Ray under us; the saved state is what counts
+            for result in grid:
+                if result.error is not None and result.config:
+                    errored.add(result.config["trial"])
+        progress.show(0, len(errored), force=True)
+        if progress.tty:
+            print()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return _summary(plan, mode, errored)
+
+
+def _summary(plan: Plan, mode: str, errored: set[str]) -> int:
+    """Print where everything went; the exit code (0 done, 1 failed trials, 75 to be resumed)."""
+    folder = plan.folder
+    done = len(rebuild_table(folder))
+    total = len(plan.keys)
+    print(f"[bias-sweep] {done}/{total} trials done, {len(errored)} failed", flush=True)
+    print(f"  results:  {folder.table} (trial folders in {folder.trials})")
+    if mode != "disabled":
+        runs = newest_offline_runs(folder.wandb)
+        hint = f" (upload: bias-sweep sync {plan.conf.sweep.name})" if mode == "offline" else ""
+        print(f"  W&B:      {folder.wandb} ({len(runs)} offline runs){hint}")
+    print(f"  status:   bias-sweep status {folder.root}")
+    print(f"  report:   bias-sweep report {folder.root}", flush=True)
+    if _interrupted or (done < total and len(errored) < total - done):
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED_TRIALS if errored else EXIT_OK

@@ -1,0 +1,108 @@
+"""The sweep folder: every path and file name in it, and the exit codes of the driver.
+
+The only module that knows them. A sweep folder (`<sweep.storage>/<sweep.name>/`) holds:
+
+    sweep.yaml               the resolved sweep config (grid included); its presence: the sweep exists
+    trials/<key>/            one folder per grid point (key: `identity.trial_key`):
+        result.json              written last and atomically: its presence means the trial is done
+        predictions.parquet      the evaluation rows and scores
+        state.json               attempts, status, where it runs
+        error.txt                the last failed attempt's error (first line) and traceback
+    results.parquet          one row per finished trial, rebuilt from trials/ if lost or stale
+    artifacts/interventions/ the shared intervened models (`store.ArtifactStore`)
+    tune/run-NNN/            one Ray Tune experiment per `run`/`resume`: epoch checkpoints
+    wandb/                   offline W&B runs (wandb's own folder under the sweep folder)
+    launch.json, launch/, logs/   how and where it was launched (Slurm, Ray Jobs)
+    report/                  the default output folder of `bias-sweep report`
+    .driver.lock, driver.json     the running driver's lock and who holds it
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from bias_sweep.config import SweepSection
+from bias_sweep.errors import UserError
+
+SWEEP_FILE = "sweep.yaml"
+RESULT_FILE = "result.json"
+PREDICTIONS_FILE = "predictions.parquet"
+STATE_FILE = "state.json"
+ERROR_FILE = "error.txt"
+CHECKPOINT_FILE = "state.pt"  # the training state inside each Tune checkpoint folder
+TABLE_FILE = "results.parquet"
+LAUNCH_FILE = "launch.json"
+DEFAULT_STORAGE = SweepSection.storage  # relative: under the current folder
+
+EXIT_OK = 0
+EXIT_FAILED_TRIALS = 1
+EXIT_USAGE = 2  # bad input: config, arguments, data
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped by a signal with its state saved; resume it
+
+
+class SweepFolder:
+    """Paths of one sweep folder (nothing here touches the disk)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.sweep_file = self.root / SWEEP_FILE
+        self.trials = self.root / "trials"
+        self.table = self.root / TABLE_FILE
+        self.interventions = self.root / "artifacts" / "interventions"
+        self.tune = self.root / "tune"
+        self.wandb = self.root / "wandb"  # wandb's own folder: `wandb.init(dir=root)` writes here
+        self.launch_file = self.root / LAUNCH_FILE
+        self.launch_dir = self.root / "launch"
+        self.logs = self.root / "logs"
+        self.report = self.root / "report"
+        self.driver_lock = self.root / ".driver.lock"
+        self.driver_file = self.root / "driver.json"
+        # What a run writes, and `run --overwrite` removes first.
+        self.outputs = (self.tune, self.trials, self.wandb, self.root / "artifacts")
+
+    @classmethod
+    def of(cls, conf: DictConfig) -> SweepFolder:
+        """`<storage>/<name>` of a sweep config, absolute (trials run in worker temp dirs)."""
+        return cls(Path(conf.sweep.storage).expanduser().resolve() / conf.sweep.name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SweepFolder) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"SweepFolder({str(self.root)!r})"
+
+    @property
+    def exists(self) -> bool:
+        return self.sweep_file.exists()
+
+    def trial(self, key: str) -> Path:
+        return self.trials / key
+
+    def tune_run(self, number: int) -> str:
+        return f"run-{number:03d}"
+
+    def tune_runs(self) -> list[int]:
+        """Numbers of the Tune experiments earlier driver runs left (run-001, run-002, ...)."""
+        names = (p.name[4:] for p in self.tune.glob("run-[0-9]*"))
+        return sorted(int(n) for n in names if n.isdigit())
+
+    def trial_checkpoints(self, key: str) -> list[Path]:
+        """Every checkpoint folder that any driver run of the sweep left for one trial."""
+        return sorted(self.tune.glob(f"*/{key}-*/checkpoint_*"))
+
+
+def find_sweep(name_or_dir: str, storage: str | None = None) -> SweepFolder:
+    """A sweep's folder from its name (under storage, default ./bias-sweep-runs) or its path."""
+    candidate = SweepFolder(Path(name_or_dir).expanduser())
+    if candidate.exists:
+        return SweepFolder(candidate.root.resolve())
+    root = Path(storage or DEFAULT_STORAGE).expanduser().resolve()
+    folder = SweepFolder(root / name_or_dir)
+    if not folder.exists:
+        raise UserError(f"no sweep named '{name_or_dir}' under {root} (give --storage or a path)")
+    return folder

@@ -1,0 +1,113 @@
+"""The plan of a sweep: its trials, the intervened models they need, and what is already done."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig
+
+from bias_sweep.config import grid_axes
+from bias_sweep.errors import UserError
+from bias_sweep.identity import intervention_key, trial_key
+from bias_sweep.store import ArtifactStore
+from bias_sweep.sweep.grid import PointConfigs, expand_grid, point_columns
+from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
+from bias_sweep.tracking import effective_mode
+
+
+@dataclass
+class Plan:
+    conf: DictConfig
+    folder: SweepFolder
+    points: list[dict[str, Any]]
+    keys: list[str]  # trial keys, one per point
+    point_interventions: list[str]  # the intervention key of each point
+    columns: list[dict[str, Any]]  # the axes of each point, short names (`grid.point_columns`)
+    done: set[str] = field(default_factory=set)
+    cached_interventions: set[str] = field(default_factory=set)
+
+    @property
+    def intervention_keys(self) -> set[str]:
+        return set(self.point_interventions)
+
+    @property
+    def exists(self) -> bool:
+        return self.folder.exists
+
+
+def make_plan(conf: DictConfig) -> Plan:
+    folder = SweepFolder.of(conf)
+    points = expand_grid(conf) or [{}]
+    keys, ikeys, columns = [], [], []
+    resolve = PointConfigs(conf)
+    for point in points:
+        d = resolve(point)
+        keys.append(trial_key(d))
+        ikeys.append(intervention_key(d))
+        columns.append(point_columns(d, point))
+    plan = Plan(conf, folder, points, keys, ikeys, columns)
+    plan.done = {k for k in keys if (folder.trial(k) / RESULT_FILE).exists()}
+    store = ArtifactStore(folder.interventions)
+    plan.cached_interventions = {k for k in plan.intervention_keys if store.has(k)}
+    return plan
+
+
+def prepare_new(conf: DictConfig, overwrite: bool = False) -> Plan:
+    """Validate that the sweep can start in its storage; write nothing yet."""
+    folder = SweepFolder.of(conf)
+    if folder.exists and not overwrite:
+        raise UserError(
+            f"sweep '{conf.sweep.name}' already exists at {folder.root}; continue it with "
+            f"`bias-sweep resume {conf.sweep.name}` or start over with --overwrite"
+        )
+    probe = folder.root.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise UserError(f"sweep.storage: '{conf.sweep.storage}' is not writable ({probe})")
+    return make_plan(conf)
+
+
+def trial_order(plan: Plan) -> list[str]:
+    """The keys of the trials without a result, taking intervention keys in turn (a, b, c, a, b,
+    c, ...): the first concurrent trials build different models in parallel, not one after another."""
+    by_key: dict[str, list[str]] = {}
+    for key, ikey in zip(plan.keys, plan.point_interventions, strict=True):
+        if key not in plan.done:
+            by_key.setdefault(ikey, []).append(key)
+    queues = sorted(by_key.items(), key=lambda kv: kv[0] in plan.cached_interventions)
+    order: list[str] = []
+    for i in range(max((len(q) for _, q in queues), default=0)):
+        order += [q[i] for _, q in queues if i < len(q)]
+    return order
+
+
+def describe_plan(plan: Plan) -> list[str]:
+    conf = plan.conf
+    res = conf.sweep.resources
+    lines = [f"sweep '{conf.sweep.name}' at {plan.folder.root}"]
+    for key, values in grid_axes(conf).items():
+        lines.append(f"  axis {key:<24} {len(values):>4} values: {_short(values)}")
+    lines += [
+        f"  grid points (fine-tuning trials): {len(plan.points)}"
+        + (f" ({len(plan.done)} done)" if plan.exists else ""),
+        f"  intervention jobs: {len(plan.intervention_keys)} unique"
+        f" ({len(plan.cached_interventions)} cached)",
+        f"  resources per trial: cpu={res.cpu:g} gpu={res.gpu:g};"
+        f" max concurrent: {conf.sweep.max_concurrent_trials or 'as resources allow'};"
+        f" retries per trial: {conf.sweep.max_failures}",
+        f"  tracking: W&B {_mode_text(conf.tracking.mode)} (project {conf.tracking.project})",
+    ]
+    return lines
+
+
+def _mode_text(mode: str) -> str:
+    effective = effective_mode(mode)
+    return effective if effective == mode else f"{effective} ({mode} asked, no credentials)"
+
+
+def _short(values: list[Any], most: int = 8) -> str:
+    text = ", ".join(str(v) for v in values[:most])
+    return text + (f", ... (+{len(values) - most})" if len(values) > most else "")

@@ -1,0 +1,85 @@
+"""The sweep's results store: one `result.json` per trial, and a tidy table of finished trials.
+
+The trial folders are the source of truth; `results.parquet` is rebuilt from them when it is
+missing or stale, and appended to while a sweep runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bias_sweep.files import atomic_path
+from bias_sweep.metrics.names import METRIC_KEYS
+from bias_sweep.sweep.grid import point_columns
+from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
+
+
+def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
+    """One trial's result.json as a flat row: axes, realised rate, intrinsic bias, metrics, timings."""
+    row: dict[str, Any] = {"trial_key": result["trial_key"], "sweep": result.get("sweep")}
+    row.update(point_columns(result["config"], result.get("point", {})))
+    row["realised_rate"] = result.get("realised_rate")
+    intrinsic = result.get("intrinsic_bias", {})
+    row["intrinsic_kind"] = (intrinsic.get("after") or {}).get("kind")
+    row["intrinsic_before"] = (intrinsic.get("before") or {}).get("value")
+    row["intrinsic_after"] = (intrinsic.get("after") or {}).get("value")
+    for key in METRIC_KEYS:
+        row[key] = result.get("metrics", {}).get(key)
+    for key, value in result.get("timings", {}).items():
+        row[f"time_{key}"] = value
+    row["node"] = result.get("node")
+    row["node_id"] = result.get("node_id")
+    row["intervention_key"] = result.get("intervention_key")
+    return row
+
+
+def read_result(folder: Path) -> dict[str, Any] | None:
+    """A trial folder's result, or None while it has none (or one being written right now)."""
+    try:
+        return json.loads((Path(folder) / RESULT_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def read_results(sweep: SweepFolder) -> list[dict[str, Any]]:
+    found = (read_result(p.parent) for p in sorted(sweep.trials.glob(f"*/{RESULT_FILE}")))
+    return [r for r in found if r is not None]
+
+
+def write_table(sweep: SweepFolder, table: pd.DataFrame) -> None:
+    with atomic_path(sweep.table) as tmp:
+        table.to_parquet(tmp, index=False)
+
+
+def rebuild_table(sweep: SweepFolder) -> pd.DataFrame:
+    """Rebuild `results.parquet` from the trial folders (the source of truth) and return it."""
+    table = pd.DataFrame([tidy_row(r) for r in read_results(sweep)])
+    if not table.empty:
+        table = table.sort_values("trial_key").reset_index(drop=True)
+    write_table(sweep, table)
+    return table
+
+
+def append_rows(sweep: SweepFolder, rows: list[dict[str, Any]]) -> None:
+    """Add (or replace) rows of the table without re-reading every trial folder: cheap on grids
+    of thousands of trials, while the sweep runs."""
+    new = pd.DataFrame(rows)
+    if sweep.table.exists():
+        old = pd.read_parquet(sweep.table)
+        if not old.empty:
+            new = pd.concat([old[~old["trial_key"].isin(new["trial_key"])], new])
+    write_table(sweep, new)
+
+
+def load_trials(sweep: SweepFolder) -> pd.DataFrame:
+    """The tidy table of finished trials, rebuilt from trial folders when missing or stale."""
+    n_results = len(list(sweep.trials.glob(f"*/{RESULT_FILE}")))
+    if sweep.table.exists():
+        table = pd.read_parquet(sweep.table)
+        if len(table) == n_results:
+            return table
+    return rebuild_table(sweep)
