@@ -35,6 +35,7 @@ from bias_sweep.sweep.layout import (
     EXIT_OK,
     SweepFolder,
 )
+from bias_sweep.sweep.local_ray import start_local_ray
 from bias_sweep.sweep.plan import Plan, describe_plan, make_plan, prepare_new, trial_order
 from bias_sweep.sweep.progress import Progress, ProgressCallback
 from bias_sweep.sweep.results import rebuild_table
@@ -93,9 +94,7 @@ def _start_ray(address: str | None) -> bool:
     if address:
         ray.init(address=address, **common)
     else:
-        # Secure by default: no dashboard, every port on 127.0.0.1.
-        # address="local": always a new cluster, never one that happens to run on this machine.
-        ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1", **common)
+        start_local_ray(**common)  # every server on loopback, no dashboard
     return True
 
 
