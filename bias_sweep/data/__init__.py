@@ -39,6 +39,7 @@ __all__ = [
     "get_lexicon",
     "group_counts",
     "load_task",
+    "pool_group_counts",
 ]
 
 EVAL_SEED = 20220522  # fixed: every trial of every sweep on a pool shares one eval set
@@ -250,6 +251,13 @@ def _eval_set(labelled: pd.DataFrame, n: int, lexicon: Lexicon) -> pd.DataFrame:
     ev = ev[["text", "label", "group"]].copy()
     ev["cf_text"] = lexicon.swap_column(ev["text"])
     return ev
+
+
+def pool_group_counts(cfg: Any, *, cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """The source's rows by group (TaskData.group_counts) without drawing a sample: for `plan`,
+    which can print them even where the sizes asked for do not fit the pool."""
+    lexicon = get_lexicon(cfg.groups)
+    return dict(_pool(cfg, lexicon, sources.cache_root(cache_dir)).counts)
 
 
 def load_task(cfg: Any, seed: int, *, cache_dir: str | Path | None = None) -> TaskData:

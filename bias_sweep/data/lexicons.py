@@ -118,7 +118,6 @@ GENDER_PAIRS: tuple[tuple[str, str], ...] = (
     ("mr", "ms"),  # Ms and Miss swap to Mr; Mr swaps to Mrs (the first pair)
     ("mr", "miss"),
     ("sir", "madam"),
-    ("sir", "ma'am"),
     ("male", "female"),
     ("males", "females"),
 )

@@ -136,6 +136,11 @@ TIME_NOUNS = word_set(
 PREPOSITION_BEFORE_POSSESSIVE_TIME = word_set(
     "in during of throughout since until by before after at for"
 )
+TIME_SPENDING_VERBS = word_set(
+    "spend spent spends spending enjoy enjoyed enjoys begin began begins start started starts "
+    "finish finished finishes end ended ends complete completed celebrate celebrated mark "
+    "marked"
+)
 ADJ_SUFFIXES = ("ed", "ous", "ful", "less", "able", "ible", "ish")
 NOT_PARTICIPLES = word_set("bed shed need seed speed greed creed deed feed weed hundred")
 # Words that are adverbs closing a clause ("hit her hard.") or adjectives ("her hard work").
@@ -169,9 +174,14 @@ HIS_PREPOSITIONS = word_set(
     "to for with at in on about from by of into onto than as upon without within toward "
     "towards during since until unlike despite"
 )
+# Verbs that follow "a friend of his" (and no determiner "his").
+FINITE_VERBS = word_set(
+    "came comes went goes said says told tells called calls left leaves died dies lived lives "
+    "asked asks got gets took takes gave gives made makes wrote writes sent sends knew knows "
+    "thinks thought wants wanted saw sees met meets became becomes"
+)
 CLOSED = DETERMINERS | PREPOSITIONS | PRONOUNS | CONJUNCTIONS | AUXILIARIES | ADVERBS
 COORDINATORS = frozenset({"/", "or", "&"})
-POSSESSIVE_DETERMINERS = word_set("her his their my your our its")
 
 
 def _is_boundary(word: str) -> bool:
@@ -197,14 +207,13 @@ def her_is_possessive(prev: str, nxt: list[str]) -> bool:
     ("" past the end). Tokens are words, numbers or single punctuation marks.
     """
     n1, n2, n3 = (nxt + ["", "", ""])[:3]
-    if n1 in COORDINATORS and n2 in POSSESSIVE_DETERMINERS:  # "her/his car", "her or his car"
+    if n1 in COORDINATORS and n2 == "his":  # "her/his car", "her or his car"
         return True
     if _is_boundary(n1):
         return False
     if n1 in ("last", "next", "this", "that", "every", "one") and n2 in TIME_NOUNS:
-        return (
-            prev in PREPOSITION_BEFORE_POSSESSIVE_TIME
-        )  # "in her last year" / "saw her last week"
+        # "in her last year", "spent her last week" / "saw her last week"
+        return prev in PREPOSITION_BEFORE_POSSESSIVE_TIME or prev in TIME_SPENDING_VERBS
     if n1 in POSSESSIVE_NEXT:
         return True
     if prev in DITRANSITIVE and (
@@ -221,7 +230,8 @@ def her_is_possessive(prev: str, nxt: list[str]) -> bool:
     if n1 in DEGREE:
         if prev in COMPLEMENT or prev in DITRANSITIVE:
             return False  # "made her less trusting"
-        return not (_closes(n2) or n2.endswith("ly"))  # "her very best" / "love her so much"
+        # "her very best" / "love her so much", "thank her very much indeed"
+        return not (_closes(n2) or n2.endswith("ly") or n2 in DEGREE)
     if n1 in ("one",) or n1.isdigit() or n1 in ("two", "three", "four", "five", "many", "few"):
         return prev not in DITRANSITIVE and not _closes(n2)
     if n1 in CLOSED:
@@ -243,8 +253,10 @@ def her_is_possessive(prev: str, nxt: list[str]) -> bool:
 def his_is_pronoun(prev: str, nxt: list[str]) -> bool:
     """Whether "his" stands alone ("hers") rather than before a noun ("her")."""
     n1, n2 = (nxt + ["", ""])[:2]
-    if n1 in COORDINATORS | {"and"} and n2 in POSSESSIVE_DETERMINERS:  # "his and her towels"
+    if n1 in COORDINATORS | {"and"} and n2 == "her":  # "his and her towels", "his/her car"
         return False
     if _is_boundary(n1):
         return True
+    if prev == "of" and n1 in FINITE_VERBS:
+        return True  # "a friend of his came over"
     return n1 in AUXILIARIES or n1 in HIS_PREPOSITIONS or n1 in CONJUNCTIONS
