@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from bias_sweep.config import DataConfig, GroupsConfig
+from bias_sweep.config import DataConfig, GroupsConfig, load_config
 from bias_sweep.data import group_counts, load_task, pool_group_counts, synthetic
 from bias_sweep.data.lexicons import get_lexicon
 from bias_sweep.data.names import name_pairs
@@ -415,3 +415,14 @@ def test_swap_is_fast_on_large_pools() -> None:
     cpu = time.process_time() - start
     assert len(scans) == 100_000 and (scans["cf_text"] != scans["text"]).all()
     assert cpu < 10, cpu  # measured: about 2 s of CPU on the CI machine
+
+
+def test_group_column_config() -> None:
+    base = ["data.source=file", "data.path=bios.csv", "data.group_column=sex"]
+    conf = load_config(None, [*base, "data.group_values={a: M, b: F}"])
+    assert dict(conf.data.group_values) == {"a": "M", "b": "F"}
+    assert load_config(None, ["data.groups.first_names=false"]).data.groups.first_names is False
+    with pytest.raises(UserError, match=r"^key 'data.group_values': .* expected \{a: value"):
+        load_config(None, [*base, "data.group_values={a: M}"])
+    with pytest.raises(UserError, match=r"^key 'data.group_column': .* expected the column"):
+        load_config(None, ["data.source=file", "data.path=x.csv", "data.group_values={a: M, b: F}"])

@@ -190,10 +190,6 @@ class Lexicon:
         return tuple(dict.fromkeys(b for _, b in self.pairs))
 
     @cached_property
-    def _mapping(self) -> dict[str, str]:
-        return dict(self.twins.partner)
-
-    @cached_property
     def twins(self) -> Twins:
         """The term finder and twin builder (compiled once per lexicon)."""
         return Twins(self)
@@ -245,10 +241,6 @@ class Lexicon:
         texts = texts.astype(str)
         swap = self.twins.swap
         return pd.Series([swap(t) for t in texts], index=texts.index, dtype=texts.dtype)
-
-    def counts(self, texts: pd.Series) -> dict[str, Any]:
-        """group_counts(texts, self)."""
-        return group_counts(texts, self)
 
     def other(self, group: str) -> str:
         return self.name_b if group == self.name_a else self.name_a

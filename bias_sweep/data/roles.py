@@ -3,8 +3,8 @@
 "her" is an object ("makes her feel" -> "him") or a possessive ("her car" -> "his"); "his" is a
 determiner ("his car" -> "her") or a pronoun on its own ("the car is his" -> "hers"). No
 well-kept part-of-speech tagger ships its model on PyPI (nltk, flair and stanza download theirs;
-spaCy's en_core_web_sm is not on PyPI), and a tagger would cost minutes on 1e5 texts, so this is
-a rule over the next words (and the previous one), with closed word lists:
+spaCy's en_core_web_sm is not on PyPI), and a tagger would cost minutes per 1e5 texts on a CPU,
+so this is a rule over the next two words and the previous one, with closed word lists:
 
     her + end, punctuation, determiner, preposition, pronoun, conjunction, "to", "not", adverb,
           auxiliary, a verb that cannot be a noun ("let her enter")         -> object
@@ -13,7 +13,10 @@ a rule over the next words (and the previous one), with closed word lists:
           ("keep her safe.", "made her less trusting")
     her + noun given after give/tell/send/show/... ("gave her flowers")     -> object
     her + anything else (a noun or an adjective)                            -> possessive
-    his + end, punctuation, auxiliary, preposition, conjunction             -> pronoun ("hers")
+          (besides: time words "saw her last week", "pay her back", "her very best",
+          -ing forms "saw her crying" / "her singing career"; see her_is_possessive)
+    his + end, punctuation, auxiliary, preposition, conjunction,
+          a verb after "of his" ("a friend of his came")                    -> pronoun ("hers")
     his + anything else                                                     -> determiner ("her")
 
 tests/test_twins.py measures it on Winogender, WinoBias and handwritten sentences.
@@ -206,7 +209,7 @@ def her_is_possessive(prev: str, nxt: list[str]) -> bool:
     prev: the word before, lower-case ("" at the start); nxt: the next three tokens, lower-case
     ("" past the end). Tokens are words, numbers or single punctuation marks.
     """
-    n1, n2, n3 = (nxt + ["", "", ""])[:3]
+    n1, n2 = (nxt + ["", ""])[:2]
     if n1 in COORDINATORS and n2 == "his":  # "her/his car", "her or his car"
         return True
     if _is_boundary(n1):
