@@ -35,6 +35,7 @@ class GroupsConfig:
     name_a: str | None = None  # defaults to the lexicon's own names
     name_b: str | None = None
     pairs: list[list[str]] | None = None  # [[a_term, b_term], ...]; required for lexicon=custom
+    first_names: bool = True  # gender lexicon: first names (shipped census list) are group terms
 
 
 @dataclass
@@ -52,6 +53,10 @@ class DataConfig:
     eval_size: int = 400
     pool_size: int = 6000  # synthetic only: size of the generated pool
     attribute_words: list[str] | None = None  # positive-class attribute words; None: from the task
+    # A gold group column (source=file): the group comes from it, the lexicon only builds twins.
+    # LabHC/bias_in_bios uses its `gender` column with the gender lexicon without this.
+    group_column: str | None = None
+    group_values: dict[str, str] | None = None  # {a: value of group A, b: value of group B}
 
 
 @dataclass
@@ -295,6 +300,19 @@ def _validate_trial_values(c: DictConfig) -> None:
                 "pairs of two non-empty terms",
                 list(pair),
             )
+    if d.group_values is not None:
+        _check(
+            set(d.group_values) == {"a", "b"},
+            "data.group_values",
+            "{a: value meaning group A, b: value meaning group B}",
+            dict(d.group_values),
+        )
+        _check(
+            bool(d.group_column) or d.source == "hub",
+            "data.group_column",
+            "the column that data.group_values describes",
+            d.group_column,
+        )
     if d.attribute_words is not None:
         _check(len(d.attribute_words) > 0, "data.attribute_words", "a non-empty list or null", [])
     m = c.model

@@ -54,8 +54,8 @@ def madlibs_cfg(folder: Path, **values: Any) -> DictConfig:
 
 
 def wiki_cfg(folder: Path, **values: Any) -> DictConfig:
-    # 1,492 Wikipedia comments; with the gender lexicon about 390 mention one gender only, of which
-    # 15 are toxic and about women: too few to resample at most rates.
+    # 1,492 Wikipedia comments; with the gender lexicon (first names included) 480 mention one
+    # gender only, of which 17 are toxic and about women: too few to resample at most rates.
     defaults = {"path": str(folder / "toxicity_nonfuzzed_testset.csv"), "source": "file"}
     values = {"train_size": 80, "eval_size": 40, **defaults, **values}
     return data_cfg(text_column="comment", label_column="toxic", **values)
@@ -110,12 +110,13 @@ def check_eval(task: TaskData) -> None:
 
 
 def test_swap_keeps_case_and_whole_words() -> None:
-    assert GENDER.swap("He said HIS history is his.") == "She said HER history is her."
+    assert GENDER.swap("He said HIS history is his.") == "She said HER history is hers."
     assert GENDER.swap("she's here; She's there") == "he's here; He's there"
     assert GENDER.swap("Mr. Smith and mrs Jones") == "Mrs. Smith and mr Jones"
+    # (Herbert, a first name, is a group term since first names are: tests/test_twins.py.)
     assert (
-        GENDER.swap("mankind, Herbert, shepherd, manhattan")
-        == "mankind, Herbert, shepherd, manhattan"
+        GENDER.swap("mankind, hermit, shepherd, manhattan")
+        == "mankind, hermit, shepherd, manhattan"
     )
 
 
@@ -123,8 +124,9 @@ def test_swap_is_one_simultaneous_pass() -> None:
     assert GENDER.swap("he and she, the man and the woman") == "she and he, the woman and the man"
     text = "The King and his SON met the queen and her daughters."
     assert GENDER.swap(GENDER.swap(text)) == text
-    # "her" has two partners (him, his): the first pair wins, documented as her -> his.
-    assert GENDER.swap("I saw him with her") == "I saw her with his"
+    # "her" has two partners (him, his): its role decides (tests/test_twins.py has many more).
+    assert GENDER.swap("I saw him with her") == "I saw her with him"
+    assert GENDER.swap(GENDER.swap("I saw her with his dog")) == "I saw her with his dog"
 
 
 def test_group_of() -> None:
@@ -339,7 +341,7 @@ def test_wikipedia_counterfactual(conversationai_dir: Path, rate: float) -> None
     ("rate", "feasible"), [(0.0, False), (0.1, False), (0.5, True), (0.9, True), (1.0, True)]
 )
 def test_wikipedia_resample(conversationai_dir: Path, rate: float, feasible: bool) -> None:
-    # 20 train rows: 10 toxic; the pool has 6 toxic comments about women left after eval.
+    # 20 train rows: 10 toxic; the pool has 7 toxic comments about women left after eval.
     cfg = wiki_cfg(conversationai_dir, rate=rate, train_size=20)
     if feasible:
         check_sample(load_task(cfg, 0).train, 20, rate, GENDER)
@@ -347,7 +349,7 @@ def test_wikipedia_resample(conversationai_dir: Path, rate: float, feasible: boo
         with pytest.raises(UserError) as err:
             load_task(cfg, 0)
         msg = str(err.value)
-        assert "need" in msg and "of group female with label 1, the pool has 6;" in msg
+        assert "need" in msg and "of group female with label 1, the pool has 7;" in msg
         assert "data.rate_method=counterfactual" in msg and "\n" not in msg
 
 

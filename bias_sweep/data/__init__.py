@@ -1,7 +1,10 @@
 """Tasks: a labelled pool (synthetic, a file or a hub dataset), one shared eval set, and a train
 sample with a controlled group/label co-occurrence rate.
 
-    pool   labelled texts that mention exactly one group (deduplicated by text)
+    pool   labelled texts that mention exactly one group (deduplicated by text), or, where the
+           source has a gold group column (data.group_column; LabHC/bias_in_bios's gender), the
+           rows whose gold group is A or B and whose twin differs from the text; how many rows
+           had A, B, both or neither is kept in TaskData.group_counts
     eval   fixed per pool: balanced labels, P(A | y) = 0.5, with each row's counterfactual twin
            (real rows; where a cell of the pool is too small, swapped twins fill it in)
     train  drawn from the pool minus eval and its twins, at data.rate, for one seed
@@ -26,7 +29,7 @@ from bias_sweep.errors import UserError
 from bias_sweep.identity import stable_hash
 
 from . import sources, synthetic
-from .lexicons import Lexicon, get_lexicon
+from .lexicons import Lexicon, get_lexicon, group_counts
 from .sampling import cooccurrence_sample
 from .words import class_words
 
@@ -35,7 +38,9 @@ __all__ = [
     "TaskData",
     "cooccurrence_sample",
     "get_lexicon",
+    "group_counts",
     "load_task",
+    "pool_group_counts",
 ]
 
 EVAL_SEED = 20220522  # fixed: every trial of every sweep on a pool shares one eval set
@@ -56,6 +61,8 @@ class TaskData:
     # What train is drawn from (text, label, group): labelled single-group rows minus eval and
     # its twins. Interventions draw skewed corpora from it with cooccurrence_sample.
     pool: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Rows of the source by group (see _counts): for `plan` and result.json.
+    group_counts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class _Pool:
     fingerprint: str
     positive_words: tuple[str, ...]
     negative_words: tuple[str, ...]
+    counts: dict[str, Any]
 
 
 _POOLS: OrderedDict[tuple, _Pool] = OrderedDict()  # per process: a worker's trials share pools
@@ -93,9 +101,90 @@ def _source_key(cfg: Any, lexicon: Lexicon, root: Path) -> tuple:
         local = sources.local_file(cfg.path, root)  # downloads a URL once
         st = local.stat()
         stat = (str(local), st.st_mtime_ns, st.st_size)
-    settings = (cfg.text_column, cfg.label_column, cfg.positive_label, cfg.hub_dataset)
+    settings = (
+        cfg.text_column,
+        cfg.label_column,
+        cfg.positive_label,
+        cfg.hub_dataset,
+        getattr(cfg, "group_column", None),
+        str(dict(getattr(cfg, "group_values", None) or {})),
+    )
     size = int(cfg.pool_size) if cfg.source == "synthetic" else None
     return (cfg.source, cfg.path, stat, settings, size, lexicon)
+
+
+def _gold_groups(cfg: Any, lexicon: Lexicon, raw: pd.DataFrame) -> pd.Series | None:
+    """name_a / name_b / None per row from the source's gold group column, or None if it has
+    none. Values: data.group_values {a: ..., b: ...}; a hub dataset's own coding; or the
+    column already holds the group names."""
+    if "gold_group" not in raw.columns:
+        return None
+    values = getattr(cfg, "group_values", None)
+    column = getattr(cfg, "group_column", None)
+    if values:
+        a, b = str(values["a"]), str(values["b"])
+    elif cfg.source == "hub" and cfg.hub_dataset in sources.HUB_GROUPS:
+        column, builtin, a, b = sources.HUB_GROUPS[cfg.hub_dataset]
+        if lexicon.builtin != builtin:
+            return None  # the gold column is about another attribute: groups from the lexicon
+    else:
+        a, b = lexicon.name_a, lexicon.name_b
+    gold = raw["gold_group"]
+    if not (gold == a).any() or not (gold == b).any():
+        seen = ", ".join(sorted(gold.dropna().astype(str).unique())[:8])
+        raise UserError(
+            f"data.group_values: column '{column}' needs values for both groups ({a!r} -> "
+            f"{lexicon.name_a}, {b!r} -> {lexicon.name_b}); it has {seen or 'none'}; set "
+            "data.group_values: {a: ..., b: ...}"
+        )
+    return gold.map({a: lexicon.name_a, b: lexicon.name_b}).astype(object)
+
+
+def _counts(
+    raw: pd.DataFrame,
+    scans: pd.DataFrame,
+    gold: pd.Series | None,
+    gold_column: str | None,
+    kept: int,
+    lexicon: Lexicon,
+) -> dict[str, Any]:
+    """Rows of the source by group: a, b (one group), both, neither, and the share kept.
+
+    Counted on distinct texts (`duplicates` rows of the source repeat a text); kept_share is
+    kept / distinct texts. With a gold group
+    column, a and b count its values, neither the rows with another or no value, and no_twin
+    the rows dropped because no lexicon term was found to swap; lexicon_agreement is the share
+    of rows with a gold group and a lexicon group where the two agree.
+    """
+    has_a, has_b = scans["has_a"].to_numpy(), scans["has_b"].to_numpy()
+    counts: dict[str, Any] = {"group_from": "lexicon", "rows": len(raw)}
+    counts["duplicates"] = len(raw) - len(scans)
+    if gold is None:
+        counts.update(
+            a=int((has_a & ~has_b).sum()),
+            b=int((has_b & ~has_a).sum()),
+            both=int((has_a & has_b).sum()),
+            neither=int((~has_a & ~has_b).sum()),
+        )
+    else:
+        g = gold.to_numpy()
+        known = gold.notna().to_numpy()
+        lex = lexicon.group_column_from(scans).to_numpy()
+        both_known = known & pd.notna(lex)
+        counts.update(
+            group_from=f"column {gold_column}",
+            a=int((g == lexicon.name_a).sum()),
+            b=int((g == lexicon.name_b).sum()),
+            both=0,
+            neither=int((~known).sum()),
+            no_twin=int((known & (scans["cf_text"] == scans["text"]).to_numpy()).sum()),
+            lexicon_agreement=float((g[both_known] == lex[both_known]).mean())
+            if both_known.any()
+            else None,
+        )
+    counts["kept"] = kept
+    counts["kept_share"] = kept / len(scans) if len(scans) else 0.0
+    return counts
 
 
 def _pool(cfg: Any, lexicon: Lexicon, root: Path) -> _Pool:
@@ -112,9 +201,20 @@ def _pool(cfg: Any, lexicon: Lexicon, root: Path) -> _Pool:
         "content": hashlib.sha256(content).hexdigest(),
         "lexicon": lexicon.describe(),
     }
-    labelled = raw.drop_duplicates("text").copy()
-    labelled["group"] = lexicon.group_column(labelled["text"])
-    labelled = labelled[labelled["group"].notna()].reset_index(drop=True)
+    distinct = raw.drop_duplicates("text").reset_index(drop=True)
+    gold = _gold_groups(cfg, lexicon, distinct)
+    if gold is not None:
+        ident["group_values"] = [lexicon.name_a, lexicon.name_b]
+    scans = lexicon.scan_column(distinct["text"])
+    labelled = distinct[["text", "label"]].copy()
+    labelled["cf_text"] = scans["cf_text"].to_numpy()
+    if gold is None:
+        labelled["group"] = lexicon.group_column_from(scans)
+        keep = labelled["group"].notna()
+    else:
+        labelled["group"] = gold.to_numpy()
+        keep = labelled["group"].notna() & (labelled["cf_text"] != labelled["text"])
+    labelled = labelled[keep].reset_index(drop=True)[["text", "label", "group", "cf_text"]]
     if labelled.empty:
         where = cfg.path or cfg.hub_dataset or "the synthetic pool"
         terms = ", ".join((*lexicon.terms_a[:4], *lexicon.terms_b[:4]))
@@ -124,13 +224,13 @@ def _pool(cfg: Any, lexicon: Lexicon, root: Path) -> _Pool:
             "or data.groups.pairs whose terms occur in the text"
         )
     labelled["label"] = labelled["label"].astype("int64")
-    labelled["cf_text"] = lexicon.swap_column(labelled["text"])
+    counts = _counts(raw, scans, gold, ident.get("group_column"), len(labelled), lexicon)
     if cfg.source == "synthetic":
         words = (synthetic.POSITIVE_WORDS, synthetic.NEGATIVE_WORDS)
     else:
         pos, neg = class_words(labelled, lexicon)
         words = (tuple(pos), tuple(neg))
-    pool = _Pool(labelled, raw["text"], stable_hash(ident, length=16), *words)
+    pool = _Pool(labelled, raw["text"], stable_hash(ident, length=16), *words, counts)
     _POOLS[key] = pool
     while len(_POOLS) > _MAX_POOLS:
         _POOLS.popitem(last=False)
@@ -152,6 +252,13 @@ def _eval_set(labelled: pd.DataFrame, n: int, lexicon: Lexicon) -> pd.DataFrame:
     ev = ev[["text", "label", "group"]].copy()
     ev["cf_text"] = lexicon.swap_column(ev["text"])
     return ev
+
+
+def pool_group_counts(cfg: Any, *, cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """The source's rows by group (TaskData.group_counts) without drawing a sample: for `plan`,
+    which can print them even where the sizes asked for do not fit the pool."""
+    lexicon = get_lexicon(cfg.groups)
+    return dict(_pool(cfg, lexicon, cache_root(cache_dir)).counts)
 
 
 def load_task(cfg: Any, seed: int, *, cache_dir: str | Path | None = None) -> TaskData:
@@ -187,4 +294,5 @@ def load_task(cfg: Any, seed: int, *, cache_dir: str | Path | None = None) -> Ta
         realised_rate=realised,
         fingerprint=pool.fingerprint,
         pool=train_pool,
+        group_counts=dict(pool.counts),
     )

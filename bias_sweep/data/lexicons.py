@@ -1,17 +1,23 @@
 """Group lexicons: which group a text mentions, and its counterfactual twin (group terms swapped).
 
-A lexicon is a list of (group A term, group B term) pairs. A text belongs to a group when it
-mentions terms of that group only; its twin swaps every term for its partner in one pass.
+A lexicon is a list of (group A term, group B term) pairs, plus, for the gender lexicon, first
+names (names.py). A text belongs to a group when it mentions terms of that group only; its twin
+swaps every term in one pass (twins.py). Where a term has several partners the first pair wins,
+except "her" and "his", which are swapped by their role in the sentence (roles.py: object her ->
+him, possessive her -> his, his -> her or hers), so swap(swap(x)) == x holds for pronouns too
+(up to the rare sentences the rule reads wrongly: see tests/test_twins.py).
 
-When a term has several partners ("her" pairs with both "his" and "him"), the first pair in the
-list wins for that direction: in the gender lexicon her -> his (possessive is the more frequent
-use in comment and bio text) and hers -> his, so swap(swap(x)) == x only holds for texts whose
-terms have one partner each.
+Left out of the built-in lists on purpose, because they are mostly something else in real text:
+"guys" (any group: "you guys"), "bachelor" and "master" (degrees), "groom" (a verb), "host" (a
+verb, "a host of"), "lord" (mostly God: "our Lord", "Dear Lord"), "count"/"countess", "mum"
+(silent), "ma"/"pa". Terms that are group terms only in some uses ("straight", "lent", "man" as
+an interjection, "miss", "ms") are gated: they count only where ambiguous.py says the text uses
+them as a group term. Where a lexicon maps several terms to one ("lesbian", "bisexual" ->
+"straight" -> "gay"), swap(swap(x)) == x cannot hold for them.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -21,7 +27,13 @@ import pandas as pd
 
 from bias_sweep.errors import UserError
 
-# Order matters where a term repeats: the first pair with it decides where it is swapped to.
+from .names import NAMES_VERSION, name_pairs
+from .twins import Twins, group_counts
+
+__all__ = ["BUILTIN", "Lexicon", "get_lexicon", "group_counts"]
+
+# Order matters where a term repeats: the first pair with it decides where it is swapped to
+# (her and his are decided by role instead; see twins.ROLE_RULES).
 GENDER_PAIRS: tuple[tuple[str, str], ...] = (
     ("he", "she"),
     ("his", "her"),
@@ -36,6 +48,8 @@ GENDER_PAIRS: tuple[tuple[str, str], ...] = (
     ("father", "mother"),
     ("fathers", "mothers"),
     ("dad", "mom"),
+    ("dads", "moms"),
+    ("daddy", "mommy"),
     ("son", "daughter"),
     ("sons", "daughters"),
     ("brother", "sister"),
@@ -43,18 +57,73 @@ GENDER_PAIRS: tuple[tuple[str, str], ...] = (
     ("husband", "wife"),
     ("husbands", "wives"),
     ("boyfriend", "girlfriend"),
+    ("boyfriends", "girlfriends"),
     ("uncle", "aunt"),
+    ("uncles", "aunts"),
     ("nephew", "niece"),
+    ("nephews", "nieces"),
     ("grandfather", "grandmother"),
+    ("grandfathers", "grandmothers"),
+    ("grandson", "granddaughter"),
+    ("grandsons", "granddaughters"),
+    ("grandpa", "grandma"),
+    ("stepfather", "stepmother"),
+    ("stepson", "stepdaughter"),
     ("king", "queen"),
+    ("kings", "queens"),
     ("prince", "princess"),
+    ("princes", "princesses"),
+    ("duke", "duchess"),
+    ("emperor", "empress"),
     ("gentleman", "lady"),
     ("gentlemen", "ladies"),
+    ("monk", "nun"),
+    ("monks", "nuns"),
+    ("widower", "widow"),
+    ("bridegroom", "bride"),
+    ("fiance", "fiancee"),
+    ("hero", "heroine"),
+    ("heroes", "heroines"),
+    ("actor", "actress"),
+    ("actors", "actresses"),
+    ("waiter", "waitress"),
+    ("waiters", "waitresses"),
+    ("steward", "stewardess"),
+    ("chairman", "chairwoman"),
+    ("chairmen", "chairwomen"),
+    ("spokesman", "spokeswoman"),
+    ("spokesmen", "spokeswomen"),
+    ("policeman", "policewoman"),
+    ("policemen", "policewomen"),
+    ("businessman", "businesswoman"),
+    ("businessmen", "businesswomen"),
+    ("congressman", "congresswoman"),
+    ("salesman", "saleswoman"),
+    ("salesmen", "saleswomen"),
+    ("sportsman", "sportswoman"),
+    ("fireman", "firewoman"),
+    ("cameraman", "camerawoman"),
+    ("headmaster", "headmistress"),
+    ("schoolboy", "schoolgirl"),
+    ("schoolboys", "schoolgirls"),
+    ("fraternity", "sorority"),
+    ("brotherhood", "sisterhood"),
+    ("manhood", "womanhood"),
+    ("boyhood", "girlhood"),
+    ("paternity", "maternity"),
+    ("paternal", "maternal"),
+    ("patriarch", "matriarch"),
+    ("masculine", "feminine"),
     ("mr", "mrs"),
+    ("mr", "ms"),  # Ms and Miss swap to Mr; Mr swaps to Mrs (the first pair)
+    ("mr", "miss"),
     ("sir", "madam"),
     ("male", "female"),
     ("males", "females"),
 )
+# "straight" is mostly no sexuality ("a straight line", "straight away"): it counts only where
+# ambiguous.straight_is_identity finds it used of people. "queer" is kept: an identity term and a
+# slur, both about the group. "bi" is left out (a prefix, "bi-weekly", and a chat word).
 SEXUALITY_PAIRS: tuple[tuple[str, str], ...] = (
     ("gay", "straight"),
     ("gays", "straights"),
@@ -66,6 +135,9 @@ SEXUALITY_PAIRS: tuple[tuple[str, str], ...] = (
     ("queer", "straight"),
     ("homosexuality", "heterosexuality"),
 )
+# "lent" is mostly the past of "lend": it counts only as the season (ambiguous.lent_is_season).
+# "eid" counts only when not written EID (an acronym). "church" stays, also in names ("Church of
+# England" is Christian; the surname Church is rare in comments).
 RELIGION_PAIRS: tuple[tuple[str, str], ...] = (
     ("muslim", "christian"),
     ("muslims", "christians"),
@@ -85,21 +157,7 @@ BUILTIN: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
     "sexuality": ("gay", "straight", SEXUALITY_PAIRS),
     "religion": ("muslim", "christian", RELIGION_PAIRS),
 }
-
-
-def _alternation(terms: list[str]) -> re.Pattern[str]:
-    # Longest first so that "mrs" wins over "mr"; lookarounds instead of \b so that terms that
-    # start or end with a non-word character still match whole words only.
-    body = "|".join(re.escape(t) for t in sorted(set(terms), key=lambda t: (-len(t), t)))
-    return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
-
-
-def _match_case(source: str, target: str) -> str:
-    if len(source) > 1 and source.isupper():
-        return target.upper()
-    if source[:1].isupper():
-        return target[:1].upper() + target[1:]
-    return target
+TWIN_RULES_VERSION = 2  # part of a lexicon's identity: bump when twins/roles/ambiguous change
 
 
 @dataclass(frozen=True)
@@ -107,6 +165,10 @@ class Lexicon:
     name_a: str
     name_b: str
     pairs: tuple[tuple[str, str], ...]
+    # The built-in lexicon the pairs start from (gender, sexuality, religion) or None: its gated
+    # terms (ambiguous.py) then count only in their group sense.
+    builtin: str | None = None
+    first_names: bool = False  # male first names are group A terms, female ones group B terms
 
     def __post_init__(self) -> None:
         pairs = tuple((a.strip().lower(), b.strip().lower()) for a, b in self.pairs)
@@ -128,61 +190,74 @@ class Lexicon:
         return tuple(dict.fromkeys(b for _, b in self.pairs))
 
     @cached_property
-    def _mapping(self) -> dict[str, str]:
-        mapping: dict[str, str] = {}
-        for a, b in self.pairs:
-            mapping.setdefault(a, b)  # first pair wins: deterministic for shared terms
-            mapping.setdefault(b, a)
-        return mapping
+    def twins(self) -> Twins:
+        """The term finder and twin builder (compiled once per lexicon)."""
+        return Twins(self)
 
-    @cached_property
-    def _pattern_all(self) -> re.Pattern[str]:
-        return _alternation(list(self._mapping))
-
-    @cached_property
-    def _pattern_a(self) -> re.Pattern[str]:
-        return _alternation(list(self.terms_a))
-
-    @cached_property
-    def _pattern_b(self) -> re.Pattern[str]:
-        return _alternation(list(self.terms_b))
-
-    def _replace(self, match: re.Match[str]) -> str:
-        word = match.group(0)
-        return _match_case(word, self._mapping[word.lower()])
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """Every word that can be a group term: pair terms and first names (lower-case)."""
+        return frozenset(self.twins.side) | self.twins.name_set
 
     def group_of(self, text: str) -> str | None:
         """name_a if only A terms occur, name_b if only B terms occur, else None."""
-        has_a = self._pattern_a.search(text) is not None
-        has_b = self._pattern_b.search(text) is not None
+        has_a, has_b = self.twins.sides(text)
         if has_a == has_b:
             return None
         return self.name_a if has_a else self.name_b
 
     def swap(self, text: str) -> str:
         """The counterfactual twin: every term replaced by its partner, case kept, in one pass."""
-        return self._pattern_all.sub(self._replace, text)
+        return self.twins.swap(text)
 
-    def group_column(self, texts: pd.Series) -> pd.Series:
-        """group_of over a column, vectorised (None where no or both groups occur)."""
+    def scan_column(self, texts: pd.Series) -> pd.DataFrame:
+        """text, has_a, has_b (mentions a term of group A / B) and cf_text, in one pass."""
         texts = texts.astype(str)
-        has_a = texts.str.contains(self._pattern_a).to_numpy()
-        has_b = texts.str.contains(self._pattern_b).to_numpy()
-        out = np.full(len(texts), None, dtype=object)
+        scans = [self.twins.scan(t) for t in texts]
+        return pd.DataFrame(
+            {
+                "text": texts,
+                "has_a": np.fromiter((s[0] for s in scans), bool, len(scans)),
+                "has_b": np.fromiter((s[1] for s in scans), bool, len(scans)),
+                "cf_text": pd.Series([s[2] for s in scans], index=texts.index, dtype=texts.dtype),
+            },
+            index=texts.index,
+        )
+
+    def group_column_from(self, scans: pd.DataFrame) -> pd.Series:
+        """The group of each row of a scan_column frame (None for both or neither)."""
+        has_a, has_b = scans["has_a"].to_numpy(), scans["has_b"].to_numpy()
+        out = np.full(len(scans), None, dtype=object)
         out[has_a & ~has_b] = self.name_a
         out[has_b & ~has_a] = self.name_b
-        return pd.Series(out, index=texts.index, dtype=object)
+        return pd.Series(out, index=scans.index, dtype=object)
+
+    def group_column(self, texts: pd.Series) -> pd.Series:
+        """group_of over a column (None where no or both groups occur)."""
+        return self.group_column_from(self.scan_column(texts))
 
     def swap_column(self, texts: pd.Series) -> pd.Series:
-        """swap over a column, vectorised."""
-        return texts.astype(str).str.replace(self._pattern_all, self._replace, regex=True)
+        """swap over a column."""
+        texts = texts.astype(str)
+        swap = self.twins.swap
+        return pd.Series([swap(t) for t in texts], index=texts.index, dtype=texts.dtype)
 
     def other(self, group: str) -> str:
         return self.name_b if group == self.name_a else self.name_a
 
     def describe(self) -> dict[str, Any]:
         """What identifies the lexicon (for fingerprints)."""
-        return {"a": self.name_a, "b": self.name_b, "pairs": [list(p) for p in self.pairs]}
+        out: dict[str, Any] = {
+            "a": self.name_a,
+            "b": self.name_b,
+            "pairs": [list(p) for p in self.pairs],
+            "rules": TWIN_RULES_VERSION,
+        }
+        if self.builtin is not None:
+            out["builtin"] = self.builtin
+        if self.first_names:
+            out["first_names"] = f"{NAMES_VERSION} ({len(name_pairs())} pairs)"
+        return out
 
 
 def get_lexicon(groups: Any) -> Lexicon:
@@ -190,7 +265,7 @@ def get_lexicon(groups: Any) -> Lexicon:
 
     Built-ins: gender, sexuality, religion. `custom` uses `groups.pairs` only; with a built-in,
     `groups.pairs` adds to its pairs. `name_a`/`name_b` rename the groups (custom default: the
-    first pair's terms).
+    first pair's terms). `first_names` (default true) adds first names to the gender lexicon.
     """
     kind = groups.lexicon
     extra: list[tuple[str, str]] = []
@@ -208,8 +283,12 @@ def get_lexicon(groups: Any) -> Lexicon:
     else:
         allowed = ", ".join([*BUILTIN, "custom"])
         raise UserError(f"data.groups.lexicon: {kind!r} is not allowed; expected one of {allowed}")
+    # First names: on by default with the gender lexicon (`data.groups.first_names`).
+    first_names = kind == "gender" and bool(getattr(groups, "first_names", True))
     return Lexicon(
         name_a=groups.name_a or name_a,
         name_b=groups.name_b or name_b,
         pairs=tuple(pairs) + tuple(extra),
+        builtin=None if kind == "custom" else kind,
+        first_names=first_names,
     )

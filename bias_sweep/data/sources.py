@@ -1,7 +1,9 @@
 """Labelled texts from local files, URLs and the Hugging Face hub, as (text, label) frames.
 
-Every reader returns a frame with a str `text` column and an int 0/1 `label` column, or raises
-UserError with a one-line message naming the config key and the file.
+Every reader returns a frame with a str `text` column and an int 0/1 `label` column, plus a str
+`gold_group` column where the source has a gold group column (data.group_column, or
+LabHC/bias_in_bios's `gender`), or raises UserError with a one-line message naming the config
+key and the file.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ BIOS_PROFESSIONS = (
     "psychologist", "rapper", "software_engineer", "surgeon", "teacher", "yoga_teacher",
 )  # fmt: skip
 DEFAULT_PROFESSION = "nurse"
+# Gold group columns of hub datasets, for the built-in lexicon they match: (column, value of
+# group A, value of group B). LabHC/bias_in_bios `gender`: 0 = male, 1 = female (dataset card).
+HUB_GROUPS = {"LabHC/bias_in_bios": ("gender", "gender", "0", "1")}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -184,8 +189,21 @@ def binary_labels(raw: pd.Series, positive_label: str | None, column: str, shown
     return y
 
 
-def _frame(text: pd.Series, label: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame({"text": text.astype(str).to_numpy(), "label": label.to_numpy()})
+def _frame(text: pd.Series, label: pd.Series, group: pd.Series | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame({"text": text.astype(str).to_numpy(), "label": label.to_numpy()})
+    if group is not None:
+        frame["gold_group"] = _as_text(group).to_numpy()
+    return frame
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as text, 1.0 read as "1" (a CSV column of 0/1 with gaps parses as floats)."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    whole = numbers.notna() & (numbers == numbers.round())
+    out = values.astype(object).where(values.notna(), None)
+    out = out.map(lambda v: None if v is None else str(v))
+    out[whole] = numbers[whole].astype("int64").astype(str)
+    return out
 
 
 def load_file(cfg: Any, root: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -195,11 +213,16 @@ def load_file(cfg: Any, root: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     raw = _column(df, cfg.label_column, "data.label_column", shown)
     keep = text.notna() & raw.notna()
     label = binary_labels(raw[keep], cfg.positive_label, cfg.label_column, shown)
-    ident = {
+    ident: dict[str, Any] = {
         "columns": [cfg.text_column, cfg.label_column],
         "positive_label": cfg.positive_label,
     }
-    return _frame(text[keep], label), ident
+    group_column = getattr(cfg, "group_column", None)
+    group = None
+    if group_column:
+        group = _column(df, group_column, "data.group_column", shown)[keep]
+        ident["group_column"] = group_column
+    return _frame(text[keep], label, group), ident
 
 
 def _hub_unreachable(name: str) -> UserError:
@@ -268,6 +291,7 @@ def load_hub(cfg: Any, root: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             f"(label = toxicity >= {TOXICITY_THRESHOLD}); set it to null"
         )
     text_col, label_col = HUB_SCHEMAS[name]
+    group_col = HUB_GROUPS[name][0] if name in HUB_GROUPS else None
     if cfg.path:
         local = local_file(cfg.path, root)
         stat = local.stat()
@@ -284,7 +308,12 @@ def load_hub(cfg: Any, root: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             raise UserError(
                 f"data.path: column '{column}' (schema of {name}) not in {shown} (columns: {cols})"
             )
-    df = ds.select_columns([text_col, label_col]).to_pandas().dropna()
+    columns = [text_col, label_col]
+    if group_col is not None and group_col in ds.column_names:
+        columns.append(group_col)
+    else:
+        group_col = None  # a local copy without the gold column: groups from the lexicon
+    df = ds.select_columns(columns).to_pandas().dropna(subset=[text_col, label_col])
     if name == "google/civil_comments":
         label = (df[label_col].astype(float) >= TOXICITY_THRESHOLD).astype("int64")
         ident: dict[str, Any] = {"threshold": TOXICITY_THRESHOLD}
@@ -295,4 +324,7 @@ def load_hub(cfg: Any, root: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if label.nunique() < 2:
         key = "data.path" if cfg.path else "data.hub_dataset"
         raise UserError(f"{key}: {shown} has one class only for {name}; a classifier needs both")
-    return _frame(df[text_col], label), {"hub": name, **ident}
+    group = df[group_col] if group_col is not None else None
+    if group is not None:
+        ident["group_column"] = group_col
+    return _frame(df[text_col], label, group), {"hub": name, **ident}

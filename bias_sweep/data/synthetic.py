@@ -113,18 +113,19 @@ def _roles(lexicon: Lexicon) -> dict[str, list[tuple[str, str]]]:
     return roles
 
 
-def generate(lexicon: Lexicon, n: int, seed: int = 0) -> pd.DataFrame:
+def generate(lexicon: Lexicon, n: int, seed: int = 0, *, with_twins: bool = False) -> pd.DataFrame:
     """n distinct sentences with columns text, label (0/1), group; deterministic given the seed.
 
     `group` is the group whose terms were put in; callers recompute it with the lexicon (a custom
-    term may also occur in a filler).
+    term may also occur in a filler). with_twins adds `twin`: the same sentence written with the
+    other group's terms, a ground truth for `Lexicon.swap` (tests/test_twins.py).
     """
     rng = np.random.default_rng(seed)
     roles = {k: v for k, v in _roles(lexicon).items() if v}
     templates = list(SUBJECT_TEMPLATES)
     if {"s", "o", "p"} <= roles.keys():
         templates += PRONOUN_TEMPLATES
-    rows: dict[str, tuple[int, int]] = {}
+    rows: dict[str, tuple[int, int, str]] = {}
     # Batches until n distinct texts exist (the template space is large: few duplicates). Random
     # choices are drawn as arrays; only the string formatting is a Python loop.
     while len(rows) < n:
@@ -149,27 +150,32 @@ def generate(lexicon: Lexicon, n: int, seed: int = 0) -> pd.DataFrame:
                 words = POSITIVE_WORDS if bool(y[i]) != noisy else NEGATIVE_WORDS
             w_a = int(u_a[i] * len(words))
             w_b = (w_a + 1 + int(u_b[i] * (len(words) - 1))) % len(words)
-            slots = {k: roles[k][pick[k][i]][g[i]] for k in roles}
-            text = templates[parts["t"][i]].format(
-                a=words[w_a], b=words[w_b], f=FILLERS[parts["f"][i]], **slots
-            )
-            text = (
+            text, twin = (
                 OPENERS[parts["open"][i]]
-                + text
+                + templates[parts["t"][i]].format(
+                    a=words[w_a],
+                    b=words[w_b],
+                    f=FILLERS[parts["f"][i]],
+                    **{k: roles[k][pick[k][i]][side] for k in roles},
+                )
                 + EXTRA_CLAUSES[parts["extra"][i]]
                 + CLOSERS[parts["close"][i]]
+                for side in (g[i], 1 - g[i])
             )
-            rows.setdefault(text, (int(y[i]), int(g[i])))
+            rows.setdefault(text, (int(y[i]), int(g[i]), twin))
             if len(rows) == n:
                 break
     texts = list(rows)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "text": texts,
             "label": np.array([rows[t][0] for t in texts], dtype=np.int64),
             "group": [lexicon.name_b if rows[t][1] else lexicon.name_a for t in texts],
         }
     )
+    if with_twins:
+        frame["twin"] = [rows[t][2] for t in texts]
+    return frame
 
 
 @lru_cache(maxsize=8)

@@ -22,7 +22,7 @@ def class_words(
     """
     if len(pool) > MAX_DOCS:
         pool = pool.sample(MAX_DOCS, random_state=0)
-    exclude = set(ENGLISH_STOP_WORDS) | {w for t in lexicon._mapping for w in t.split()}
+    exclude = set(ENGLISH_STOP_WORDS) | {w for t in lexicon.vocabulary for w in t.split()}
     vec = CountVectorizer(
         lowercase=True,
         token_pattern=r"(?u)\b[^\W\d_]{2,}\b",
