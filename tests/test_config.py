@@ -8,6 +8,7 @@ from bias_sweep.config import grid_axes, load_config
 from bias_sweep.errors import UserError
 from bias_sweep.identity import trial_key
 from bias_sweep.sweep.grid import expand_grid, first_point, point_config
+from bias_sweep.sweep.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,9 +23,34 @@ def test_defaults_and_overrides() -> None:
 def test_quickstart_grid_expands_in_stable_order() -> None:
     conf = load_config(ROOT / "sweeps" / "quickstart.yaml")
     points = expand_grid(conf)
-    assert len(points) == 18
+    assert len(points) == 54  # 3 strengths x 3 intervened models x 3 rates x 2 seeds
     assert points == expand_grid(load_config(ROOT / "sweeps" / "quickstart.yaml"))
-    assert first_point(conf) == {"intervention.strength": 0.0, "data.rate": 0.1, "seed": 0}
+    assert first_point(conf) == {
+        "intervention.strength": 0.0,
+        "intervention.seed": 0,
+        "data.rate": 0.1,
+        "seed": 0,
+    }
+
+
+def test_none_is_one_intervened_model_whatever_its_seed() -> None:
+    """`none` is the pre-trained model itself: replicating it would count one model k times."""
+    conf = load_config(
+        None,
+        [
+            "sweep.grid.intervention.method=[none,random-init,cda]",
+            "sweep.grid.intervention.seed=[0,1,2]",
+            "sweep.grid.intervention.strength=[0,1]",
+        ],
+    )
+    plan = make_plan(conf)
+    assert plan.replicates() == {
+        ("tiny-bert", "none", 0.0): 1,
+        ("tiny-bert", "random-init", 0.0): 3,
+        ("tiny-bert", "cda", 0.0): 3,
+        ("tiny-bert", "cda", 1.0): 3,
+    }
+    assert len(plan.points) == 1 + 3 + 6
 
 
 def test_nested_and_dotted_grid_keys_mean_the_same_axis() -> None:

@@ -22,32 +22,37 @@ AXIS_NAMES = {
     "model.name": "model",
     "intervention.method": "method",
     "intervention.strength": "strength",
+    "intervention.seed": "intervention_seed",
     "data.rate": "rate",
     "seed": "seed",
 }
 USUAL_AXES = tuple(AXIS_NAMES.values())
-# Methods whose result does not depend on the strength: they run (and are cached) at strength 0,
-# so that a grid over strengths does not compute the same thing several times.
-STRENGTHLESS_METHODS = ("none", "random-init")
+# What a method's result does not depend on runs (and is cached) at 0, so that a grid over it does
+# not compute the same intervened model several times: `none` is the pre-trained model itself
+# (one intervened model, whatever the seed), `random-init` has no strength.
+IGNORED_SETTINGS = {"none": ("strength", "seed"), "random-init": ("strength",)}
 
 
-def effective_strength(method: str, strength: float) -> float:
-    return 0.0 if method in STRENGTHLESS_METHODS else strength
+def effective(method: str, setting: str, value: Any) -> Any:
+    """The value an intervention setting (strength, seed) takes for a method."""
+    if setting not in IGNORED_SETTINGS.get(method, ()):
+        return value
+    return 0.0 if setting == "strength" else 0
 
 
 def expand_grid(conf: DictConfig) -> list[dict[str, Any]]:
-    """The sweep's grid points, deduplicated, in a stable order (strengthless methods at 0)."""
+    """The sweep's grid points, deduplicated, in a stable order (`IGNORED_SETTINGS` at 0)."""
     grid = grid_axes(conf)
     keys = list(grid.keys())
     points: list[dict[str, Any]] = []
     seen: set[str] = set()
     for combo in itertools.product(*(grid[k] for k in keys)):
         point = dict(zip(keys, combo, strict=True))
-        if "intervention.strength" in point:
-            method = point.get("intervention.method", conf.intervention.method)
-            point["intervention.strength"] = effective_strength(
-                method, point["intervention.strength"]
-            )
+        method = point.get("intervention.method", conf.intervention.method)
+        for setting in ("strength", "seed"):
+            if f"intervention.{setting}" in point:
+                key = f"intervention.{setting}"
+                point[key] = effective(method, setting, point[key])
         ident = json.dumps(point, sort_keys=True, default=str)
         if ident not in seen:
             seen.add(ident)
@@ -98,7 +103,8 @@ class PointConfigs:
                 node = node[part]
             node[last] = self._value(key, v)
         iv = d["intervention"]
-        iv["strength"] = effective_strength(iv["method"], iv["strength"])
+        for setting in ("strength", "seed"):
+            iv[setting] = effective(iv["method"], setting, iv[setting])
         return d
 
 

@@ -36,6 +36,15 @@ class Plan:
     def exists(self) -> bool:
         return self.folder.exists
 
+    def replicates(self) -> dict[tuple[str, str, float], int]:
+        """Independent intervened models per intervention level (model, method, strength): the
+        unit of replication of the intervention, however many fine-tuning runs use each."""
+        keys: dict[tuple[str, str, float], set[str]] = {}
+        for columns, ikey in zip(self.columns, self.point_interventions, strict=True):
+            level = (columns["model"], columns["method"], columns["strength"])
+            keys.setdefault(level, set()).add(ikey)
+        return {level: len(k) for level, k in keys.items()}
+
 
 def make_plan(conf: DictConfig) -> Plan:
     folder = SweepFolder.of(conf)
@@ -95,12 +104,31 @@ def describe_plan(plan: Plan) -> list[str]:
         + (f" ({len(plan.done)} done)" if plan.exists else ""),
         f"  intervention jobs: {len(plan.intervention_keys)} unique"
         f" ({len(plan.cached_interventions)} cached)",
+        _replicates_text(plan),
         f"  resources per trial: cpu={res.cpu:g} gpu={res.gpu:g};"
         f" max concurrent: {conf.sweep.max_concurrent_trials or 'as resources allow'};"
         f" retries per trial: {conf.sweep.max_failures}",
         f"  tracking: W&B {_mode_text(conf.tracking.mode)} (project {conf.tracking.project})",
     ]
     return lines
+
+
+def _replicates_text(plan: Plan) -> str:
+    counts = plan.replicates()
+    low, high = min(counts.values()), max(counts.values())
+    text = f"  independent intervened models per (model, method, strength): {_span(low, high)}"
+    by_level = ", ".join(f"{m}:{s:g} {n}" for (_, m, s), n in sorted(counts.items()))
+    text += f" ({by_level})" if len(counts) <= 12 else ""
+    if high < 2 and len(counts) > 1:
+        text += (
+            "; one per level: the intervention's effect cannot be told from model-to-model"
+            " variation (add an intervention.seed axis)"
+        )
+    return text
+
+
+def _span(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}-{high}"
 
 
 def _mode_text(mode: str) -> str:
