@@ -2,8 +2,8 @@
 
 1. plan on 10,000 trials: `make_plan` in-process and `bias-sweep plan` as a subprocess
    (target <= 5 s each);
-2. the run's driver overhead: the real driver (`sweep._drive`: lock, Tune with the same Tuner
-   settings, progress callback, results table) with the trainable swapped for a trivial one that
+2. the run's driver overhead: the real driver (`sweep.driver._drive`: lock, Tune with the same
+   Tuner settings, progress callback, results table) with the trainable swapped for a trivial one that
    only reports, on a local Ray that declares fake resources (`--fake-cpus` logical CPUs, 64 GPUs)
    so that many trials run at once on 2 real cores. Two sizes are run; the judged figure is the
    marginal driver time per trial, (wall(N) - wall(N_small)) / (N - N_small), which removes Ray's
@@ -46,8 +46,8 @@ TARGET_STATUS_S = 30.0
 
 
 def trivial(config: dict, sweep: dict) -> None:
-    """Stands in for `sweep.trainable.trainable`: one report, nothing else (defined in __main__, so Ray
-    ships it by value to the workers)."""
+    """Stands in for `sweep.trainable.trainable`: one report, nothing else (defined in
+    __main__, so Ray ships it by value to the workers)."""
     from ray import tune
 
     tune.report({"done": True, "skipped": False})

@@ -168,10 +168,12 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
 
 
 def _node() -> dict[str, Any]:
-    """Where the trial ran: nodes of one machine share a hostname, so the Ray node id too."""
+    """Where the trial ran: nodes of one machine share a hostname, so the Ray node id too; the
+    worker's pid shows which trials shared a worker process (and its imports)."""
     return {
         "node_id": ray.get_runtime_context().get_node_id(),
         "node_ip": ray.util.get_node_ip_address(),
+        "worker_pid": os.getpid(),
     }
 
 
