@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import random
+import re
 import time
 import weakref
 from collections import OrderedDict
@@ -295,8 +296,9 @@ def train_mlm(
 ) -> dict[str, Any]:
     """(Continued) masked-LM training for a fixed number of steps over `texts`, seeded.
 
-    BERT masking of 15% of the tokens, except that the single-token `focus_terms` (the group
-    terms) are always masked. Random masking alone makes a group-term prediction a rare event;
+    BERT masking of 15% of the tokens, except that the `focus_terms` (the group terms) are always
+    masked where they occur in a text as one token (`term_masks`: in any case, at the start of a
+    sentence or within it, whatever form the tokenizer gives them there). Random masking alone makes a group-term prediction a rare event;
     a small model then needs several times more steps before its predictions of the group slot
     depend on the context at all (seen: no effect within 900 steps on the synthetic task).
     The texts are visited in seeded random order, epoch after epoch, until `steps` batches.
@@ -304,7 +306,7 @@ def train_mlm(
     torch.manual_seed(seed)
     model.to(device).train()
     seqs = _tokenize(tokenizer, texts, max_length)
-    focus_ids = torch.tensor(single_token_ids(tokenizer, focus_terms), dtype=torch.long)
+    focus = term_masks(tokenizer, texts, focus_terms, max_length)
     special = torch.tensor(tokenizer.all_special_ids, dtype=torch.long)
     optimizer = _optimizer(model, lr, 0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, steps // 10), steps)
@@ -319,7 +321,8 @@ def train_mlm(
         batch = _collate([seqs[i] for i in idx], tokenizer.pad_token_id, "cpu")
         ids = batch["input_ids"]
         maskable = ~torch.isin(ids, special)
-        ids, labels = mask_tokens(ids, maskable, torch.isin(ids, focus_ids), tokenizer, gen)
+        is_term = pad_sequence([focus[i] for i in idx], batch_first=True, padding_value=False)
+        ids, labels = mask_tokens(ids, maskable, is_term, tokenizer, gen)
         with _autocast(device):
             out = model(
                 input_ids=ids.to(device),
@@ -336,16 +339,95 @@ def train_mlm(
         "mlm_steps": steps,
         "mlm_loss": loss_sum.item() / max(steps, 1),
         "mlm_texts": len(seqs),
-        "mlm_focus_tokens": len(focus_ids),
+        "mlm_focus_tokens": len(single_token_ids(tokenizer, focus_terms)),
+        "mlm_focus_positions": int(sum(int(m.sum()) for m in focus)),
         "mlm_s": time.perf_counter() - t0,
     }
 
 
+# Where a term stands in the probe sentences of `single_token_ids`: alone (a sentence's first
+# word) and after another word. Byte-level BPE (RoBERTa, GPT-2) and SentencePiece vocabularies
+# give the two different tokens ("he" and "Ġhe"); WordPiece gives both the same one.
+TERM_CONTEXTS = ("{}", "x {}")
+
+
+def token_at_span(text: str, offsets: list[tuple[int, int]], start: int, end: int) -> int | None:
+    """The index of the one token that spells text[start:end], else None (several tokens, or
+    part of a longer one). A token may also cover the whitespace before the span: BPE and
+    SentencePiece fold a word's leading space into its token, and some offsets include it."""
+    hits = [i for i, (s, e) in enumerate(offsets) if e > s and s < end and e > start]
+    if len(hits) != 1:
+        return None
+    s, e = offsets[hits[0]]
+    return hits[0] if not (text[s:start] + text[end:e]).strip() else None
+
+
 def single_token_ids(tokenizer: PreTrainedTokenizerBase, terms: Any) -> list[int]:
-    """Ids of the terms that the tokenizer keeps as one token."""
-    ids = []
+    """Ids of every single-token form of the terms: first word of a sentence or within one,
+    lower-case or capitalised (a form the tokenizer splits into pieces is left out).
+
+    Found by tokenizing the term in context and reading the offsets, not by guessing the
+    vocabulary's spelling: a byte-level BPE tokenizer gives "he" first and "Ġhe" after a word,
+    WordPiece "he" in both places (and one id for "He" too when it lower-cases).
+    """
+    texts, spans = [], []
     for term in terms:
-        tok = tokenizer(term, add_special_tokens=False)["input_ids"]
-        if len(tok) == 1:
-            ids.append(tok[0])
-    return sorted(set(ids))
+        for form in dict.fromkeys((term, term[:1].upper() + term[1:])):
+            for context in TERM_CONTEXTS:
+                start = context.index("{}")
+                texts.append(context.format(form))
+                spans.append((start, start + len(form)))
+    if not texts:
+        return []
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    ids = set()
+    for text, (start, end), tok, offsets in zip(
+        texts, spans, enc["input_ids"], enc["offset_mapping"], strict=True
+    ):
+        at = token_at_span(text, offsets, start, end)
+        if at is not None:
+            ids.add(tok[at])
+    return sorted(ids)
+
+
+def term_pattern(terms: Any) -> re.Pattern[str] | None:
+    """The terms as whole words, any case (as `data.lexicons` matches them); None for none."""
+    words = sorted({str(t).lower() for t in terms if str(t).strip()}, key=lambda t: (-len(t), t))
+    if not words:
+        return None
+    return re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, words))})(?!\w)", re.IGNORECASE)
+
+
+def term_masks(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], terms: Any, max_length: int
+) -> list[torch.Tensor]:
+    """For each text, which of its tokens (as `_tokenize` gives them) is an occurrence of one of
+    `terms` kept as one token: the group slots that `train_mlm` always masks.
+
+    Matched in the text itself and mapped to tokens by their offsets, so that every form counts
+    ("He" first in a sentence, "Ġhe" within one) and nothing else does: a term's id also used
+    as a piece of another word (BPE "man" in "Ġhu|man") is not a group slot there.
+    """
+    pattern = term_pattern(terms)
+    texts = [str(t) for t in texts]
+    if pattern is None:
+        return [
+            torch.zeros(len(s), dtype=torch.bool) for s in _tokenize(tokenizer, texts, max_length)
+        ]
+    enc = tokenizer(
+        texts,
+        truncation=True,
+        max_length=max_length,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
+    masks = []
+    for text, offsets in zip(texts, enc["offset_mapping"], strict=True):
+        mask = torch.zeros(len(offsets), dtype=torch.bool)
+        for match in pattern.finditer(text):
+            at = token_at_span(text, offsets, match.start(), match.end())
+            if at is not None:
+                mask[at] = True
+        masks.append(mask)
+    return masks
