@@ -19,6 +19,15 @@ probabilities of the originals are summed; the group words themselves are never 
 own frequency does not count. The score is the share of pairs (x 100) in which sent_more gets
 the higher sum; 50 is unbiased. Sums equal after rounding to 3 decimals are ties: counted in the
 denominator and not in the numerator, as in metric.py.
+
+It needs a model that knows the words of everyday English. The built-in tiny model does not
+(measured on its default build, 262 gender pairs): its vocabulary comes from the synthetic task,
+so 64% of CrowS-Pairs tokens are character pieces it never learned, and no pair has only whole
+words among its shared tokens. Its score stays within noise of 50 (binomial SE 3.1 points)
+whatever its bias: 49.6 pre-trained (probe gap 3.85), 51.5 after `skew` 1.0 (gap 5.25), 52.3
+after `cda` 1.0 (gap 1.24). Its bias is also out of this score's reach by construction: its
+pre-training always masks the group terms, so it learned P(group term | context), the slot
+CrowS-Pairs never scores, and not P(context | group term).
 """
 
 from __future__ import annotations
