@@ -33,7 +33,7 @@ from bias_sweep import models
 from bias_sweep.data import roles
 from bias_sweep.interventions.projection import sentence_embeddings
 from bias_sweep.metrics.crows_pairs import crows_pairs_score
-from bias_sweep.training import token_at_span
+from bias_sweep.terms import token_at_span
 
 MLM_GAP, SEAT, CROWS_PAIRS = "mlm_logprob_gap", "seat_effect_size", "crows_pairs_score"
 # [MASK] is the group slot, {} the attribute word. The slot is never a sentence's first word:
@@ -121,7 +121,7 @@ def probe_sentences(tokenizer: Any, task: Any) -> pd.DataFrame:
 
     Each sentence is tokenized with the group term in place, and the term's token is then
     masked: the target is the token the tokenizer gives the term there (found by its offsets,
-    `training.token_at_span`), e.g. "Ġhe" for byte-level BPE and "he" for WordPiece. In the
+    `terms.token_at_span`), e.g. "Ġhe" for byte-level BPE and "he" for WordPiece. In the
     prior sentence the attribute word's tokens become one mask too (Kurita et al.). A pair is
     scored in a template only where both of its terms are single tokens; pairs without a role
     have no rows.
