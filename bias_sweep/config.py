@@ -27,6 +27,11 @@ METHODS = ("none", "cda", "skew", "projection", "random-init")
 TRACKING_MODES = ("online", "offline", "disabled")
 LEXICONS = ("gender", "sexuality", "religion", "custom")
 HUB_DATASETS = ("google/civil_comments", "LabHC/bias_in_bios")
+# The `bias_type` values of CrowS-Pairs (Nangia et al. 2020), and "all" for every pair.
+CROWS_PAIRS_BIAS_TYPES = (
+    "gender", "race-color", "socioeconomic", "nationality", "religion", "age",
+    "sexual-orientation", "physical-appearance", "disability", "all",
+)  # fmt: skip
 
 
 @dataclass
@@ -80,6 +85,14 @@ class InterventionConfig:
 
 
 @dataclass
+class IntrinsicConfig:
+    # CrowS-Pairs for models with an MLM head (metrics/crows_pairs.py): a local path or URL of
+    # crows_pairs_anonymized.csv (public copy: metrics.crows_pairs.URL); null: not measured
+    crows_pairs: str | None = None
+    crows_pairs_bias_type: str = "gender"  # a CrowS-Pairs bias_type, or all
+
+
+@dataclass
 class TrainConfig:
     epochs: int = 3
     batch_size: int = 32
@@ -127,6 +140,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     intervention: InterventionConfig = field(default_factory=InterventionConfig)
+    intrinsic: IntrinsicConfig = field(default_factory=IntrinsicConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepSection = field(default_factory=SweepSection)
@@ -326,6 +340,15 @@ def _validate_trial_values(c: DictConfig) -> None:
     _unit(i.strength, "intervention.strength")
     for key in ("steps", "batch_size", "lr"):
         _positive(i[key], f"intervention.{key}")
+    n = c.intrinsic
+    if n.crows_pairs is not None:
+        _check(
+            isinstance(n.crows_pairs, str) and bool(n.crows_pairs.strip()),
+            "intrinsic.crows_pairs",
+            "a file path or URL of crows_pairs_anonymized.csv, or null",
+            n.crows_pairs,
+        )
+    _in(n.crows_pairs_bias_type, "intrinsic.crows_pairs_bias_type", CROWS_PAIRS_BIAS_TYPES)
     t = c.train
     for key in ("epochs", "batch_size", "lr", "max_length", "eval_batch_size"):
         _positive(t[key], f"train.{key}")

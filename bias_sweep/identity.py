@@ -45,11 +45,24 @@ def trial_key(conf: DictConfig | dict[str, Any]) -> str:
 
 
 def intervention_settings(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """Everything an intervened model depends on: model, intervention, and the task's pool."""
+    """Everything an intervened model (and its measured intrinsic bias) depends on: model,
+    intervention, the task's pool and the intrinsic measures."""
     d = to_dict(conf)
     data = {k: v for k, v in d["data"].items() if k not in RATE_ONLY_DATA_KEYS}
-    return {"model": d["model"], "intervention": d["intervention"], "data": data}
+    return {
+        "model": d["model"],
+        "intervention": d["intervention"],
+        "data": data,
+        "intrinsic": d["intrinsic"],
+    }
 
 
 def intervention_key(conf: DictConfig | dict[str, Any]) -> str:
     return stable_hash(intervention_settings(conf), length=16)
+
+
+def base_key(conf: DictConfig | dict[str, Any]) -> str:
+    """The pre-trained model's own intrinsic measures: what they depend on, without the
+    intervention (shared by every intervention of that model)."""
+    settings = {k: v for k, v in intervention_settings(conf).items() if k != "intervention"}
+    return "base-" + stable_hash(settings, length=16)

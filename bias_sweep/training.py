@@ -30,6 +30,7 @@ from transformers import (
 )
 
 from bias_sweep.files import atomic_path
+from bias_sweep.terms import single_token_ids, term_masks  # single_token_ids: for models.tiny
 
 # Batches are sorted by length within chunks of this many batches: batches hold texts of similar
 # length (little padding) while the order still changes with the seed and the epoch.
@@ -294,8 +295,9 @@ def train_mlm(
 ) -> dict[str, Any]:
     """(Continued) masked-LM training for a fixed number of steps over `texts`, seeded.
 
-    BERT masking of 15% of the tokens, except that the single-token `focus_terms` (the group
-    terms) are always masked. Random masking alone makes a group-term prediction a rare event;
+    BERT masking of 15% of the tokens, except that the `focus_terms` (the group terms) are always
+    masked where they occur in a text as one token (`term_masks`: in any case, at the start of a
+    sentence or within it, whatever form the tokenizer gives them there). Random masking alone makes a group-term prediction a rare event;
     a small model then needs several times more steps before its predictions of the group slot
     depend on the context at all (seen: no effect within 900 steps on the synthetic task).
     The texts are visited in seeded random order, epoch after epoch, until `steps` batches.
@@ -303,7 +305,7 @@ def train_mlm(
     torch.manual_seed(seed)
     model.to(device).train()
     seqs = _tokenize(tokenizer, texts, max_length)
-    focus_ids = torch.tensor(single_token_ids(tokenizer, focus_terms), dtype=torch.long)
+    focus = term_masks(tokenizer, texts, focus_terms, max_length)
     special = torch.tensor(tokenizer.all_special_ids, dtype=torch.long)
     optimizer = _optimizer(model, lr, 0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, steps // 10), steps)
@@ -318,7 +320,8 @@ def train_mlm(
         batch = _collate([seqs[i] for i in idx], tokenizer.pad_token_id, "cpu")
         ids = batch["input_ids"]
         maskable = ~torch.isin(ids, special)
-        ids, labels = mask_tokens(ids, maskable, torch.isin(ids, focus_ids), tokenizer, gen)
+        is_term = pad_sequence([focus[i] for i in idx], batch_first=True, padding_value=False)
+        ids, labels = mask_tokens(ids, maskable, is_term, tokenizer, gen)
         with _autocast(device):
             out = model(
                 input_ids=ids.to(device),
@@ -335,16 +338,7 @@ def train_mlm(
         "mlm_steps": steps,
         "mlm_loss": loss_sum.item() / max(steps, 1),
         "mlm_texts": len(seqs),
-        "mlm_focus_tokens": len(focus_ids),
+        "mlm_focus_tokens": len(single_token_ids(tokenizer, focus_terms)),
+        "mlm_focus_positions": int(sum(int(m.sum()) for m in focus)),
         "mlm_s": time.perf_counter() - t0,
     }
-
-
-def single_token_ids(tokenizer: PreTrainedTokenizerBase, terms: Any) -> list[int]:
-    """Ids of the terms that the tokenizer keeps as one token."""
-    ids = []
-    for term in terms:
-        tok = tokenizer(term, add_special_tokens=False)["input_ids"]
-        if len(tok) == 1:
-            ids.append(tok[0])
-    return sorted(set(ids))

@@ -19,8 +19,15 @@ from omegaconf import DictConfig
 from bias_sweep.config import cache_dir
 from bias_sweep.data import TaskData, load_task
 from bias_sweep.files import atomic_path, write_json_atomic
-from bias_sweep.identity import intervention_key, intervention_settings, to_dict, trial_key
+from bias_sweep.identity import (
+    base_key,
+    intervention_key,
+    intervention_settings,
+    to_dict,
+    trial_key,
+)
 from bias_sweep.interventions import apply_intervention
+from bias_sweep.metrics.crows_pairs import load_crows_pairs
 from bias_sweep.metrics.extrinsic import compute_metrics
 from bias_sweep.metrics.intrinsic import intrinsic_bias
 from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
@@ -52,19 +59,28 @@ def build_intervention(
     and stored with the artifact: it is the manipulation check of every trial that uses it.
     """
 
+    crows = None
+    if cfg.intrinsic.crows_pairs:
+        bias_type = cfg.intrinsic.crows_pairs_bias_type
+        crows = load_crows_pairs(cfg.intrinsic.crows_pairs, cache_dir(cfg), bias_type=bias_type)
+
     def build(folder: Path) -> dict[str, Any]:
         base = resolve_model_dir(cfg.model, task, cache_dir(cfg))
-        before = intrinsic_bias(base, task)
+        # The pre-trained model's own measure: once per base model, shared by every intervention
+        # (in a store beside the interventions', so theirs counts intervened models only).
+        _, measured, _ = ArtifactStore(store.root.with_name("pretrained")).get_or_build(
+            base_key(cfg),
+            lambda _: {"intrinsic": intrinsic_bias(base, task, crows_pairs=crows)},
+        )
         icfg = cfg.intervention
         info = apply_intervention(
             icfg.method, icfg.strength, icfg, base, task, folder, seed=icfg.seed
         )
-        after = intrinsic_bias(folder, task)
         return {
             "settings": intervention_settings(cfg),
             "base_model_dir": str(base),
-            "intrinsic_before": before,
-            "intrinsic_after": after,
+            "intrinsic_before": measured["intrinsic"],
+            "intrinsic_after": intrinsic_bias(folder, task, crows_pairs=crows),
             "info": info,
         }
 

@@ -72,8 +72,9 @@ def is_url(path: str) -> bool:
     return urlparse(path).scheme in URL_SCHEMES
 
 
-def download(url: str, root: Path) -> Path:
-    """The URL's file in `<root>/downloads`, fetched once (atomic write, keyed by URL hash)."""
+def download(url: str, root: Path, key: str = "data.path") -> Path:
+    """The URL's file in `<root>/downloads`, fetched once (atomic write, keyed by URL hash);
+    `key` is the config key that errors name."""
     name = PurePosixPath(urlparse(url).path).name or "data"
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
     target = root / "downloads" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{safe}"
@@ -88,27 +89,28 @@ def download(url: str, root: Path) -> Path:
         ):
             shutil.copyfileobj(response, out)
     except Exception as exc:
-        raise UserError(f"data.path: could not download '{url}' ({_one_line(exc)})") from None
+        raise UserError(f"{key}: could not download '{url}' ({_one_line(exc)})") from None
     return target
 
 
-def local_file(path: str, root: Path) -> Path:
-    """A local path for `data.path` (a URL is downloaded into the cache first)."""
+def local_file(path: str, root: Path, key: str = "data.path") -> Path:
+    """A local path for the file at `path` (a URL is downloaded into the cache first); `key` is
+    the config key that errors name."""
     if is_url(path):
         if table_format(urlparse(path).path) is None:
-            raise _unsupported(path)
-        return download(path, root)
+            raise _unsupported(path, key)
+        return download(path, root, key)
     local = Path(path).expanduser()
     if not local.is_file():
-        raise UserError(f"data.path: file '{path}' not found")
+        raise UserError(f"{key}: file '{path}' not found")
     if table_format(local.name) is None:
-        raise _unsupported(path)
+        raise _unsupported(path, key)
     return local.resolve()
 
 
-def _unsupported(path: str) -> UserError:
+def _unsupported(path: str, key: str) -> UserError:
     return UserError(
-        f"data.path: '{path}' is not a supported file type "
+        f"{key}: '{path}' is not a supported file type "
         "(expected .csv, .tsv, .jsonl, .json or .parquet, optionally compressed as .gz)"
     )
 

@@ -14,7 +14,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from .lexicons import BUILTIN, Lexicon
+from . import pair_roles as R
+from .lexicons import Lexicon
 
 # Shares tuned with a bag-of-words logistic regression (tests/test_data.py): at rate 0.9 it shows
 # a clear TPR gap (about 0.4) while still mostly reading the words (accuracy about 0.75).
@@ -48,21 +49,6 @@ EXTRA_CLAUSES = (
 )  # fmt: skip
 HEADS = ("person", "neighbor", "student", "teacher", "driver", "coworker", "writer")
 
-# Grammatical roles of known terms; a pair is used in a role when both of its terms have it.
-SUBJECT_PRONOUNS = {"he", "she"}
-OBJECT_PRONOUNS = {"him", "her"}
-POSSESSIVES = {"his", "her"}
-ADJECTIVES = {
-    "gay", "straight", "lesbian", "homosexual", "heterosexual", "bisexual", "queer", "muslim",
-    "christian", "islamic", "male", "female",
-}  # fmt: skip
-NOUNS = {
-    "man", "woman", "boy", "girl", "guy", "gal", "father", "mother", "dad", "mom", "son",
-    "daughter", "brother", "sister", "husband", "wife", "boyfriend", "girlfriend", "uncle", "aunt",
-    "nephew", "niece", "grandfather", "grandmother", "king", "queen", "prince", "princess",
-    "gentleman", "lady", "imam", "priest", "mosque", "church",
-}  # fmt: skip
-KNOWN = {t for _, _, pairs in BUILTIN.values() for pair in pairs for t in pair}
 
 # {S}: subject phrase; {s}, {o}, {p}: subject, object pronoun and possessive of the same group;
 # {a}, {b}: attribute words; {f}: filler.
@@ -94,19 +80,19 @@ def _roles(lexicon: Lexicon) -> dict[str, list[tuple[str, str]]]:
     titles nowhere); unknown (custom) terms are used as they are, as subjects."""
     roles: dict[str, list[tuple[str, str]]] = {"S": [], "s": [], "o": [], "p": []}
     for a, b in lexicon.pairs:
-        both = {a, b}
-        if both <= SUBJECT_PRONOUNS:
+        role = R.pair_role(a, b)
+        if role == R.SUBJECT:
             roles["s"].append((a, b))
             roles["S"].append((a, b))
-        elif both <= OBJECT_PRONOUNS:
+        elif role == R.OBJECT:
             roles["o"].append((a, b))
-        elif both <= POSSESSIVES:
+        elif role == R.POSSESSIVE:
             roles["p"].append((a, b))
-        elif both <= NOUNS:
+        elif role == R.NOUN:
             roles["S"].append((f"the {a}", f"the {b}"))
-        elif both <= ADJECTIVES:
+        elif role == R.ADJECTIVE:
             roles["S"] += [(f"the {a} {h}", f"the {b} {h}") for h in HEADS[:3]]
-        elif not both & KNOWN:
+        elif role == R.UNKNOWN:
             roles["S"].append((a, b))
     if not roles["S"]:  # only function words or plurals: use the terms as they are
         roles["S"] = list(lexicon.pairs)

@@ -5,7 +5,8 @@ skewed corpus is rebuilt from the task), else the task's unlabeled text (`task.c
 usual for a real pre-trained model. The difference matters: on a corpus without bias (the
 synthetic task's text is group-balanced) continued pre-training removes bias at any s, so s
 would not act as a dose; on the text that carried the bias in, it does (tiny-bert pre-trained at
-rate 0.9, gap 1.72: 1.70, 0.80 and 0.60 after s = 0, 0.5 and 1 with the default 150 steps).
+rate 0.9, gap 3.85: 3.95, 1.70 and 1.24 after s = 0, 0.5 and 1 with the default 150 steps;
+role-matched probe templates).
 
 Two-sided CDA on that corpus: of the sentences that mention a group, a fraction s
 (chosen at random, seeded) get their counterfactual twin (group A and B terms swapped) added next
