@@ -139,6 +139,10 @@ def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
     fault_env = {**ray_env, FAULT_ENV: "after_epoch:2"}
     proc = _cli(["run", str(QUICKSTART), *faulty], fault_env, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The failed attempt is one line (key, attempt, error); its traceback is in error.txt only.
+    failures = [line for line in proc.stdout.splitlines() if "failed, retrying" in line]
+    assert len(failures) == 1 and "attempt 1: InjectedFault" in failures[0], proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
     (result_file,) = (tmp_path / "retry").glob("trials/*/result.json")
     state = json.loads((result_file.parent / "state.json").read_text())
     assert state["attempts"] == 2 and state["resumed_from_epoch"] == 2

@@ -123,6 +123,9 @@ def check_resources(conf: DictConfig) -> None:
 
 def _tuner(plan: Plan, progress: Progress) -> tune.Tuner:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # A failed attempt is one line from ProgressCallback (its traceback is in the trial's
+    # error.txt), not Tune's multi-line dump.
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     conf = plan.conf
     res = conf.sweep.resources
     order = trial_order(plan)

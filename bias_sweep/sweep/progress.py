@@ -12,7 +12,7 @@ from typing import Any
 from ray import tune
 from ray.tune.experiment import Trial
 
-from bias_sweep.sweep.layout import RESULT_FILE
+from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE
 from bias_sweep.sweep.plan import Plan
 from bias_sweep.sweep.results import append_rows, read_result, tidy_row
 
@@ -74,6 +74,23 @@ class Progress:
         self.stream.flush()
         self.last_counts, self.last_width, self.last_print = counts, len(text), now
 
+    def note(self, text: str) -> None:
+        """A line of its own (a failed attempt): the live line is cleared first, then redrawn."""
+        if self.tty and self.last_width:
+            self.stream.write("\r" + " " * self.last_width + "\r")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self.last_counts = None  # the live line comes back at the next show()
+
+    def failed_attempt(self, key: str, final: bool) -> None:
+        """One line per failed attempt: trial key, attempt, the error's last line."""
+        try:
+            first = (self.plan.folder.trial(key) / ERROR_FILE).read_text().splitlines()[0]
+        except (OSError, IndexError):  # died before it could write one (e.g. the worker crashed)
+            first = "no error.txt (the worker process died?)"
+        what = "failed, no retries left" if final else "failed, retrying from its checkpoint"
+        self.note(f"[{self.plan.conf.sweep.name}] trial {key} {what}: {first}")
+
     def write_table(self) -> None:
         """Keep results.parquet current as trials finish (throttled)."""
         if not self.rows or time.time() - self.last_table < TABLE_EVERY_S:
@@ -115,6 +132,7 @@ class ProgressCallback(tune.Callback):
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         self.running.discard(trial.trial_id)  # pending again, for its retry
+        self.progress.failed_attempt(trial.config["trial"], final=False)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         self.running.discard(trial.trial_id)
@@ -129,6 +147,7 @@ class ProgressCallback(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         self.running.discard(trial.trial_id)
         self.failed.add(trial.trial_id)
+        self.progress.failed_attempt(trial.config["trial"], final=True)
         self.show(force=True)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
