@@ -366,7 +366,7 @@ def train_mlm(
     optimizer = _optimizer(model, lr, 0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, steps // 10), steps)
     losses = torch.zeros(steps, device=device)  # read once at the end: no per-step sync
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for step in range(steps):
         losses[step] = mlm_step(model, next(batches), optimizer, scheduler, device, full_head)
     model.eval()
@@ -380,6 +380,7 @@ def train_mlm(
         "mlm_texts": len(texts),
         "mlm_focus_tokens": len(single_token_ids(tokenizer, focus_terms)),
         "mlm_s": time.perf_counter() - t0,
+        "mlm_cpu_s": time.process_time() - c0,  # this process, all its threads
     }
 
 

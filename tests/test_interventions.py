@@ -210,5 +210,7 @@ def test_cda_on_minilm_warms_its_fresh_head_up_first(task: Any, out: Path) -> No
     assert info["head_warmup_steps"] >= 2 * HEAD_WARMUP_WINDOW
     assert info["head_warmup_loss_end"] < chance - 4  # measured ~4.2
     assert info["head_warmup_loss_end"] < info["head_warmup_loss_start"] - 1
-    assert info["mlm_loss_start"] == pytest.approx(info["head_warmup_loss_end"], rel=0.15)
+    # The joint phase goes on from there (it does not jump back up; measured: warm-up 7.10 ->
+    # 4.75 in 123 steps, then 3.98 over the 20 joint steps, the encoder adapting too).
+    assert info["mlm_loss_start"] < 1.1 * info["head_warmup_loss_end"]
     assert info["mlm_loss_end"] < chance - 4
