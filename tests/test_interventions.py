@@ -18,6 +18,7 @@ from bias_sweep import models
 from bias_sweep.config import InterventionConfig
 from bias_sweep.errors import UserError
 from bias_sweep.interventions import METHODS, apply_intervention
+from bias_sweep.interventions._mlm import HEAD_WARMUP_MAX_STEPS, HEAD_WARMUP_WINDOW, warm_up_head
 from bias_sweep.metrics.intrinsic import intrinsic_bias
 from bias_sweep.models.projection import BiasProjection
 
@@ -142,13 +143,23 @@ def test_projection_removes_the_direction(tiny_bert: Path, task: Any, out: Path)
     )
 
 
-def test_cda_on_a_model_without_mlm_head(tiny_bert: Path, task: Any, out: Path) -> None:
-    encoder_only = out / "encoder-only"
-    AutoModel.from_pretrained(str(tiny_bert)).save_pretrained(encoder_only)  # like MiniLM's folder
-    models.load_tokenizer(tiny_bert).save_pretrained(encoder_only)
-    assert not models.has_mlm_head(encoder_only)
+@pytest.fixture(scope="module")
+def encoder_only(tiny_bert: Path, out: Path) -> Path:
+    """The tiny BERT saved without its MLM head, like MiniLM's folder."""
+    folder = out / "encoder-only"
+    AutoModel.from_pretrained(str(tiny_bert)).save_pretrained(folder)
+    models.load_tokenizer(tiny_bert).save_pretrained(folder)
+    assert not models.has_mlm_head(folder)
+    return folder
+
+
+def test_cda_on_a_model_without_mlm_head(encoder_only: Path, task: Any, out: Path) -> None:
     info = apply_intervention("cda", 0.5, icfg(steps=5), encoder_only, task, out / "cda-enc", 0)
-    assert "initialised" in info["mlm_head"]
+    assert "initialised" in info["mlm_head"] and "warmed up" in info["mlm_head"]
+    # both phases in the info (and so in the artifact's meta.json)
+    assert info["head_warmup_steps"] > 0 and info["mlm_steps"] == 5
+    assert info["head_warmup_loss_end"] < info["head_warmup_loss_start"]
+    assert all(np.isfinite(info[k]) for k in ("mlm_loss_start", "mlm_loss_end"))
     assert not models.has_mlm_head(out / "cda-enc")  # the same parts as the base
     before, after = (AutoModel.from_pretrained(str(p)).state_dict()
                      for p in (encoder_only, out / "cda-enc"))  # fmt: skip
@@ -159,7 +170,47 @@ def test_cda_on_a_model_without_mlm_head(tiny_bert: Path, task: Any, out: Path) 
     assert intrinsic_bias(out / "cda-enc", task)["kind"] == "seat_effect_size"
 
 
+def test_head_warm_up_trains_the_head_alone_until_its_loss_levels_off(
+    encoder_only: Path, task: Any
+) -> None:
+    model = models.load_masked_lm(encoder_only)
+    tok = models.load_tokenizer(encoder_only)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    focus = [t for pair in task.lexicon.pairs for t in pair]
+    info = warm_up_head(model, tok, list(task.corpus), 32, 0, torch.device("cpu"), focus)
+    end = model.state_dict()
+    changed = {k for k in start if not torch.equal(start[k], end[k])}
+    # the head's transform and output bias learn; the encoder, tied decoder included, does not
+    head = {k for k in start if k.startswith("cls.")}
+    assert "cls.predictions.transform.dense.weight" in head
+    assert changed == head - {"cls.predictions.decoder.weight"}
+    assert torch.equal(
+        end["cls.predictions.decoder.weight"], end["bert.embeddings.word_embeddings.weight"]
+    )
+    assert all(p.requires_grad for p in model.parameters())
+    assert info["head_warmup_stopped_by"] == "plateau"
+    assert 2 * HEAD_WARMUP_WINDOW <= info["head_warmup_steps"] < HEAD_WARMUP_MAX_STEPS
+    assert info["head_warmup_loss_end"] < 0.8 * info["head_warmup_loss_start"]
+
+
 def test_seat_on_minilm(task: Any) -> None:
     result = intrinsic_bias(models.minilm_dir(), task)
     assert result["kind"] == "seat_effect_size" and np.isfinite(result["value"])
     assert -2 <= result["value"] <= 2 and 0 < result["p_value"] <= 1
+
+
+@pytest.mark.slow
+def test_cda_on_minilm_warms_its_fresh_head_up_first(task: Any, out: Path) -> None:
+    """MiniLM's package has no MLM head: the warm-up must teach a fresh one before the joint
+    phase, which then starts from the warmed-up loss (not from a random head's ~ln(vocab))."""
+    base = models.minilm_dir()
+    assert not models.has_mlm_head(base)
+    chance = math.log(len(models.load_tokenizer(base)))  # ln(30522) = 10.3
+    info = apply_intervention("cda", 0.5, icfg(steps=20), base, task, out / "cda-minilm", 0)
+    assert info["head_warmup_steps"] >= 2 * HEAD_WARMUP_WINDOW
+    assert info["head_warmup_loss_end"] < chance - 4  # measured ~4.2
+    assert info["head_warmup_loss_end"] < info["head_warmup_loss_start"] - 1
+    # The joint phase goes on from there (it does not jump back up; measured: warm-up 7.10 ->
+    # 4.75 in 123 steps, then 3.98 over the 20 joint steps, the encoder adapting too).
+    assert info["mlm_loss_start"] < 1.1 * info["head_warmup_loss_end"]
+    assert info["mlm_loss_end"] < chance - 4
