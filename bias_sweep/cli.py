@@ -74,9 +74,10 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from bias_sweep.sweep.plan import describe_plan, make_plan  # pandas
+    from bias_sweep.sweep.plan import check_data, describe_plan, make_plan  # pandas
 
     plan = make_plan(_load_sweep(args)[0])
+    check_data(plan)  # the data can hold every grid point, or one line and exit 2
     for line in describe_plan(plan):
         print(line)
     print("  state: " + ("exists (use resume)" if plan.exists else "new"))
