@@ -252,6 +252,8 @@ def _local_dataset(path: str, shown: str, mtime_ns: int, size: int, cache: str) 
     fmt = table_format(path)
     builder = {"csv": "csv", "tsv": "csv", "jsonl": "json", "json": "json"}.get(fmt, "parquet")
     kwargs = {"sep": "\t"} if fmt == "tsv" else {}
+    quiet = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # converting a local file: no bars (`plan` says one line)
     try:
         # Arrow conversions of local files go to our cache, not the user's hub cache.
         return datasets.load_dataset(
@@ -261,6 +263,9 @@ def _local_dataset(path: str, shown: str, mtime_ns: int, size: int, cache: str) 
         raise UserError(
             f"data.path: could not read '{shown}' as {fmt} ({_one_line(exc)})"
         ) from None
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
 
 
 def bios_profession(positive_label: str | None) -> int:
