@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILE = ROOT / "sweeps" / "quickstart.yaml"
 SMALL = [
     "sweep.grid.intervention.strength=[0.0,1.0]",
+    "sweep.grid.intervention.seed=[0]",
     "sweep.grid.data.rate=[0.1,0.9]",
     "sweep.grid.seed=[0]",
 ]

@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from bias_sweep.config import load_config
 from bias_sweep.identity import stable_hash
-from bias_sweep.metrics.names import METRIC_KEYS
+from bias_sweep.metrics.names import GROUP_METRIC_KEYS, METRIC_KEYS
 from bias_sweep.report import build_report
 from bias_sweep.sweep.grid import axis_columns, expand_grid
 from bias_sweep.sweep.layout import TABLE_FILE
@@ -73,6 +73,8 @@ def write_fixture(root: Path, seeds: int) -> Path:
             "f1": 0.87 - 0.02 * strength + rng.normal(0, 0.01),
             "roc_auc": 0.93 - 0.01 * strength + rng.normal(0, 0.01),
         }
+        # Twin-balanced rows: most of the natural gap is the model's, a little the texts'.
+        metrics |= {f"{k}_twin": metrics[k] * 0.8 + rng.normal(0, 0.01) for k in GROUP_METRIC_KEYS}
         assert set(metrics) == set(METRIC_KEYS)
         key = stable_hash({"sweep": "scale", "point": point})
         # The config carries only what tidy_row reads: building 10,000 full OmegaConf trial
@@ -83,7 +85,7 @@ def write_fixture(root: Path, seeds: int) -> Path:
             "point": point,
             "config": {
                 "model": {"name": cols["model"]},
-                "intervention": {"method": cols["method"], "strength": strength},
+                "intervention": {"method": cols["method"], "strength": strength, "seed": 0},
                 "data": {"rate": rate},
                 "seed": cols["seed"],
             },

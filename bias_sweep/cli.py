@@ -66,7 +66,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
     print(
         f"trial {result['trial_key']}: realised rate {result['realised_rate']:.3f}; intrinsic"
         f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f};"
-        f" accuracy {m['accuracy']:.3f}, TPR gap {m['tpr_gap']:+.3f}, FPR gap {m['fpr_gap']:+.3f},"
+        f" accuracy {m['accuracy']:.3f}, TPR gap {m['tpr_gap']:+.3f} (twin-balanced"
+        f" {m['tpr_gap_twin']:+.3f}), FPR gap {m['fpr_gap']:+.3f} ({m['fpr_gap_twin']:+.3f}),"
         f" flip rate {m['flip_rate']:.3f}; {result['timings']['total_s']:.1f} s"
     )
     print(f"wrote {out / 'result.json'} and {out / 'predictions.parquet'}")
@@ -74,9 +75,10 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from bias_sweep.sweep.plan import describe_plan, make_plan  # pandas
+    from bias_sweep.sweep.plan import check_data, describe_plan, make_plan  # pandas
 
     plan = make_plan(_load_sweep(args)[0])
+    check_data(plan)  # the data can hold every grid point, or one line and exit 2
     for line in describe_plan(plan):
         print(line)
     print("  state: " + ("exists (use resume)" if plan.exists else "new"))

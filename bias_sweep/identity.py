@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 NON_IDENTITY_SECTIONS = ("sweep", "tracking", "cache_dir")
 # Data settings that change the training sample but not the pre-training corpus, so not the
 # intervened model either: one intervened model serves every rate.
-RATE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size")
+RATE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size", "eval_method")
 
 
 def to_dict(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:

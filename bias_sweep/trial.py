@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from bias_sweep.config import cache_dir
 from bias_sweep.data import TaskData, load_task
+from bias_sweep.data.external import load_eval_sets
 from bias_sweep.files import atomic_path, write_json_atomic
 from bias_sweep.identity import (
     base_key,
@@ -28,12 +29,12 @@ from bias_sweep.identity import (
 )
 from bias_sweep.interventions import apply_intervention
 from bias_sweep.metrics.crows_pairs import load_crows_pairs
-from bias_sweep.metrics.extrinsic import compute_metrics
+from bias_sweep.metrics.extrinsic import THRESHOLD, compute_metrics
 from bias_sweep.metrics.intrinsic import intrinsic_bias
 from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import first_point
-from bias_sweep.sweep.layout import PREDICTIONS_FILE, RESULT_FILE
+from bias_sweep.sweep.layout import PREDICTIONS_FILE, RESULT_FILE, eval_set_predictions_file
 from bias_sweep.training import fine_tune, predict_scores, select_device
 
 
@@ -109,9 +110,11 @@ def run_trial(
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
-    # 1. Data: the fine-tuning set at the requested co-occurrence rate, and the balanced eval set.
+    # 1. Data: the fine-tuning set at the requested co-occurrence rate, the balanced eval set,
+    # and the external eval sets (read now, so that a bad file fails before any training).
     tick = time.perf_counter()
     task = load_task(cfg.data, cfg.seed, cache_dir=cache_dir(cfg))
+    external = load_eval_sets(cfg.eval.sets, cfg.data.groups, cache_dir(cfg))
     timings["data_s"] = time.perf_counter() - tick
 
     # 2. Intervention on the pre-trained model (shared across rates and seeds through the store).
@@ -139,40 +142,49 @@ def run_trial(
     )
     timings["train_s"] = time.perf_counter() - tick
 
-    # 4. Evaluation on the balanced set and on its counterfactual twin.
+    # 4. Evaluation on the balanced set and on its counterfactual twins, then on each external set.
     tick = time.perf_counter()
-    evaluation = task.eval
-    scores = predict_scores(model, tokenizer, evaluation["text"].tolist(), cfg.train, device)
-    cf_scores = predict_scores(model, tokenizer, evaluation["cf_text"].tolist(), cfg.train, device)
-    predictions = pd.DataFrame(
-        {
-            "text": evaluation["text"].to_numpy(),
-            "label": evaluation["label"].astype(int).to_numpy(),
-            "group": evaluation["group"].to_numpy(),
-            "score": scores,
-            "pred": (scores >= 0.5).astype(int),
-            "cf_score": cf_scores,
-        }
-    )
-    metrics = compute_metrics(predictions, task.lexicon.name_a, task.lexicon.name_b)
+    a, b = task.lexicon.name_a, task.lexicon.name_b
+    predictions = score_rows(model, tokenizer, task.eval, cfg, device)
+    metrics = compute_metrics(predictions, a, b)
     timings["eval_s"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    external_predictions: dict[str, pd.DataFrame] = {}
+    eval_sets: dict[str, Any] = {}
+    for one in external:
+        table = score_rows(model, tokenizer, one.frame, cfg, device)
+        external_predictions[one.name] = table
+        set_metrics = compute_metrics(table, a, b)
+        eval_sets[one.name] = {
+            "path": one.path,
+            "rows": len(table),
+            "group_counts": one.counts,
+            "metrics": {k: float(v) for k, v in set_metrics.items()},
+        }
+    timings["eval_sets_s"] = time.perf_counter() - tick
     timings["total_s"] = time.perf_counter() - started
 
     # 5. Results: predictions first, result.json last (its presence marks the trial done).
     with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
         predictions.to_parquet(tmp, index=False)
+    for name, frame in external_predictions.items():
+        with atomic_path(out_dir / eval_set_predictions_file(name)) as tmp:
+            frame.to_parquet(tmp, index=False)
     result = {
         "trial_key": trial_key(cfg),
         "sweep": cfg.sweep.name,
         "point": point if point is not None else first_point(cfg),
         "config": to_dict(cfg),
         "realised_rate": float(task.realised_rate),
+        "group_counts": task.group_counts,
+        "eval_set": task.eval_makeup,
         "intrinsic_bias": {
             "before": intervention["intrinsic_before"],
             "after": intervention["intrinsic_after"],
         },
         "intervention_key": intervention["key"],
         "metrics": {k: float(v) for k, v in metrics.items()},
+        "eval_sets": eval_sets,
         "training": training,
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "node": socket.gethostname(),
@@ -181,3 +193,23 @@ def run_trial(
     result.update(hooks.extra or {})
     write_json_atomic(out_dir / RESULT_FILE, result)
     return result
+
+
+def score_rows(
+    model: Any, tokenizer: Any, rows: pd.DataFrame, cfg: DictConfig, device: Any
+) -> pd.DataFrame:
+    """The predictions table of eval rows (text, label, group, cf_text): each text and its twin
+    scored, so every metric can be computed from the table alone (`metrics.extrinsic`)."""
+    scores = predict_scores(model, tokenizer, rows["text"].tolist(), cfg.train, device)
+    cf_scores = predict_scores(model, tokenizer, rows["cf_text"].tolist(), cfg.train, device)
+    return pd.DataFrame(
+        {
+            "text": rows["text"].to_numpy(),
+            "cf_text": rows["cf_text"].to_numpy(),
+            "label": rows["label"].astype(int).to_numpy(),
+            "group": rows["group"].to_numpy(),
+            "score": scores,
+            "pred": (scores >= THRESHOLD).astype(int),
+            "cf_score": cf_scores,
+        }
+    )

@@ -22,6 +22,7 @@ LAUNCH_TINY = [
     "sweep.grid.data.rate=[0.1,0.9]",
     "sweep.grid.seed=[0]",
     "sweep.grid.intervention.strength=[0.5]",
+    "sweep.grid.intervention.seed=[0]",
     "train.epochs=2",
     "data.train_size=200",
     "data.eval_size=100",

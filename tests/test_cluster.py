@@ -283,6 +283,7 @@ def test_sweep_spreads_over_nodes_and_survives_losing_one(cluster: dict, tmp_pat
         "sweep.grid.data.rate=[0.1,0.9]",
         "sweep.grid.seed=[0,1]",
         "sweep.grid.intervention.strength=[0.5]",
+        "sweep.grid.intervention.seed=[0]",
         # ~0.3 s an epoch here: 20 epochs leave time to lose a node after a checkpoint.
         "train.epochs=20",
         "data.train_size=800",

@@ -546,6 +546,7 @@ def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path, how: str
         "sweep.grid.data.rate=[0.1,0.9]",
         "sweep.grid.seed=[0,1]",
         "sweep.grid.intervention.strength=[0.5]",
+        "sweep.grid.intervention.seed=[0]",
         "train.epochs=12",  # long enough to be caught mid-run
         "data.train_size=800",
         "data.eval_size=100",

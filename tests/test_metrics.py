@@ -64,13 +64,8 @@ def hand_preds() -> pd.DataFrame:
     )
 
 
-def by_hand(preds: pd.DataFrame) -> dict[str, float]:
-    """The same metrics counted directly, with boolean masks chosen here."""
-    y = preds["label"].to_numpy()
-    p = preds["pred"].to_numpy()
-    s = preds["score"].to_numpy()
-    cf = preds["cf_score"].to_numpy()
-    g = preds["group"].to_numpy()
+def group_by_hand(y: np.ndarray, p: np.ndarray, s: np.ndarray, g: np.ndarray) -> dict[str, float]:
+    """The group metrics counted directly, with boolean masks chosen here."""
 
     def rate(mask: np.ndarray, cond: np.ndarray) -> float:
         return (p[mask & cond] == 1).sum() / cond[mask].sum()
@@ -89,6 +84,28 @@ def by_hand(preds: pd.DataFrame) -> dict[str, float]:
         "subgroup_auc": roc_auc_score(y[a], s[a]),
         "bpsn_auc": roc_auc_score(y[bpsn], s[bpsn]),
         "bnsp_auc": roc_auc_score(y[bnsp], s[bnsp]),
+    }
+
+
+def by_hand(preds: pd.DataFrame) -> dict[str, float]:
+    """The same metrics counted directly; the twin-balanced ones on the A/B rows stacked on
+    their twins (other group, cf_score, cf_score >= 0.5)."""
+    y = preds["label"].to_numpy()
+    p = preds["pred"].to_numpy()
+    s = preds["score"].to_numpy()
+    cf = preds["cf_score"].to_numpy()
+    g = preds["group"].to_numpy()
+    ab = (g == A) | (g == B)
+    doubled = (
+        np.concatenate([y[ab], y[ab]]),
+        np.concatenate([p[ab], (cf[ab] >= 0.5).astype(int)]),
+        np.concatenate([s[ab], cf[ab]]),
+        np.concatenate([g[ab], np.where(g[ab] == A, B, A)]),
+    )
+    twin = {f"{k}_twin": v for k, v in group_by_hand(*doubled).items()}
+    return {
+        **group_by_hand(y, p, s, g),
+        **twin,
         "flip_rate": ((s >= 0.5) != (cf >= 0.5)).mean(),
         "ctf_gap": np.abs(s - cf).mean(),
         "accuracy": accuracy_score(y, p),

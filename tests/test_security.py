@@ -135,6 +135,7 @@ def sweep_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iter
         "sweep.grid.intervention.strength=[0.5]",
         "sweep.grid.data.rate=[0.9]",
         "sweep.grid.seed=[0]",
+        "sweep.grid.intervention.seed=[0]",
     ]
     log = base / "driver.log"
     started = time.monotonic()

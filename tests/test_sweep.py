@@ -96,6 +96,7 @@ def test_sweep_runs_grid_shares_stage_and_tracks(tmp_path: Path, ray_env: dict[s
         tmp_path,
         "grid",
         "sweep.grid.intervention.strength=[0.0,1.0]",
+        "sweep.grid.intervention.seed=[0]",  # quickstart replicates each intervened model 3x
         "sweep.grid.data.rate=[0.1,0.9]",
         "sweep.grid.seed=[0,1]",
     )
@@ -186,6 +187,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
         tmp_path,
         "killed",
         "sweep.grid.intervention.strength=[0.0]",
+        "sweep.grid.intervention.seed=[0]",
         "sweep.grid.data.rate=[0.1,0.5,0.9]",
         "sweep.grid.seed=[0,1]",
         "train.epochs=4",

@@ -33,8 +33,17 @@ def test_trial_writes_result_and_predictions_and_is_deterministic(tmp_path: Path
     assert {"before", "after"} == set(a["intrinsic_bias"])
     assert {"data_s", "intervention_s", "train_s", "eval_s", "total_s"} <= set(a["timings"])
     predictions = pd.read_parquet(tmp_path / "a" / "predictions.parquet")
-    assert list(predictions.columns) == ["text", "label", "group", "score", "pred", "cf_score"]
+    assert list(predictions.columns) == [
+        "text", "cf_text", "label", "group", "score", "pred", "cf_score",
+    ]  # fmt: skip
     assert len(predictions) == 80
+    assert (predictions["cf_text"] != predictions["text"]).all()  # each row's twin, stored
+    assert a["eval_set"] == {
+        "method": "resample", "rows": 80, "seed": 20220522, "real": 80, "swapped": 0,
+        "cells": {"male": {"1": 20, "0": 20}, "female": {"1": 20, "0": 20}},
+    }  # fmt: skip
+    assert a["group_counts"]["kept"] == a["group_counts"]["rows"] == 1500
+    assert a["eval_sets"] == {}
     assert set(predictions["group"]) == {"male", "female"}
     assert set(predictions["label"]) == {0, 1}
 

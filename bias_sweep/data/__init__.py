@@ -1,22 +1,19 @@
 """Tasks: a labelled pool (synthetic, a file or a hub dataset), one shared eval set, and a train
 sample with a controlled group/label co-occurrence rate.
 
-    pool   labelled texts that mention exactly one group (deduplicated by text), or, where the
-           source has a gold group column (data.group_column; LabHC/bias_in_bios's gender), the
-           rows whose gold group is A or B and whose twin differs from the text; how many rows
-           had A, B, both or neither is kept in TaskData.group_counts
-    eval   fixed per pool: balanced labels, P(A | y) = 0.5, with each row's counterfactual twin
-           (real rows; where a cell of the pool is too small, swapped twins fill it in)
+    pool   labelled texts that mention exactly one group, each with its twin (`pool`); how many
+           rows had A, B, both or neither is kept in TaskData.group_counts
+    eval   fixed per pool and data.eval_size / data.eval_method: balanced labels, P(A | y) = 0.5,
+           each row with its counterfactual twin (`split`); its make-up is TaskData.eval_makeup
     train  drawn from the pool minus eval and its twins, at data.rate, for one seed
 
-The eval set depends only on the pool (a fixed internal seed), so every grid point of a sweep is
-measured on the same rows; the train sample depends on (rate, seed).
+The eval set depends only on the pool and the eval settings (a fixed internal seed), so every grid
+point of a sweep is measured on the same rows; the train sample depends on (rate, seed).
+Whether a grid's sizes fit its pools is checked before anything runs (`feasibility`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,15 +22,16 @@ import numpy as np
 import pandas as pd
 
 from bias_sweep.config import cache_root
-from bias_sweep.errors import UserError
-from bias_sweep.identity import stable_hash
 
 from . import sources, synthetic
 from .lexicons import Lexicon, get_lexicon, group_counts
+from .pool import _POOLS as _POOLS  # re-exported: tests clear the per-process pool cache
+from .pool import describe_source, load_pool
 from .sampling import cooccurrence_sample
-from .words import class_words
+from .split import EVAL_SEED, eval_method, split_pool
 
 __all__ = [
+    "EVAL_SEED",
     "Lexicon",
     "TaskData",
     "cooccurrence_sample",
@@ -41,11 +39,9 @@ __all__ = [
     "group_counts",
     "load_task",
     "pool_group_counts",
+    "sources",
+    "synthetic",
 ]
-
-EVAL_SEED = 20220522  # fixed: every trial of every sweep on a pool shares one eval set
-SYNTHETIC_SEED = 0
-SYNTHETIC_VERSION = 1  # bump when the generator changes, so caches keyed by fingerprint refresh
 
 
 @dataclass
@@ -61,204 +57,17 @@ class TaskData:
     # What train is drawn from (text, label, group): labelled single-group rows minus eval and
     # its twins. Interventions draw skewed corpora from it with cooccurrence_sample.
     pool: pd.DataFrame = field(default_factory=pd.DataFrame)
-    # Rows of the source by group (see _counts): for `plan` and result.json.
+    # Rows of the source by group (see pool.source_counts): for `plan` and result.json.
     group_counts: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Pool:
-    labelled: pd.DataFrame  # text, label, group, cf_text
-    texts: pd.Series  # every text of the source, with or without a group
-    fingerprint: str
-    positive_words: tuple[str, ...]
-    negative_words: tuple[str, ...]
-    counts: dict[str, Any]
-
-
-_POOLS: OrderedDict[tuple, _Pool] = OrderedDict()  # per process: a worker's trials share pools
-_MAX_POOLS = 4
-
-
-def _raw(cfg: Any, lexicon: Lexicon, root: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """(text, label) rows of the source and what identifies them besides their content."""
-    if cfg.source == "synthetic":
-        frame = synthetic.synthetic_pool(lexicon, int(cfg.pool_size), SYNTHETIC_SEED)
-        ident = {"pool_size": int(cfg.pool_size), "version": SYNTHETIC_VERSION}
-        return frame[["text", "label"]], ident
-    if cfg.source == "file":
-        return sources.load_file(cfg, root)
-    if cfg.source == "hub":
-        return sources.load_hub(cfg, root)
-    raise UserError(f"data.source: {cfg.source!r}; expected synthetic, file or hub")
-
-
-def _source_key(cfg: Any, lexicon: Lexicon, root: Path) -> tuple:
-    """Cheap in-process key of a pool: the settings, plus the file's stat so edits are seen."""
-    if cfg.source == "file" and not cfg.path:
-        raise UserError("data.path: a file path or URL is needed when data.source=file")
-    stat = None
-    if cfg.source in ("file", "hub") and cfg.path:
-        local = sources.local_file(cfg.path, root)  # downloads a URL once
-        st = local.stat()
-        stat = (str(local), st.st_mtime_ns, st.st_size)
-    settings = (
-        cfg.text_column,
-        cfg.label_column,
-        cfg.positive_label,
-        cfg.hub_dataset,
-        getattr(cfg, "group_column", None),
-        str(dict(getattr(cfg, "group_values", None) or {})),
-    )
-    size = int(cfg.pool_size) if cfg.source == "synthetic" else None
-    return (cfg.source, cfg.path, stat, settings, size, lexicon)
-
-
-def _gold_groups(cfg: Any, lexicon: Lexicon, raw: pd.DataFrame) -> pd.Series | None:
-    """name_a / name_b / None per row from the source's gold group column, or None if it has
-    none. Values: data.group_values {a: ..., b: ...}; a hub dataset's own coding; or the
-    column already holds the group names."""
-    if "gold_group" not in raw.columns:
-        return None
-    values = getattr(cfg, "group_values", None)
-    column = getattr(cfg, "group_column", None)
-    if values:
-        a, b = str(values["a"]), str(values["b"])
-    elif cfg.source == "hub" and cfg.hub_dataset in sources.HUB_GROUPS:
-        column, builtin, a, b = sources.HUB_GROUPS[cfg.hub_dataset]
-        if lexicon.builtin != builtin:
-            return None  # the gold column is about another attribute: groups from the lexicon
-    else:
-        a, b = lexicon.name_a, lexicon.name_b
-    gold = raw["gold_group"]
-    if not (gold == a).any() or not (gold == b).any():
-        seen = ", ".join(sorted(gold.dropna().astype(str).unique())[:8])
-        raise UserError(
-            f"data.group_values: column '{column}' needs values for both groups ({a!r} -> "
-            f"{lexicon.name_a}, {b!r} -> {lexicon.name_b}); it has {seen or 'none'}; set "
-            "data.group_values: {a: ..., b: ...}"
-        )
-    return gold.map({a: lexicon.name_a, b: lexicon.name_b}).astype(object)
-
-
-def _counts(
-    raw: pd.DataFrame,
-    scans: pd.DataFrame,
-    gold: pd.Series | None,
-    gold_column: str | None,
-    kept: int,
-    lexicon: Lexicon,
-) -> dict[str, Any]:
-    """Rows of the source by group: a, b (one group), both, neither, and the share kept.
-
-    Counted on distinct texts (`duplicates` rows of the source repeat a text); kept_share is
-    kept / distinct texts. With a gold group
-    column, a and b count its values, neither the rows with another or no value, and no_twin
-    the rows dropped because no lexicon term was found to swap; lexicon_agreement is the share
-    of rows with a gold group and a lexicon group where the two agree.
-    """
-    has_a, has_b = scans["has_a"].to_numpy(), scans["has_b"].to_numpy()
-    counts: dict[str, Any] = {"group_from": "lexicon", "rows": len(raw)}
-    counts["duplicates"] = len(raw) - len(scans)
-    if gold is None:
-        counts.update(
-            a=int((has_a & ~has_b).sum()),
-            b=int((has_b & ~has_a).sum()),
-            both=int((has_a & has_b).sum()),
-            neither=int((~has_a & ~has_b).sum()),
-        )
-    else:
-        g = gold.to_numpy()
-        known = gold.notna().to_numpy()
-        lex = lexicon.group_column_from(scans).to_numpy()
-        both_known = known & pd.notna(lex)
-        counts.update(
-            group_from=f"column {gold_column}",
-            a=int((g == lexicon.name_a).sum()),
-            b=int((g == lexicon.name_b).sum()),
-            both=0,
-            neither=int((~known).sum()),
-            no_twin=int((known & (scans["cf_text"] == scans["text"]).to_numpy()).sum()),
-            lexicon_agreement=float((g[both_known] == lex[both_known]).mean())
-            if both_known.any()
-            else None,
-        )
-    counts["kept"] = kept
-    counts["kept_share"] = kept / len(scans) if len(scans) else 0.0
-    return counts
-
-
-def _pool(cfg: Any, lexicon: Lexicon, root: Path) -> _Pool:
-    key = _source_key(cfg, lexicon, root)
-    if key in _POOLS:
-        _POOLS.move_to_end(key)
-        return _POOLS[key]
-    raw, ident = _raw(cfg, lexicon, root)
-    # A content hash rather than the path: the same data fingerprints alike on every node.
-    content = pd.util.hash_pandas_object(raw, index=False).to_numpy().tobytes()
-    ident = {
-        "source": cfg.source,
-        **ident,
-        "content": hashlib.sha256(content).hexdigest(),
-        "lexicon": lexicon.describe(),
-    }
-    distinct = raw.drop_duplicates("text").reset_index(drop=True)
-    gold = _gold_groups(cfg, lexicon, distinct)
-    if gold is not None:
-        ident["group_values"] = [lexicon.name_a, lexicon.name_b]
-    scans = lexicon.scan_column(distinct["text"])
-    labelled = distinct[["text", "label"]].copy()
-    labelled["cf_text"] = scans["cf_text"].to_numpy()
-    if gold is None:
-        labelled["group"] = lexicon.group_column_from(scans)
-        keep = labelled["group"].notna()
-    else:
-        labelled["group"] = gold.to_numpy()
-        keep = labelled["group"].notna() & (labelled["cf_text"] != labelled["text"])
-    labelled = labelled[keep].reset_index(drop=True)[["text", "label", "group", "cf_text"]]
-    if labelled.empty:
-        where = cfg.path or cfg.hub_dataset or "the synthetic pool"
-        terms = ", ".join((*lexicon.terms_a[:4], *lexicon.terms_b[:4]))
-        raise UserError(
-            f"data.groups: no row of {where} mentions exactly one group of the lexicon "
-            f"({lexicon.name_a}/{lexicon.name_b}: {terms}, ...); choose data.groups.lexicon "
-            "or data.groups.pairs whose terms occur in the text"
-        )
-    labelled["label"] = labelled["label"].astype("int64")
-    counts = _counts(raw, scans, gold, ident.get("group_column"), len(labelled), lexicon)
-    if cfg.source == "synthetic":
-        words = (synthetic.POSITIVE_WORDS, synthetic.NEGATIVE_WORDS)
-    else:
-        pos, neg = class_words(labelled, lexicon)
-        words = (tuple(pos), tuple(neg))
-    pool = _Pool(labelled, raw["text"], stable_hash(ident, length=16), *words, counts)
-    _POOLS[key] = pool
-    while len(_POOLS) > _MAX_POOLS:
-        _POOLS.popitem(last=False)
-    return pool
-
-
-def _eval_set(labelled: pd.DataFrame, n: int, lexicon: Lexicon) -> pd.DataFrame:
-    """Balanced eval rows from real text; counterfactual twins fill in where a cell is short."""
-    try:
-        ev, _ = cooccurrence_sample(
-            labelled, 0.5, n, "resample", lexicon, np.random.default_rng(EVAL_SEED),
-            size_key="data.eval_size",
-        )  # fmt: skip
-    except UserError:
-        ev, _ = cooccurrence_sample(
-            labelled, 0.5, n, "counterfactual", lexicon, np.random.default_rng(EVAL_SEED),
-            size_key="data.eval_size",
-        )  # fmt: skip
-    ev = ev[["text", "label", "group"]].copy()
-    ev["cf_text"] = lexicon.swap_column(ev["text"])
-    return ev
+    # What the eval set holds (split.Split.makeup): for result.json.
+    eval_makeup: dict[str, Any] = field(default_factory=dict)
 
 
 def pool_group_counts(cfg: Any, *, cache_dir: str | Path | None = None) -> dict[str, Any]:
     """The source's rows by group (TaskData.group_counts) without drawing a sample: for `plan`,
     which can print them even where the sizes asked for do not fit the pool."""
     lexicon = get_lexicon(cfg.groups)
-    return dict(_pool(cfg, lexicon, cache_root(cache_dir)).counts)
+    return dict(load_pool(cfg, lexicon, cache_root(cache_dir)).counts)
 
 
 def load_task(cfg: Any, seed: int, *, cache_dir: str | Path | None = None) -> TaskData:
@@ -268,31 +77,30 @@ def load_task(cfg: Any, seed: int, *, cache_dir: str | Path | None = None) -> Ta
     `bias_sweep.config.cache_root` (pass `bias_sweep.config.cache_dir(conf)` to follow the config).
     """
     lexicon = get_lexicon(cfg.groups)
-    pool = _pool(cfg, lexicon, cache_root(cache_dir))
-    ev = _eval_set(pool.labelled, int(cfg.eval_size), lexicon)
-    # Hold out eval rows and their twins, so that no train text (swapped or not) is an eval text.
-    held = pd.concat([ev["text"], ev["cf_text"]]).unique()
-    lab = pool.labelled
-    train_pool = lab[~lab["text"].isin(held) & ~lab["cf_text"].isin(held)]
-    train_pool = train_pool[["text", "label", "group"]].reset_index(drop=True)
+    pool = load_pool(cfg, lexicon, cache_root(cache_dir))
+    split = split_pool(pool, int(cfg.eval_size), eval_method(cfg), lexicon, describe_source(cfg))
+    ev, train_pool = split.eval.copy(), split.train_pool.copy()
     train, realised = cooccurrence_sample(
         train_pool, float(cfg.rate), int(cfg.train_size), cfg.rate_method, lexicon,
         np.random.default_rng(seed),
     )  # fmt: skip
+    held = pd.concat([ev["text"], ev["cf_text"]]).unique()
     corpus = pool.texts[~pool.texts.isin(held)].tolist()
+    positive_words, negative_words = pool.class_words
     if cfg.attribute_words:
         attribute_words = [str(w) for w in cfg.attribute_words]
     else:
-        attribute_words = list(pool.positive_words)
+        attribute_words = list(positive_words)
     return TaskData(
         train=train,
         eval=ev.reset_index(drop=True),
         corpus=corpus,
         lexicon=lexicon,
         attribute_words=attribute_words,
-        negative_words=list(pool.negative_words),
+        negative_words=list(negative_words),
         realised_rate=realised,
         fingerprint=pool.fingerprint,
         pool=train_pool,
         group_counts=dict(pool.counts),
+        eval_makeup=dict(split.makeup),
     )

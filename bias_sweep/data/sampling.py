@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +18,54 @@ def _round(x: float) -> int:
     return int(np.floor(x + 0.5))  # half up: Python's round() is half-to-even
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """Why one label's rows cannot be drawn: `group` None means too few rows of the label in
+    all; else the named cell (group, label) lacks rows for the rate. need and has are rows."""
+
+    label: int
+    group: str | None
+    need: int
+    has: int
+
+
+def label_counts(n: int, share_1: float | None = None) -> tuple[int, int]:
+    """(rows with y=1, rows with y=0) of an n-row sample: balanced (y=1 gets n // 2), or with the
+    pool's share of y=1 (`share_1`) when not balanced."""
+    n1 = n // 2 if share_1 is None else _round(n * share_1)
+    return n1, n - n1
+
+
+def count_of_a(n_y: int, p_a: float, in_a: int, in_b: int) -> int:
+    """Rows of group A among n_y rows of one label for resampling at P(A) = p_a: the count the
+    rate asks for, clipped to what the cells (in_a rows of A, in_b of B) hold."""
+    return min(max(_round(p_a * n_y), n_y - in_b), in_a)
+
+
+def shortfall(
+    n_y: int, p_a: float, in_a: int, in_b: int, method: str, *, label: int, names: tuple[str, str]
+) -> Shortfall | None:
+    """The one feasibility rule of `cooccurrence_sample` for one label, None when it can draw.
+
+    Both methods need n_y rows of the label. Resampling also needs the cells to hold the count of
+    A the rate asks for, round(p_a * n_y), or a count whose share misses p_a by at most
+    RATE_TOLERANCE. `data.feasibility` searches sizes with this same function.
+    """
+    if n_y == 0:
+        return None
+    if in_a + in_b < n_y:
+        return Shortfall(label, None, n_y, in_a + in_b)
+    if method != "resample":
+        return None
+    want_a = _round(p_a * n_y)
+    k = count_of_a(n_y, p_a, in_a, in_b)
+    if k == want_a or abs(k / n_y - p_a) <= RATE_TOLERANCE:
+        return None
+    if want_a > in_a:
+        return Shortfall(label, names[0], want_a, in_a)
+    return Shortfall(label, names[1], n_y - want_a, in_b)
+
+
 def cooccurrence_sample(
     pool: pd.DataFrame,
     rate: float,
@@ -26,6 +76,7 @@ def cooccurrence_sample(
     *,
     size_key: str = "data.train_size",
     balanced: bool = True,
+    mark_swapped: bool = False,
 ) -> tuple[pd.DataFrame, float]:
     """Draw n rows of `pool` (text, label, group) with the group/label co-occurrence set to `rate`.
 
@@ -37,14 +88,16 @@ def cooccurrence_sample(
 
     method "resample": draw without replacement from the four (group, label) cells. If a cell is
     short the closest feasible count is used, and UserError is raised when that misses the rate by
-    more than 0.01 (`size_key` names the size setting to lower in the message).
+    more than 0.01 (`size_key` names the size setting to lower in the message; the rule is
+    `shortfall`).
     method "counterfactual": draw each label's rows at random, then swap the group terms
     (lexicon.swap) of as many rows as needed (random ones) to hit the counts exactly. For a given
     rng state the rows drawn do not depend on the rate, only which of them are swapped: comparing
     rates compares group terms, not different texts. Needs only enough rows of each label.
 
     Rows whose group is neither name_a nor name_b are ignored. Returns the shuffled sample (the
-    pool's columns, fresh index) and the realised rate (#A with y=1) / (#y=1).
+    pool's columns, fresh index; with mark_swapped also a bool column `swapped`, true where the
+    text is a swapped twin) and the realised rate (#A with y=1) / (#y=1).
     """
     if method not in ("resample", "counterfactual"):
         raise UserError(f"data.rate_method: {method!r}; expected resample or counterfactual")
@@ -55,32 +108,21 @@ def cooccurrence_sample(
     valid = (groups == lexicon.name_a) | (groups == lexicon.name_b)
     is_a = groups == lexicon.name_a
     share = (labels[valid] == 1).mean() if valid.any() else 0.0
-    n1 = n // 2 if balanced else _round(n * share)
+    n1, n0 = label_counts(n, None if balanced else share)
+    names = (lexicon.name_a, lexicon.name_b)
     chosen: list[np.ndarray] = []
     to_swap: list[np.ndarray] = []
-    for y, n_y, p_a in ((1, n1, rate), (0, n - n1, 1 - rate)):
+    for y, n_y, p_a in ((1, n1, rate), (0, n0, 1 - rate)):
         if n_y == 0:
             continue
         in_a = np.flatnonzero(valid & is_a & (labels == y))
         in_b = np.flatnonzero(valid & ~is_a & (labels == y))
-        if len(in_a) + len(in_b) < n_y:
-            raise UserError(
-                f"pool too small: need {n_y} rows with label {y}, the pool has "
-                f"{len(in_a) + len(in_b)}; lower {size_key}"
-            )
+        short = shortfall(n_y, p_a, len(in_a), len(in_b), method, label=y, names=names)
+        if short is not None:
+            raise UserError(_short_message(short, size_key))
         want_a = _round(p_a * n_y)
         if method == "resample":
-            k = min(max(want_a, n_y - len(in_b)), len(in_a))  # closest feasible count of A
-            if k != want_a and abs(k / n_y - p_a) > RATE_TOLERANCE:
-                short, need, has = (
-                    (lexicon.name_a, want_a, len(in_a))
-                    if want_a > len(in_a)
-                    else (lexicon.name_b, n_y - want_a, len(in_b))
-                )
-                raise UserError(
-                    f"pool too small: need {need} rows of group {short} with label {y}, the pool "
-                    f"has {has}; lower {size_key} or use data.rate_method=counterfactual"
-                )
+            k = count_of_a(n_y, p_a, len(in_a), len(in_b))
             chosen += [rng.choice(in_a, k, replace=False), rng.choice(in_b, n_y - k, replace=False)]
         else:
             rows = rng.choice(np.concatenate([in_a, in_b]), n_y, replace=False)
@@ -98,14 +140,79 @@ def cooccurrence_sample(
     picked = np.concatenate(chosen) if chosen else np.array([], dtype=int)
     picked = picked[rng.permutation(len(picked))]
     sample = pool.iloc[picked].reset_index(drop=True)
-    if to_swap:
-        flip = np.isin(picked, np.concatenate(to_swap))
-        if flip.any():
-            sample.loc[flip, "text"] = lexicon.swap_column(sample.loc[flip, "text"]).to_numpy()
-            old = sample.loc[flip, "group"].to_numpy()
-            sample.loc[flip, "group"] = np.where(
-                old == lexicon.name_a, lexicon.name_b, lexicon.name_a
-            )
+    flip = np.isin(picked, np.concatenate(to_swap)) if to_swap else np.zeros(len(picked), bool)
+    if flip.any():
+        sample.loc[flip, "text"] = lexicon.swap_column(sample.loc[flip, "text"]).to_numpy()
+        old = sample.loc[flip, "group"].to_numpy()
+        sample.loc[flip, "group"] = np.where(old == lexicon.name_a, lexicon.name_b, lexicon.name_a)
+    if mark_swapped:
+        sample["swapped"] = flip
     pos = sample["label"].to_numpy() == 1
     realised = float((sample["group"].to_numpy()[pos] == lexicon.name_a).mean()) if n1 else rate
     return sample, realised
+
+
+def _short_message(short: Shortfall, size_key: str) -> str:
+    if short.group is None:
+        return (
+            f"pool too small: need {short.need} rows with label {short.label}, the pool has "
+            f"{short.has}; lower {size_key}"
+        )
+    return (
+        f"pool too small: need {short.need} rows of group {short.group} with label {short.label}, "
+        f"the pool has {short.has}; lower {size_key} or use data.rate_method=counterfactual"
+    )
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Rows of each (group, label) cell of a pool: a1 = group A with y=1, and so on."""
+
+    a1: int
+    b1: int
+    a0: int
+    b0: int
+
+    @classmethod
+    def of(cls, pool: pd.DataFrame, lexicon: Lexicon) -> Cells:
+        groups, labels = pool["group"].to_numpy(), pool["label"].to_numpy()
+        a, b = groups == lexicon.name_a, groups == lexicon.name_b
+        pos, neg = labels == 1, labels == 0
+        return cls(*(int((g & y).sum()) for g, y in ((a, pos), (b, pos), (a, neg), (b, neg))))
+
+    def as_dict(self, names: tuple[str, str]) -> dict[str, dict[str, int]]:
+        """{group: {label: rows}}, labels as strings (JSON keys)."""
+        return {
+            names[0]: {"1": self.a1, "0": self.a0},
+            names[1]: {"1": self.b1, "0": self.b0},
+        }
+
+
+def first_shortfall(
+    cells: Cells, rate: float, n: int, method: str, names: tuple[str, str]
+) -> Shortfall | None:
+    """What stops `cooccurrence_sample` (balanced) from drawing n rows at `rate`, or None."""
+    n1, n0 = label_counts(n)
+    per_label = ((1, n1, rate, cells.a1, cells.b1), (0, n0, 1 - rate, cells.a0, cells.b0))
+    for y, n_y, p_a, in_a, in_b in per_label:
+        short = shortfall(n_y, p_a, in_a, in_b, method, label=y, names=names)
+        if short is not None:
+            return short
+    return None
+
+
+def largest_size(cells: Cells, rate: float, method: str, names: tuple[str, str]) -> int:
+    """The largest n that `cooccurrence_sample` (balanced) can draw from `cells` at `rate`.
+
+    A bisection over n with `first_shortfall`, the sampler's own rule: each label's rule holds
+    for every count up to some limit (its cells' shares only fall as the count grows), and both
+    labels' counts grow with n, so the feasible sizes are 0..largest.
+    """
+    low, high = 0, cells.a1 + cells.b1 + cells.a0 + cells.b0  # low is feasible (nothing to draw)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if first_shortfall(cells, rate, mid, method, names) is None:
+            low = mid
+        else:
+            high = mid - 1
+    return low

@@ -116,7 +116,7 @@ def _unsupported(path: str, key: str) -> UserError:
 
 
 @lru_cache(maxsize=16)
-def _read(path: str, shown: str, mtime_ns: int, size: int) -> pd.DataFrame:
+def _read(path: str, shown: str, mtime_ns: int, size: int, key: str) -> pd.DataFrame:
     # mtime and size are in the key so that an edited file is read again.
     fmt = table_format(path)
     try:
@@ -131,23 +131,22 @@ def _read(path: str, shown: str, mtime_ns: int, size: int) -> pd.DataFrame:
                 return pd.read_json(path, lines=True)
         return pd.read_parquet(path)
     except Exception as exc:
-        raise UserError(
-            f"data.path: could not read '{shown}' as {fmt} ({_one_line(exc)})"
-        ) from None
+        raise UserError(f"{key}: could not read '{shown}' as {fmt} ({_one_line(exc)})") from None
 
 
-def read_table(path: str, root: Path) -> tuple[pd.DataFrame, str]:
+def read_table(path: str, root: Path, key: str = "data.path") -> tuple[pd.DataFrame, str]:
     """The table at a local path or URL (parsed once per process) and the name to show for it."""
-    local = local_file(path, root)
+    local = local_file(path, root, key)
     stat = local.stat()
-    return _read(str(local), path, stat.st_mtime_ns, stat.st_size), path
+    return _read(str(local), path, stat.st_mtime_ns, stat.st_size, key), path
 
 
-def _column(df: pd.DataFrame, column: str, key: str, shown: str) -> pd.Series:
-    if column not in df.columns:
+def column(df: pd.DataFrame, name: str, key: str, shown: str) -> pd.Series:
+    """Column `name` of a table read from `shown`, or UserError naming the setting `key`."""
+    if name not in df.columns:
         cols = ", ".join(map(str, df.columns))
-        raise UserError(f"{key}: column '{column}' not in {shown} (columns: {cols})")
-    return df[column]
+        raise UserError(f"{key}: column '{name}' not in {shown} (columns: {cols})")
+    return df[name]
 
 
 def _values(series: pd.Series, limit: int = 8) -> str:
@@ -156,9 +155,12 @@ def _values(series: pd.Series, limit: int = 8) -> str:
     return ", ".join(values[:limit]) + more
 
 
-def binary_labels(raw: pd.Series, positive_label: str | None, column: str, shown: str) -> pd.Series:
+def binary_labels(
+    raw: pd.Series, positive_label: str | None, column: str, shown: str, prefix: str = "data"
+) -> pd.Series:
     """0/1 labels: 1 where the value is `positive_label` (compared as text, or as a number when
-    both are numbers); without one, the values must already be 0/1 or booleans."""
+    both are numbers); without one, the values must already be 0/1 or booleans. `prefix` is the
+    config section named in messages."""
     if positive_label is not None:
         positive = str(positive_label)
         y = raw.astype(str) == positive
@@ -168,7 +170,7 @@ def binary_labels(raw: pd.Series, positive_label: str | None, column: str, shown
                 y = pd.to_numeric(raw, errors="coerce") == number
         if not y.any():
             raise UserError(
-                f"data.positive_label: '{positive}' is not a value of column '{column}' in "
+                f"{prefix}.positive_label: '{positive}' is not a value of column '{column}' in "
                 f"{shown} (values: {_values(raw)})"
             )
     elif pd.api.types.is_bool_dtype(raw):
@@ -178,14 +180,14 @@ def binary_labels(raw: pd.Series, positive_label: str | None, column: str, shown
         mapped = text.map({"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1})
         if mapped.isna().any():
             raise UserError(
-                f"data.label_column: column '{column}' in {shown} has values {_values(raw)}; "
-                "set data.positive_label to the value meaning y=1"
+                f"{prefix}.label_column: column '{column}' in {shown} has values {_values(raw)}; "
+                f"set {prefix}.positive_label to the value meaning y=1"
             )
         y = mapped == 1
     y = y.astype("int64")
     if y.nunique() < 2:
         raise UserError(
-            f"data.label_column: column '{column}' in {shown} has one class only "
+            f"{prefix}.label_column: column '{column}' in {shown} has one class only "
             f"(values: {_values(raw)}); a classifier needs both"
         )
     return y
@@ -194,11 +196,11 @@ def binary_labels(raw: pd.Series, positive_label: str | None, column: str, shown
 def _frame(text: pd.Series, label: pd.Series, group: pd.Series | None = None) -> pd.DataFrame:
     frame = pd.DataFrame({"text": text.astype(str).to_numpy(), "label": label.to_numpy()})
     if group is not None:
-        frame["gold_group"] = _as_text(group).to_numpy()
+        frame["gold_group"] = as_text(group).to_numpy()
     return frame
 
 
-def _as_text(values: pd.Series) -> pd.Series:
+def as_text(values: pd.Series) -> pd.Series:
     """Values as text, 1.0 read as "1" (a CSV column of 0/1 with gaps parses as floats)."""
     numbers = pd.to_numeric(values, errors="coerce")
     whole = numbers.notna() & (numbers == numbers.round())
@@ -211,8 +213,8 @@ def _as_text(values: pd.Series) -> pd.Series:
 def load_file(cfg: Any, root: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """`data.source=file`: (text, label) rows of cfg.path and what identifies them."""
     df, shown = read_table(cfg.path, root)
-    text = _column(df, cfg.text_column, "data.text_column", shown)
-    raw = _column(df, cfg.label_column, "data.label_column", shown)
+    text = column(df, cfg.text_column, "data.text_column", shown)
+    raw = column(df, cfg.label_column, "data.label_column", shown)
     keep = text.notna() & raw.notna()
     label = binary_labels(raw[keep], cfg.positive_label, cfg.label_column, shown)
     ident: dict[str, Any] = {
@@ -222,7 +224,7 @@ def load_file(cfg: Any, root: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     group_column = getattr(cfg, "group_column", None)
     group = None
     if group_column:
-        group = _column(df, group_column, "data.group_column", shown)[keep]
+        group = column(df, group_column, "data.group_column", shown)[keep]
         ident["group_column"] = group_column
     return _frame(text[keep], label, group), ident
 
@@ -251,6 +253,8 @@ def _local_dataset(path: str, shown: str, mtime_ns: int, size: int, cache: str) 
     fmt = table_format(path)
     builder = {"csv": "csv", "tsv": "csv", "jsonl": "json", "json": "json"}.get(fmt, "parquet")
     kwargs = {"sep": "\t"} if fmt == "tsv" else {}
+    quiet = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # converting a local file: no bars (`plan` says one line)
     try:
         # Arrow conversions of local files go to our cache, not the user's hub cache.
         return datasets.load_dataset(
@@ -260,6 +264,9 @@ def _local_dataset(path: str, shown: str, mtime_ns: int, size: int, cache: str) 
         raise UserError(
             f"data.path: could not read '{shown}' as {fmt} ({_one_line(exc)})"
         ) from None
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
 
 
 def bios_profession(positive_label: str | None) -> int:

@@ -12,6 +12,9 @@ The predictions table has one row per evaluation example:
 Which rows each metric uses:
   * group metrics (TPR/FPR gaps, demographic parity, equalized odds, Borkan AUCs) use only the rows
     of groups A and B, so that texts mentioning neither group do not dilute an A-vs-B comparison;
+  * their twin-balanced versions (`<key>_twin`) use the doubled table of `twin_balanced`: every
+    A/B row with a counterfactual score, once as itself and once as its twin in the other group,
+    so both groups hold the same texts and only the group terms differ between them;
   * counterfactual metrics (flip rate, ctf_gap) use every row with a counterfactual score;
   * utility metrics (accuracy, F1, ROC AUC) use every row.
 
@@ -36,6 +39,8 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
+from bias_sweep.metrics.names import TWIN_SUFFIX
+
 THRESHOLD = 0.5  # P(y=1) at or above it is a positive prediction (flip rate)
 REQUIRED_COLUMNS = ("label", "group", "score", "pred", "cf_score")
 NAN = float("nan")
@@ -50,6 +55,7 @@ def compute_metrics(preds: pd.DataFrame, group_a: str, group_b: str) -> dict[str
     out: dict[str, float] = {}
     out.update(group_gaps(preds, group_a, group_b))
     out.update(nuanced_aucs(preds, group_a, group_b))
+    out.update(twin_group_metrics(preds, group_a, group_b))
     out.update(counterfactual_metrics(preds))
     out.update(utility_metrics(preds))
     return out
@@ -123,6 +129,28 @@ def nuanced_aucs(preds: pd.DataFrame, group_a: str, group_b: str) -> dict[str, f
         "bpsn_auc": _auc(y[bpsn], score[bpsn]),
         "bnsp_auc": _auc(y[bnsp], score[bnsp]),
     }
+
+
+def twin_balanced(preds: pd.DataFrame, group_a: str, group_b: str) -> pd.DataFrame:
+    """The doubled table: each row of group A or B that has a counterfactual score appears
+    twice, as itself (its group, score, pred) and as its twin (the other group, cf_score, and the
+    prediction at THRESHOLD), so that every text is scored in both groups."""
+    ab = preds[preds["group"].isin([group_a, group_b]) & preds["cf_score"].notna()]
+    twin = ab.assign(
+        group=np.where(ab["group"] == group_a, group_b, group_a),
+        score=ab["cf_score"],
+        pred=(ab["cf_score"].to_numpy(dtype=float) >= THRESHOLD).astype(int),
+    )
+    return pd.concat([ab, twin], ignore_index=True)
+
+
+def twin_group_metrics(preds: pd.DataFrame, group_a: str, group_b: str) -> dict[str, float]:
+    """The group metrics (`group_gaps`, `nuanced_aucs`) on the twin-balanced table, keys suffixed
+    `_twin`. A model that ignores the group terms (score == cf_score) has gaps of exactly 0 here
+    however the texts about A and about B differ; on natural rows it need not."""
+    doubled = twin_balanced(preds, group_a, group_b)
+    out = {**group_gaps(doubled, group_a, group_b), **nuanced_aucs(doubled, group_a, group_b)}
+    return {f"{key}{TWIN_SUFFIX}": value for key, value in out.items()}
 
 
 def counterfactual_metrics(preds: pd.DataFrame) -> dict[str, float]:

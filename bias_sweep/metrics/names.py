@@ -2,11 +2,17 @@
 
 The one list: `extrinsic.compute_metrics` returns the keys of `METRIC_KEYS`, the results table has
 a column per name, and reports label their axes from `METRIC_LABELS`.
+
+Group metrics come twice: on natural rows (`tpr_gap`: texts that mention each group, as they
+are) and on twin-balanced rows (`tpr_gap_twin`: every eval text in both groups, as itself and as
+its counterfactual twin), where a content difference between texts about A and texts about B
+cannot pass for model bias. An external eval set's metrics have the same names, suffixed with
+`@<set name>` in the results table (`eval_set_column`) and prefixed with `<set name>/` in W&B.
 """
 
 from __future__ import annotations
 
-METRIC_KEYS = (  # what compute_metrics returns, one column each in results.parquet
+GROUP_METRIC_KEYS = (  # on natural rows: the texts that mention each group
     "tpr_gap",
     "fpr_gap",
     "demographic_parity_difference",
@@ -14,6 +20,12 @@ METRIC_KEYS = (  # what compute_metrics returns, one column each in results.parq
     "subgroup_auc",
     "bpsn_auc",
     "bnsp_auc",
+)
+TWIN_SUFFIX = "_twin"
+TWIN_METRIC_KEYS = tuple(f"{k}{TWIN_SUFFIX}" for k in GROUP_METRIC_KEYS)  # twin-balanced rows
+METRIC_KEYS = (  # what compute_metrics returns, one column each in results.parquet
+    *GROUP_METRIC_KEYS,
+    *TWIN_METRIC_KEYS,
     "flip_rate",
     "ctf_gap",
     "accuracy",
@@ -22,7 +34,27 @@ METRIC_KEYS = (  # what compute_metrics returns, one column each in results.parq
 )
 INTRINSIC = ("intrinsic_before", "intrinsic_after")  # of the intervened model, per trial
 UTILITY = ("accuracy", "f1")
-SIGNED = ("tpr_gap", "fpr_gap", "intrinsic_before", "intrinsic_after")  # A - B: sign matters
+SIGNED = (  # A - B: sign matters
+    "tpr_gap",
+    "fpr_gap",
+    "tpr_gap_twin",
+    "fpr_gap_twin",
+    "intrinsic_before",
+    "intrinsic_after",
+)
+EVAL_SET_SEPARATOR = "@"
+
+
+def eval_set_column(metric: str, set_name: str) -> str:
+    """The results-table column of a metric on an external eval set: `tpr_gap@madlibs`."""
+    return f"{metric}{EVAL_SET_SEPARATOR}{set_name}"
+
+
+def eval_set_columns(set_names: list[str]) -> list[str]:
+    """Every results-table column of the external eval sets named, set by set."""
+    return [eval_set_column(m, name) for name in set_names for m in METRIC_KEYS]
+
+
 DEFAULT_REPORT_METRICS = (
     "tpr_gap",
     "fpr_gap",
@@ -44,6 +76,13 @@ METRIC_LABELS = {
     "subgroup_auc": "subgroup AUC (0–1)",
     "bpsn_auc": "BPSN AUC (0–1)",
     "bnsp_auc": "BNSP AUC (0–1)",
+    "tpr_gap_twin": "TPR gap, A − B, twin-balanced rows (rate difference)",
+    "fpr_gap_twin": "FPR gap, A − B, twin-balanced rows (rate difference)",
+    "equalized_odds_difference_twin": "equalized odds difference, twin-balanced rows",
+    "demographic_parity_difference_twin": "demographic parity difference, twin-balanced rows",
+    "subgroup_auc_twin": "subgroup AUC, twin-balanced rows (0–1)",
+    "bpsn_auc_twin": "BPSN AUC, twin-balanced rows (0–1)",
+    "bnsp_auc_twin": "BNSP AUC, twin-balanced rows (0–1)",
     "flip_rate": "counterfactual flip rate (share of examples)",
     "ctf_gap": "counterfactual gap (mean |ΔP(y=1)|)",
     "accuracy": "accuracy (share correct)",

@@ -198,7 +198,9 @@ def _drive(plan: Plan, address: str | None, fresh: bool, overwrite: bool = False
             if fresh and overwrite:
                 for sub in plan.folder.outputs:
                     shutil.rmtree(sub, ignore_errors=True)
+                checked = plan
                 plan = make_plan(conf)
+                plan.data_checks, plan.eval_sets = checked.data_checks, checked.eval_sets
             OmegaConf.save(conf, plan.folder.sweep_file)
             return _execute(plan)
     finally:

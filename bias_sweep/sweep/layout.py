@@ -5,7 +5,9 @@ The only module that knows them. A sweep folder (`<sweep.storage>/<sweep.name>/`
     sweep.yaml               the resolved sweep config (grid included); its presence: the sweep exists
     trials/<key>/            one folder per grid point (key: `identity.trial_key`):
         result.json              written last and atomically: its presence means the trial is done
-        predictions.parquet      the evaluation rows and scores
+        predictions.parquet      the evaluation rows and scores (text, cf_text, label, group,
+                                 score, pred, cf_score)
+        predictions@<set>.parquet   the same for each external eval set (`eval.sets`)
         state.json               attempts, status, where it runs
         error.txt                the last failed attempt's error (first line) and traceback
     results.parquet          one row per finished trial, rebuilt from trials/ if lost or stale
@@ -40,6 +42,11 @@ EXIT_OK = 0
 EXIT_FAILED_TRIALS = 1
 EXIT_USAGE = 2  # bad input: config, arguments, data
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped by a signal with its state saved; resume it
+
+
+def eval_set_predictions_file(name: str) -> str:
+    """The predictions file of an external eval set in a trial folder."""
+    return f"predictions@{name}.parquet"
 
 
 class SweepFolder:

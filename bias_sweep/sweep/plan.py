@@ -1,20 +1,26 @@
-"""The plan of a sweep: its trials, the intervened models they need, and what is already done."""
+"""The plan of a sweep: its trials, the intervened models they need, what is already done, and
+(`check_data`, for `plan` and `run`) whether its data can hold every grid point."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from bias_sweep.config import grid_axes
+from bias_sweep.config import cache_dir, grid_axes
 from bias_sweep.errors import UserError
 from bias_sweep.identity import intervention_key, trial_key
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import PointConfigs, expand_grid, point_columns
 from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
 from bias_sweep.tracking import effective_mode
+
+if TYPE_CHECKING:
+    from bias_sweep.data.external import EvalSet
+    from bias_sweep.data.feasibility import DataCheck
 
 
 @dataclass
@@ -27,6 +33,10 @@ class Plan:
     columns: list[dict[str, Any]]  # the axes of each point, short names (`grid.point_columns`)
     done: set[str] = field(default_factory=set)
     cached_interventions: set[str] = field(default_factory=set)
+    # Filled by check_data: (the data axes' values, the check) per distinct data config, and the
+    # external eval sets as loaded.
+    data_checks: list[tuple[str, DataCheck]] | None = None
+    eval_sets: list[EvalSet] | None = None
 
     @property
     def intervention_keys(self) -> set[str]:
@@ -76,7 +86,40 @@ def prepare_new(conf: DictConfig, overwrite: bool = False) -> Plan:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK):
         raise UserError(f"sweep.storage: '{conf.sweep.storage}' is not writable ({probe})")
-    return make_plan(conf)
+    plan = make_plan(conf)
+    check_data(plan)
+    return plan
+
+
+def check_data(plan: Plan) -> None:
+    """Whether every grid point's data fits, before anything runs: each distinct data config of
+    the grid (every data setting but the rate) is loaded once and its train size fitted at all
+    the rates it is paired with; the external eval sets are loaded too. UserError (one line) on
+    the first that does not fit; otherwise the checks are kept on the plan for `describe_plan`."""
+    # The data layer imports scikit-learn and reads files: only `plan` and `run` need it.
+    from bias_sweep.data.external import load_eval_sets
+    from bias_sweep.data.feasibility import check_data as check_data_config
+
+    conf = plan.conf
+    resolve = PointConfigs(conf)
+    base_rate = float(conf.data.rate)
+    configs: dict[str, tuple[dict[str, Any], dict[str, Any], list[float]]] = {}
+    for point in plan.points:
+        axes = {k: v for k, v in point.items() if k.startswith("data.") and k != "data.rate"}
+        ident = json.dumps(axes, sort_keys=True, default=str)
+        if ident not in configs:
+            configs[ident] = (axes, resolve(point)["data"], [])
+        configs[ident][2].append(float(point.get("data.rate", base_rate)))
+    checks = []
+    for axes, data, rates in configs.values():
+        check = check_data_config(OmegaConf.create(data), rates, cache_dir=cache_dir(conf))
+        label = ", ".join(f"{k}={v}" for k, v in axes.items())
+        problem = check.problem()
+        if problem is not None:
+            raise UserError(f"{problem} [{label}]" if label else problem)
+        checks.append((label, check))
+    plan.data_checks = checks
+    plan.eval_sets = load_eval_sets(conf.eval.sets, conf.data.groups, cache_dir(conf))
 
 
 def trial_order(plan: Plan) -> list[str]:
@@ -110,6 +153,18 @@ def describe_plan(plan: Plan) -> list[str]:
         f" retries per trial: {conf.sweep.max_failures}",
         f"  tracking: W&B {_mode_text(conf.tracking.mode)} (project {conf.tracking.project})",
     ]
+    for label, check in plan.data_checks or []:
+        described = check.describe()
+        if label:
+            described[0] += f" [{label}]"
+        lines += [f"  {line}" for line in described]
+    for one in plan.eval_sets or []:
+        c, (a, b) = one.counts, one.groups
+        lines.append(
+            f"  external eval set '{one.name}': {one.path}: {c['kept']} of {c['rows']} rows kept"
+            f" (groups from the {c['group_from']}: {a} {c['a']}, {b} {c['b']}, both {c['both']},"
+            f" neither {c['neither']}; no twin {c['no_twin']})"
+        )
     return lines
 
 

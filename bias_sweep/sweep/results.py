@@ -13,13 +13,14 @@ from typing import Any
 import pandas as pd
 
 from bias_sweep.files import atomic_path
-from bias_sweep.metrics.names import METRIC_KEYS
+from bias_sweep.metrics.names import METRIC_KEYS, eval_set_column
 from bias_sweep.sweep.grid import point_columns
 from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
 
 
 def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
-    """One trial's result.json as a flat row: axes, realised rate, intrinsic bias, metrics, timings."""
+    """One trial's result.json as a flat row: axes, realised rate, intrinsic bias, metrics (the
+    in-domain ones, then `<metric>@<set>` for each external eval set), timings."""
     row: dict[str, Any] = {"trial_key": result["trial_key"], "sweep": result.get("sweep")}
     row.update(point_columns(result["config"], result.get("point", {})))
     row["realised_rate"] = result.get("realised_rate")
@@ -29,6 +30,9 @@ def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
     row["intrinsic_after"] = (intrinsic.get("after") or {}).get("value")
     for key in METRIC_KEYS:
         row[key] = result.get("metrics", {}).get(key)
+    for name, one in result.get("eval_sets", {}).items():
+        for key in METRIC_KEYS:
+            row[eval_set_column(key, name)] = one.get("metrics", {}).get(key)
     for key, value in result.get("timings", {}).items():
         row[f"time_{key}"] = value
     row["node"] = result.get("node")

@@ -145,26 +145,36 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
             point=point,
         )
     except BaseException as exc:
-        lines = traceback.format_exception_only(type(exc), exc)
-        (out / ERROR_FILE).write_text(
-            f"attempt {attempt}: {lines[-1].strip()}\n\n" + traceback.format_exc()
-        )
+        # The first line is what status and the driver show: the class's own name and the
+        # message's first line; the traceback follows for whoever opens the file.
+        message = str(exc).strip().splitlines()
+        first = type(exc).__name__ + (f": {message[0]}" if message else "")
+        (out / ERROR_FILE).write_text(f"attempt {attempt}: {first}\n\n" + traceback.format_exc())
         run.finish(exit_code=1)
         raise
     (out / ERROR_FILE).unlink(missing_ok=True)
-    run.summarize(
-        {
-            **result["metrics"],
-            "realised_rate": result["realised_rate"],
-            "intrinsic_before": result["intrinsic_bias"]["before"]["value"],
-            "intrinsic_after": result["intrinsic_bias"]["after"]["value"],
-            **{f"time/{k}": v for k, v in result["timings"].items()},
-        }
-    )
+    run.summarize(summary_values(result))
     if run.active:
         run.log_tables({"predictions": pd.read_parquet(out / PREDICTIONS_FILE)})
     run.finish()
     _report({**result["metrics"], "done": True, "skipped": False})
+
+
+def summary_values(result: dict[str, Any]) -> dict[str, Any]:
+    """A trial's W&B summary: its metrics, each external eval set's as `<set>/<metric>`, the
+    realised rate, intrinsic bias and timings."""
+    return {
+        **result["metrics"],
+        **{
+            f"{name}/{key}": value
+            for name, one in result.get("eval_sets", {}).items()
+            for key, value in one["metrics"].items()
+        },
+        "realised_rate": result["realised_rate"],
+        "intrinsic_before": result["intrinsic_bias"]["before"]["value"],
+        "intrinsic_after": result["intrinsic_bias"]["after"]["value"],
+        **{f"time/{k}": v for k, v in result["timings"].items()},
+    }
 
 
 def _node() -> dict[str, Any]:

