@@ -1,4 +1,4 @@
-"""The bootstrap behind the CIs of the variance shares (see `py` for the estimand).
+"""The bootstrap behind the CIs of the variance shares (see `stats.py` for the estimand).
 
 Written by hand because no library resamples a split plot: it is a residual bootstrap over
 intervened models and fine-tuning seeds, vectorised over replicates (one numpy array per
@@ -23,7 +23,7 @@ def _fiducial_scale(ratio: np.ndarray, df: int, rng: np.random.Generator) -> np.
     intervened models spreads a variance estimate far less than its df imply (3 models per
     level give 2 df each), which is what makes plain bootstrap intervals under-cover here.
     """
-    if df < 1:
+    if df < 1 or not np.isfinite(ratio).all():  # nothing to scale (e.g. a stratum without noise)
         return np.ones(len(ratio))
     log_ratio = np.log(np.clip(ratio, 1e-8, None))
     mean_fid = np.log(df / 2) - special.digamma(df / 2)  # E log(df / chi2_df)

@@ -45,6 +45,7 @@ def _ols_rows(units: pd.DataFrame) -> list[dict]:
     for method, d in units.groupby("method", sort=True):
         if method == "none":
             continue
+        d = d.dropna(subset=["strength"])
         row = {"method": method, "n_models": len(d), "df": np.nan, "note": ""}
         if method in STRENGTHLESS:
             row.update(_contrast(units, method))

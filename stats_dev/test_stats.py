@@ -239,6 +239,13 @@ def test_degenerate_inputs_give_nan_and_a_note(change):
     regressions.steed_regression(runs, ["tpr_gap"])
 
 
+def test_empty_table_gives_an_empty_answer():
+    empty = pd.DataFrame({c: [] for c in (*stats.TABLE_COLUMNS, "tpr_gap")})
+    eff = verdict.add_verdicts(stats.effects_table(empty, ["tpr_gap"]))
+    assert eff.empty and verdict.summary_effects(eff) == []
+    assert "No results" in verdict.headline(eff)
+
+
 def test_missing_required_column_is_named():
     with pytest.raises(KeyError, match="rate"):
         stats.effects_table(pd.DataFrame({"model": [], "method": [], "strength": []}), ["x"])

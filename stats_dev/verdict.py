@@ -88,8 +88,9 @@ def _ci(row: pd.Series, name: str, points: bool = False) -> str:
     return f" [{_pct(lo)}, {_pct(hi)}]"
 
 
-def _pval(p: float) -> str:
-    return "n/a" if not _ok(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
+def _pval(name: str, p: float) -> str:
+    """'p = 0.062', 'p < 0.001' or 'p n/a', with the name: 'p(rate) = 0.062'."""
+    return f"{name} n/a" if not _ok(p) else f"{name} < 0.001" if p < 0.001 else f"{name} = {p:.3f}"
 
 
 def shares_text(row: pd.Series) -> str:
@@ -122,7 +123,7 @@ def interaction_sentence(row: pd.Series) -> str:
     return (
         f"The answer depends on the level: the rate x intervention interaction explains "
         f"{_pct(row.get('share_interaction'))}{_ci(row, 'share_interaction')} of the variance "
-        f"(p = {_pval(_p(row, 'p_interaction'))}), so the rate's effect differs between "
+        f"({_pval('p', _p(row, 'p_interaction'))}), so the rate's effect differs between "
         "intervention levels."
     )
 
@@ -143,12 +144,18 @@ def metric_sentence(row: pd.Series) -> str:
         return f"{row['model']}, {row['metric']}: no runs to analyse ({row.get('note', '')})."
     text = (
         f"{row['model']}, {row['metric']}: {_lead(row)}; {shares_text(row)}; "
-        f"p(rate) = {_pval(_p(row, 'p_rate'))}, "
-        f"p(intervention) = {_pval(_p(row, 'p_intervention'))}."
+        f"{_pval('p(rate)', _p(row, 'p_rate'))}, "
+        + (
+            _pval("p(intervention)", _p(row, "p_intervention"))
+            if row.get("intervention_identifiable", False)
+            else _pval("p(between intervened models)", row.get("p_between_models"))
+        )
+        + "."
     )
     extra = [unidentifiable_sentence(row), interaction_sentence(row)]
-    if row.get("note"):
-        extra.append(f"Note: {row['note']}.")
+    notes = [n for n in str(row.get("note") or "").split("; ") if n and "cannot be told" not in n]
+    if notes:
+        extra.append(f"Note: {'; '.join(notes)}.")
     return " ".join([text, *[e for e in extra if e]])
 
 
