@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bias_sweep.errors import UserError
 from bias_sweep.identity import NON_IDENTITY_SECTIONS
+from bias_sweep.metrics.names import INTRINSIC, METRIC_KEYS
 
 SOURCES = ("synthetic", "file", "hub")
 RATE_METHODS = ("resample", "counterfactual")
@@ -135,6 +136,11 @@ class SweepSection:
 
 
 @dataclass
+class ReportConfig:
+    primary_metric: str = "tpr_gap"  # the metric of the report's headline sentence
+
+
+@dataclass
 class Config:
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -144,6 +150,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepSection = field(default_factory=SweepSection)
+    report: ReportConfig = field(default_factory=ReportConfig)  # not part of a trial's identity
     cache_dir: str | None = None  # shared upstream artifacts; default ~/.cache/bias-sweep
 
 
@@ -256,12 +263,8 @@ def validate(conf: DictConfig) -> None:
             _validate_trial(trial, where=f"sweep.grid.{key}")
     _validate_trial(conf)
     s = conf.sweep
-    _check(
-        bool(s.name) and all(c.isalnum() or c in "-_." for c in s.name) and s.name[0] != ".",
-        "sweep.name",
-        "letters, digits, '-', '_' or '.'",
-        s.name,
-    )
+    name_ok = bool(s.name) and all(c.isalnum() or c in "-_." for c in s.name) and s.name[0] != "."
+    _check(name_ok, "sweep.name", "letters, digits, '-', '_' or '.'", s.name)
     _check(bool(s.storage), "sweep.storage", "a folder path or storage URI", s.storage)
     _check(s.resources.cpu > 0, "sweep.resources.cpu", "a number > 0", s.resources.cpu)
     gpu = s.resources.gpu
@@ -271,10 +274,23 @@ def validate(conf: DictConfig) -> None:
         "0, a fraction in (0, 1] or a whole number of GPUs",
         gpu,
     )
-    _check(
-        s.max_concurrent_trials >= 0, "sweep.max_concurrent_trials", ">= 0", s.max_concurrent_trials
-    )
-    _check(s.max_failures >= 0, "sweep.max_failures", ">= 0", s.max_failures)
+    for key in ("max_concurrent_trials", "max_failures"):
+        _check(s[key] >= 0, f"sweep.{key}", ">= 0", s[key])
+    primary = conf.report.primary_metric
+    known = "one of " + ", ".join((*METRIC_KEYS, *INTRINSIC)) + " (or NAME@set, NAME_twin)"
+    _check(known_metric(primary), "report.primary_metric", known, primary)
+
+
+def metric_base(name: str) -> str:
+    """The metric a result column measures: `tpr_gap@winobias` (an external eval set) and
+    `tpr_gap_twin` (twin-balanced) are tpr_gaps."""
+    return str(name).split("@", 1)[0].removesuffix("_twin")
+
+
+def known_metric(name: object) -> bool:
+    if not isinstance(name, str) or name.endswith("@"):
+        return False
+    return metric_base(name) in (*METRIC_KEYS, *INTRINSIC)
 
 
 def _validate_trial(c: DictConfig, where: str | None = None) -> None:
