@@ -83,7 +83,7 @@ def write_fixture(root: Path, seeds: int) -> Path:
             "point": point,
             "config": {
                 "model": {"name": cols["model"]},
-                "intervention": {"method": cols["method"], "strength": strength},
+                "intervention": {"method": cols["method"], "strength": strength, "seed": 0},
                 "data": {"rate": rate},
                 "seed": cols["seed"],
             },

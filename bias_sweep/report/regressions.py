@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from stats_dev.splitplot import STRENGTHLESS, intervened_model, intervention_level
-from stats_dev.stats import OTHER, RATE_FORMS, metric_kind, rate_form
+from bias_sweep.report.splitplot import STRENGTHLESS, intervened_model, intervention_level
+from bias_sweep.report.stats import OTHER, RATE_FORMS, metric_kind, rate_form
 
 CI = 0.95
 MIN_CLUSTERS_ROBUST = 20  # fewer clusters than this: cluster-robust SEs are optimistic

@@ -14,8 +14,8 @@ from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.multitest import multipletests
 
-from stats_dev import regressions, simulate, stats, verdict
-from stats_dev.splitplot import estimates, split_plot, sums_of_squares, with_design_labels
+from bias_sweep.report import regressions, simulate, stats, verdict
+from bias_sweep.report.splitplot import estimates, split_plot, sums_of_squares, with_design_labels
 
 CLAIMS = ("rate", "intervention")
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-STRENGTHLESS = ("none", "random-init")
+from bias_sweep.report.splitplot import STRENGTHLESS
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 STRENGTHLESS = ("none", "random-init")
+CLUSTER = "intervention_key"  # a sweep's id of the intervened model (identity.intervention_key)
 
 
 def _labels(columns: list[pd.Series], label) -> pd.Series:
@@ -28,12 +29,21 @@ def intervention_level(method: pd.Series, strength: pd.Series) -> pd.Series:
 
 
 def intervened_model(runs: pd.DataFrame) -> pd.Series:
-    """The unit of replication: level + intervention seed; `none` is one model whatever its seed."""
+    """The unit of replication within a level. A sweep's table names each intervened model by
+    its `intervention_key` (the key of the stored artifact that all its runs fine-tuned: robust
+    to any setting that changes it); other tables by level + intervention seed, `none` being one
+    model whatever its seed. Rows without a key fall back to the seed."""
     level = intervention_level(runs["method"], runs["strength"])
     if "intervention_seed" not in runs.columns:
-        return level + "#0"
-    seed = runs["intervention_seed"].astype(str)
-    return _labels([level, seed], lambda lv, s: f"{lv}#{'0' if lv == 'none' else s}")
+        unit = level + "#0"
+    else:
+        seed = runs["intervention_seed"].astype(str)
+        unit = _labels([level, seed], lambda lv, s: f"{lv}#{'0' if lv == 'none' else s}")
+    if CLUSTER in runs.columns:
+        key = runs[CLUSTER]
+        has_key = key.notna() & (key.astype(str) != "")
+        unit = unit.where(~has_key, level + "#key:" + key.astype(str))
+    return unit
 
 
 @dataclass
@@ -81,7 +91,7 @@ def split_plot(runs: pd.DataFrame, metric: str) -> SplitPlot | None:
     notes = [] if keep.all() else [f"{int((~keep).sum())} runs without a value"]
     if not keep.any():
         return None
-    if "intervention_seed" not in runs.columns:
+    if "intervention_seed" not in runs.columns and CLUSTER not in runs.columns:
         notes.append("no intervention_seed column: one intervened model per level assumed")
     c_code, clusters = pd.factorize(runs["_c"].to_numpy()[keep], sort=True)
     rates, r_code = np.unique(rate[keep], return_inverse=True)

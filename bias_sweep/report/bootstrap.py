@@ -14,7 +14,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from stats_dev.splitplot import SplitPlot, cell_sums, error_terms, estimates, sums_of_squares
+from bias_sweep.report.splitplot import (
+    SplitPlot,
+    cell_sums,
+    error_terms,
+    estimates,
+    sums_of_squares,
+)
 
 
 def _fiducial_scale(ratio: np.ndarray, df: int, rng: np.random.Generator) -> np.ndarray:
