@@ -127,30 +127,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bias_sweep.report import build_report  # matplotlib, statsmodels
+    from bias_sweep.report.command import report  # matplotlib, statsmodels
 
-    summary = build_report(
-        find_sweep(args.name, args.storage).root,
-        metrics=args.metric or None,
-        out_dir=Path(args.out) if args.out else None,
-        use_wandb=args.wandb,
-    )
-    for line in summary.verdicts:
-        print(line)
-    print(f"coverage: {summary.coverage[0]} of {summary.coverage[1]} grid points")
-    print(f"wrote {len(summary.files)} files to {summary.out_dir}")
-    return 0
+    return report(args)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bias_sweep.report import compare  # matplotlib, statsmodels
+    from bias_sweep.report.command import compare_sweeps  # matplotlib, statsmodels
 
-    paths = [find_sweep(name, args.storage).root for name in args.names]
-    summary = compare(paths, Path(args.out or "bias-sweep-compare"), metrics=args.metric or None)
-    for line in summary.verdicts:
-        print(line)
-    print(f"wrote {len(summary.files)} files to {summary.out_dir}")
-    return 0
+    return compare_sweeps(args)
 
 
 def cmd_launch_slurm(args: argparse.Namespace) -> int:
@@ -235,19 +220,24 @@ def build_parser() -> argparse.ArgumentParser:
         _name_args(p := sub.add_parser(name, help=text))
         p.set_defaults(func=func)
 
-    p = sub.add_parser("report", help="tables, effect sizes and plots from a sweep")
-    _name_args(p)
-    p.add_argument("--metric", action="append", help="metric to report (repeatable)")
-    p.add_argument("--out", help="output folder (default: <sweep>/report)")
+    p = sub.add_parser("report", help="the answer, effect sizes and plots: a sweep or a table")
+    p.add_argument("name", nargs="?", metavar="NAME", help="sweep name or folder")
+    p.add_argument("--table", metavar="FILE", help="a CSV/parquet table of runs instead of NAME")
+    p.add_argument("--storage", help=f"storage folder (default: ./{DEFAULT_STORAGE})")
+    p.add_argument("--out", help="output folder (default: <sweep>/report, <table-stem>-report)")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--wandb", action="store_true", help="also log a summary run to W&B")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("compare", help="effect tables of several sweeps side by side")
+    p = sub.add_parser("compare", help="variance shares and verdicts of sweeps side by side")
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument("--storage", help=f"storage folder (default: ./{DEFAULT_STORAGE})")
-    p.add_argument("--metric", action="append", help="metric to compare (repeatable)")
     p.add_argument("--out", help="output folder (default: ./bias-sweep-compare)")
     p.set_defaults(func=cmd_compare)
+    for p in (sub.choices["report"], sub.choices["compare"]):
+        p.add_argument("--metric", action="append", help="metric to analyse (repeatable)")
+        p.add_argument("--primary-metric", metavar="M", help="the headline's metric (default: "
+                       "report.primary_metric of the sweep, tpr_gap)")  # fmt: skip
 
     _launch_parsers(sub)
     return parser

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bias_sweep.errors import UserError
 from bias_sweep.identity import NON_IDENTITY_SECTIONS
+from bias_sweep.metrics.names import INTRINSIC, METRIC_KEYS, known_metric
 from bias_sweep.schema import (
     CROWS_PAIRS_BIAS_TYPES,
     EVAL_METHODS,
@@ -38,6 +39,7 @@ from bias_sweep.schema import (
     InterventionConfig,
     IntrinsicConfig,
     ModelConfig,
+    ReportConfig,
     ResourcesConfig,
     SweepSection,
     TrackingConfig,
@@ -54,6 +56,7 @@ __all__ = [  # the schema is re-exported: `from bias_sweep.config import DataCon
     "InterventionConfig",
     "IntrinsicConfig",
     "ModelConfig",
+    "ReportConfig",
     "ResourcesConfig",
     "SweepSection",
     "TrackingConfig",
@@ -182,12 +185,8 @@ def validate(conf: DictConfig) -> None:
             _validate_trial(trial, where=f"sweep.grid.{key}")
     _validate_trial(conf)
     s = conf.sweep
-    _check(
-        bool(s.name) and all(c.isalnum() or c in "-_." for c in s.name) and s.name[0] != ".",
-        "sweep.name",
-        "letters, digits, '-', '_' or '.'",
-        s.name,
-    )
+    name_ok = bool(s.name) and all(c.isalnum() or c in "-_." for c in s.name) and s.name[0] != "."
+    _check(name_ok, "sweep.name", "letters, digits, '-', '_' or '.'", s.name)
     _check(bool(s.storage), "sweep.storage", "a folder path or storage URI", s.storage)
     _check(s.resources.cpu > 0, "sweep.resources.cpu", "a number > 0", s.resources.cpu)
     gpu = s.resources.gpu
@@ -197,10 +196,11 @@ def validate(conf: DictConfig) -> None:
         "0, a fraction in (0, 1] or a whole number of GPUs",
         gpu,
     )
-    _check(
-        s.max_concurrent_trials >= 0, "sweep.max_concurrent_trials", ">= 0", s.max_concurrent_trials
-    )
-    _check(s.max_failures >= 0, "sweep.max_failures", ">= 0", s.max_failures)
+    for key in ("max_concurrent_trials", "max_failures"):
+        _check(s[key] >= 0, f"sweep.{key}", ">= 0", s[key])
+    primary = conf.report.primary_metric
+    known = "one of " + ", ".join((*METRIC_KEYS, *INTRINSIC)) + " (or NAME@<eval set>)"
+    _check(known_metric(primary), "report.primary_metric", known, primary)
 
 
 def _validate_trial(c: DictConfig, where: str | None = None) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 # Settings that do not change what a trial computes: left out of its identity.
-NON_IDENTITY_SECTIONS = ("sweep", "tracking", "cache_dir")
+NON_IDENTITY_SECTIONS = ("sweep", "tracking", "report", "cache_dir")
 # Data settings that change the training sample but not the pre-training corpus, so not the
 # intervened model either: one intervened model serves every rate.
 RATE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size", "eval_method")

@@ -153,6 +153,11 @@ class SweepSection:
 
 
 @dataclass
+class ReportConfig:
+    primary_metric: str = "tpr_gap"  # the metric of the report's headline sentence
+
+
+@dataclass
 class Config:
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -163,4 +168,5 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepSection = field(default_factory=SweepSection)
+    report: ReportConfig = field(default_factory=ReportConfig)  # not part of a trial's identity
     cache_dir: str | None = None  # shared upstream artifacts; default ~/.cache/bias-sweep

@@ -158,10 +158,11 @@ def log_report(
     config: dict[str, Any],
     tables: dict[str, pd.DataFrame],
     images: dict[str, tuple[Path, str]],
-    summary: dict[str, float],
+    summary: dict[str, Any],
 ) -> None:
-    """One summary run per report (tables, plots, headline numbers); `tracking` is the sweep's
-    `tracking` config section, or None for a table without a sweep (offline, project bias-sweep)."""
+    """One summary run per report (tables, plots, the headline, each effect's variance shares,
+    CIs and verdict); `tracking` is the sweep's `tracking` config section, or None for a table
+    without a sweep (offline, project bias-sweep)."""
     run = Run(
         name=f"{name}-report",
         project=tracking.project if tracking is not None else "bias-sweep",

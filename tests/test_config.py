@@ -6,7 +6,7 @@ import pytest
 
 from bias_sweep.config import grid_axes, load_config
 from bias_sweep.errors import UserError
-from bias_sweep.identity import trial_key
+from bias_sweep.identity import to_dict, trial_key
 from bias_sweep.sweep.grid import expand_grid, first_point, point_config
 from bias_sweep.sweep.plan import make_plan
 
@@ -80,6 +80,22 @@ def test_trial_key_ignores_tracking_and_storage() -> None:
     assert trial_key(base) != trial_key(load_config(None, ["sweep.name=other"]))
 
 
+def test_report_section_is_not_part_of_a_trials_identity() -> None:
+    """report.primary_metric chooses the headline: changing it must not re-run any trial."""
+    base = load_config(ROOT / "sweeps" / "quickstart.yaml")
+    other = load_config(ROOT / "sweeps" / "quickstart.yaml", ["report.primary_metric=fpr_gap"])
+    assert base.report.primary_metric == "tpr_gap" and other.report.primary_metric == "fpr_gap"
+    assert trial_key(base) == trial_key(other)
+    plain = {k: v for k, v in to_dict(base).items() if k != "report"}
+    assert trial_key(base) == trial_key(plain)  # the section changed no key that existed before
+    for name in ("tpr_gap@winobias", "tpr_gap_twin", "intrinsic_after"):
+        assert load_config(None, [f"report.primary_metric={name}"]).report.primary_metric == name
+    with pytest.raises(UserError, match="report.primary_metric"):
+        load_config(None, ["report.primary_metric=flip_rate_twin"])  # no such column
+    with pytest.raises(UserError, match="sweep.grid.report.primary_metric"):
+        load_config(None, ["sweep.grid.report.primary_metric=[tpr_gap,fpr_gap]"])
+
+
 def test_trial_config_sets_point_values() -> None:
     conf = load_config(ROOT / "sweeps" / "quickstart.yaml")
     cfg = point_config(conf, {"data.rate": 0.9, "seed": 1, "intervention.strength": 0.5})
@@ -104,6 +120,8 @@ def test_trial_config_sets_point_values() -> None:
         (["sweep.resources.gpu=3.5"], "sweep.resources.gpu"),
         (["sweep.name=a/b"], "sweep.name"),
         (["seed"], "seed"),
+        (["report.primary_metric=nonsense"], "report.primary_metric"),
+        (["report.primary_metric=tpr_gap@"], "report.primary_metric"),
     ],
 )
 def test_bad_values_name_the_key(overrides: list[str], names: str) -> None:

@@ -55,6 +55,20 @@ def eval_set_columns(set_names: list[str]) -> list[str]:
     return [eval_set_column(m, name) for name in set_names for m in METRIC_KEYS]
 
 
+def metric_base(name: str) -> str:
+    """The metric a result column measures: `tpr_gap@winobias` (an external eval set) and
+    `tpr_gap_twin` (twin-balanced) are tpr_gaps."""
+    return str(name).split(EVAL_SET_SEPARATOR, 1)[0].removesuffix(TWIN_SUFFIX)
+
+
+def known_metric(name: object) -> bool:
+    """A results-table metric column: a metric's name, alone or `@<set>`."""
+    if not isinstance(name, str):
+        return False
+    metric, separator, set_name = name.partition(EVAL_SET_SEPARATOR)
+    return metric in (*METRIC_KEYS, *INTRINSIC) and (not separator or bool(set_name))
+
+
 DEFAULT_REPORT_METRICS = (
     "tpr_gap",
     "fpr_gap",

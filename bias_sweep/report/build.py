@@ -1,60 +1,97 @@
-"""Report and compare sweeps: load -> cells -> effects -> verdicts -> plots -> documents -> W&B.
+"""Report a sweep folder or a table of runs, and compare sweeps: load -> analyse -> cells ->
+plots -> documents -> summary.json -> W&B.
 
 The question a report answers (Steed et al. 2022): does the bias intervention on the pre-trained
-model (its strength) matter less than the co-occurrence rate of group terms and labels in the
-fine-tuning data?
+model matter less than the co-occurrence rate of group terms and labels in the fine-tuning data?
+A sweep's report and a table's report are the same analysis and write the same files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from threadpoolctl import threadpool_limits
-
+from bias_sweep.errors import UserError
 from bias_sweep.metrics.names import INTRINSIC, UTILITY
+from bias_sweep.report.analysis import Analysis, analyse, mask_mixed_kinds
+from bias_sweep.report.cells import cell_table, level_cells
+from bias_sweep.report.document import check_sentences, method_text, report_blocks
+from bias_sweep.report.forest import forest_figure
 from bias_sweep.report.load import (
-    CELL_KEYS,
     SweepData,
     checked_metrics,
     coverage_text,
+    default_metrics,
     ensure_columns,
     load_sweep,
-    models_of,
 )
 from bias_sweep.report.plots import (
     FigureRecord,
-    compare_figure,
     heatmap_figure,
     lines_figure,
     scatter_figure,
     utility_figure,
 )
-from bias_sweep.report.render import (
-    EFFECT_COLUMNS,
-    MAX_TABLE_ROWS,
-    cells_summary,
-    to_html,
-    to_markdown,
-)
-from bias_sweep.report.stats import cell_table, effects_table
-from bias_sweep.report.verdict import METHOD_TEXT, manipulation_verdict, verdict
+from bias_sweep.report.render import to_html, to_markdown
+from bias_sweep.report.stats import N_BOOT
+from bias_sweep.report.table import read_table
+from bias_sweep.report.verdict import headline, metric_sentence, summary_effects
 from bias_sweep.sweep.layout import SweepFolder
 from bias_sweep.tracking import log_report
+
+DEFAULT_PRIMARY = "tpr_gap"
+FIGURE_GLOBS = ("heatmap_*.png", "lines_*.png", "forest.png")
 
 
 @dataclass
 class ReportSummary:
     out_dir: Path
-    coverage: tuple[int, int]  # (finished grid points, grid points)
-    verdicts: list[str]
+    coverage: tuple[int, int]  # (finished grid points, grid points); a table: (runs, runs)
+    verdicts: list[str]  # one sentence per (model, metric)
     files: list[Path]
     failed: int = 0
     figures: list[FigureRecord] = field(default_factory=list)
+    headline: str = ""
+    effects: list[dict] = field(default_factory=list)  # summary.json's `effects`
+
+
+def _primary(data: SweepData, primary_metric: str | None) -> str | None:
+    """The explicit primary metric, else the sweep's `report.primary_metric` (None: default)."""
+    if primary_metric:
+        return primary_metric
+    report = getattr(data.conf, "report", None) if data.conf is not None else None
+    return str(report.primary_metric) if report is not None else None
+
+
+def choose_metrics(
+    data: SweepData, metrics: list[str] | None, primary_metric: str | None
+) -> tuple[list[str], str, list[str]]:
+    """(metrics with the primary first, the primary metric, notes), all checked."""
+    trials, notes = data.trials, []
+    table = data.source == "table"
+    chosen = checked_metrics(metrics, trials) if metrics else None
+    if chosen is None:
+        chosen = default_metrics(trials, data.source)
+    if table:
+        absent = [m for m in chosen if m not in trials.columns]
+        if absent:
+            raise UserError(f"--metric: {', '.join(absent)} not a column of '{data.path}'")
+        if not chosen:
+            raise UserError(f"--table '{data.path}': no metric column found; name it with --metric")
+    primary = _primary(data, primary_metric)
+    if primary is not None:
+        checked_metrics([primary], trials, flag="--primary-metric / report.primary_metric")
+        if table and primary not in trials.columns:
+            raise UserError(f"--primary-metric: {primary} is not a column of '{data.path}'")
+    elif not table or DEFAULT_PRIMARY in trials.columns:
+        primary = DEFAULT_PRIMARY
+    else:
+        primary = chosen[0]
+        notes.append(f"the table has no {DEFAULT_PRIMARY} column: the headline uses {primary}")
+    return [primary, *[m for m in chosen if m != primary]], primary, notes
 
 
 def build_report(
@@ -62,162 +99,146 @@ def build_report(
     metrics: list[str] | None = None,
     out_dir: Path | None = None,
     use_wandb: bool = False,
+    primary_metric: str | None = None,
+    n_boot: int = N_BOOT,
+    plots: bool = True,
 ) -> ReportSummary:
-    """Write the report of one sweep folder (tables, plots, report.md/html) and summarise it."""
+    """Write the report of one sweep folder (default: <sweep>/report) and summarise it."""
     data = load_sweep(Path(sweep_path))
-    metrics = checked_metrics(metrics)
-    data.trials = ensure_columns(data.trials, metrics)
-    out_dir = Path(out_dir) if out_dir is not None else SweepFolder(data.path).report
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
+    out = Path(out_dir) if out_dir is not None else SweepFolder(data.path).report
+    options = {"metrics": metrics, "primary_metric": primary_metric, "n_boot": n_boot}
+    return write_report(data, out, use_wandb=use_wandb, plots=plots, **options)
 
-    trials = data.trials
+
+def build_table_report(table: Path, out_dir: Path | None = None, **options: Any) -> ReportSummary:
+    """The same report of any table of runs (default out: <table-stem>-report next to it);
+    the options are `build_report`'s."""
+    data = read_table(Path(table))
+    out = Path(out_dir) if out_dir is not None else data.path.with_name(f"{data.path.stem}-report")
+    return write_report(data, out, **options)
+
+
+def _figures(
+    data: SweepData, analysis: Analysis, out_dir: Path, metrics: list[str]
+) -> list[FigureRecord]:
+    """The plots over the grid (intrinsic columns of mixed-kind models blanked)."""
+    # Utility is always shown next to bias, even when accuracy/F1 were not asked for.
+    plot_metrics = list(dict.fromkeys([*metrics, *UTILITY]))
+    shown = ensure_columns(mask_mixed_kinds(data.trials)[0], plot_metrics)
+    data = dataclasses.replace(data, trials=shown)
+    cells = level_cells(shown, plot_metrics)
+    figures = []
+    for metric in metrics:
+        figures.append(heatmap_figure(data, cells, metric, out_dir / f"heatmap_{metric}.png"))
+        figures.append(lines_figure(data, cells, metric, out_dir / f"lines_{metric}.png"))
+    extrinsic = [m for m in metrics if m not in INTRINSIC]
+    path = out_dir / "intrinsic_vs_extrinsic.png"
+    figures.append(scatter_figure(data, analysis.steed, extrinsic, path))
+    bias = next((m for m in extrinsic if m not in UTILITY), None)
+    figures.append(utility_figure(data, cells, bias, out_dir / "utility_vs_bias.png"))
+    return figures
+
+
+def write_report(
+    data: SweepData,
+    out_dir: Path,
+    metrics: list[str] | None = None,
+    primary_metric: str | None = None,
+    use_wandb: bool = False,
+    n_boot: int = N_BOOT,
+    plots: bool = True,
+) -> ReportSummary:
+    """Every file of a report of these runs, into out_dir (checked before anything is written)."""
+    metrics, primary, notes = choose_metrics(data, metrics, primary_metric)
+    data.notes = [*data.notes, *notes]
+    data.trials = trials = ensure_columns(data.trials, metrics)
+    out_dir.mkdir(parents=True, exist_ok=True)
     trials.to_csv(out_dir / "trials.csv", index=False)
     trials.to_parquet(out_dir / "trials.parquet", index=False)
     cells = cell_table(trials, data.cell_keys, metrics)
     cells.to_csv(out_dir / "cells.csv", index=False)
-    # Plots pool over extra grid axes (their cells are the four usual keys only) and always show
-    # utility next to bias, even when accuracy/F1 were not among the requested metrics.
-    plot_metrics = list(dict.fromkeys([*metrics, *UTILITY]))
-    trials = data.trials = ensure_columns(trials, plot_metrics)
-    plot_cells = cell_table(trials, list(CELL_KEYS), plot_metrics)
-    models = models_of(data)
-    # Many small least-squares problems: multi-threaded BLAS only adds overhead (2-3x slower on
-    # a shared 2-core machine), so the statistics run single-threaded.
-    with threadpool_limits(1):
-        effects = effects_table(trials, metrics, models)
-    effects.to_csv(out_dir / "effects.csv", index=False)
-    files += [out_dir / n for n in ("trials.csv", "trials.parquet", "cells.csv", "effects.csv")]
+    analysis = analyse(trials, metrics, primary, n_boot=n_boot)
+    tables = {"effects": analysis.effects, "dose_response": analysis.dose}
+    tables.update(manipulation_check=analysis.check, steed=analysis.steed)
+    files = [out_dir / n for n in ("trials.csv", "trials.parquet", "cells.csv")]
+    for name, table in tables.items():
+        table.to_csv(out_dir / f"{name}.csv", index=False)
+        files.append(out_dir / f"{name}.csv")
 
-    # Plots of metrics an earlier report asked for would otherwise linger next to this one's.
-    for old in [*out_dir.glob("heatmap_*.png"), *out_dir.glob("lines_*.png")]:
-        old.unlink()
-    figures = []
-    for metric in metrics:
-        figures.append(heatmap_figure(data, plot_cells, metric, out_dir / f"heatmap_{metric}.png"))
-        figures.append(lines_figure(data, plot_cells, metric, out_dir / f"lines_{metric}.png"))
-    extrinsic = [m for m in metrics if m not in INTRINSIC]
-    figures.append(scatter_figure(data, effects, extrinsic, out_dir / "intrinsic_vs_extrinsic.png"))
-    bias = next((m for m in extrinsic if m not in UTILITY), None)
-    figures.append(utility_figure(data, plot_cells, bias, out_dir / "utility_vs_bias.png"))
+    # Figures of metrics an earlier report asked for would otherwise linger next to this one's.
+    for pattern in FIGURE_GLOBS:
+        for old in out_dir.glob(pattern):
+            old.unlink()
+    figures: list[FigureRecord] = []
+    forest = None
+    if plots:
+        forest = forest_figure(analysis.effects, primary, out_dir / "forest.png")
+        figures = [forest, *_figures(data, analysis, out_dir, metrics)]
     files += [f.path for f in figures]
 
-    verdicts = [verdict(r) for _, r in effects.iterrows()]
-    kinds = trials.get("intrinsic_kind", pd.Series(dtype=object)).dropna()
-    kind = str(kinds.iloc[0]) if len(kinds) else None
-    checks = [manipulation_verdict(m, effects, kind) for m in models if len(effects)]
     coverage = coverage_text(data)
-    blocks: list[tuple[str, Any]] = [
-        ("h1", f"Bias sweep report: {data.name}"),
-        ("h2", "Verdict"),
-        ("ul", verdicts or ["no finished trials: nothing to conclude yet"]),
-        ("ul", checks) if checks else ("p", ""),
-        ("h2", "Coverage"),
-        ("p", coverage),
-        ("h2", "Effects (per model and metric)"),
-        ("table", effects[EFFECT_COLUMNS]),
-        ("p", "All columns, with 95% CIs and the manipulation check: effects.csv."),
-        ("h2", "Plots"),
-        *[("img", f.path) for f in figures],
-        ("h2", "Cells (mean [95% CI] over seeds)"),
-        ("table", cells_summary(cells.head(MAX_TABLE_ROWS), data.cell_keys, metrics)),
-        ("p", f"{len(cells)} cells; all statistics in cells.csv, all trials in trials.csv."),
-        ("h2", "Method"),
-        ("p", METHOD_TEXT),
-    ]
+    blocks = report_blocks(
+        data, analysis, forest.path if forest else None, [f.path for f in figures[1:]], cells,
+        coverage,
+    )  # fmt: skip
+    title = blocks[0][1]
     (out_dir / "report.md").write_text(to_markdown(blocks))
-    (out_dir / "report.html").write_text(to_html(blocks, f"Bias sweep report: {data.name}"))
+    (out_dir / "report.html").write_text(to_html(blocks, title))
     files += [out_dir / "report.md", out_dir / "report.html"]
-    summary = {"sweep": data.name, "coverage": coverage, "verdicts": verdicts, "checks": checks}
+    verdicts = [metric_sentence(r) for _, r in analysis.effects.iterrows()]
+    head = headline(analysis.effects, primary) if len(analysis.effects) else ""
+    effects = summary_effects(analysis.effects)
+    name = {"sweep": data.name} if data.source == "sweep" else {"table": str(data.path)}
+    summary: dict[str, Any] = {
+        **name,
+        "source": data.source,
+        "primary_metric": primary,
+        "headline": head,
+        "coverage": coverage,
+        "effects": effects,
+        "verdicts": verdicts,
+        "checks": check_sentences(analysis.check),
+        "notes": [*data.notes, *analysis.notes],
+        "n_boot": n_boot,
+        "method": method_text(n_boot, primary),
+    }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     files.append(out_dir / "summary.json")
-
     if use_wandb:
-        _log_wandb(data, effects, figures, out_dir)
-    return ReportSummary(out_dir, (data.done, data.total), verdicts, files, data.failed, figures)
-
-
-def compare(
-    sweep_paths: list[Path], out_dir: Path, metrics: list[str] | None = None
-) -> ReportSummary:
-    """Effect tables of several sweeps side by side: one column per sweep."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    long, names, coverages, verdicts = [], [], [], []
-    done = total = failed = 0
-    for path in sweep_paths:
-        data = load_sweep(Path(path))
-        ms = checked_metrics(metrics)
-        data.trials = ensure_columns(data.trials, ms)
-        name = data.name
-        while name in names:  # two sweeps of one name (different storage): keep both columns
-            name += "'"
-        names.append(name)
-        with threadpool_limits(1):
-            effects = effects_table(data.trials, ms, models_of(data))
-        verdicts += [f"{name}: {verdict(r)}" for _, r in effects.iterrows()]
-        coverages.append(f"{name}: {coverage_text(data)}")
-        done, total, failed = done + data.done, total + data.total, failed + data.failed
-        numeric = [
-            c for c in effects.columns if c not in ("model", "metric", "strength_factor", "note")
-        ]
-        melted = effects.melt(id_vars=["model", "metric"], value_vars=numeric, var_name="quantity")
-        long.append(melted.assign(sweep=name))
-    if long:
-        table = (
-            pd.concat(long)
-            .pivot_table(
-                index=["model", "metric", "quantity"],
-                columns="sweep",
-                values="value",
-                aggfunc="first",
-                dropna=False,
-                sort=False,
-            )  # fmt: skip
-            .reindex(columns=names)
-            .reset_index()
-        )
-        table.columns.name = None
-    else:
-        table = pd.DataFrame(columns=["model", "metric", "quantity"])
-    table.to_csv(out_dir / "compare.csv", index=False)
-    fig = compare_figure(table, names, out_dir / "compare_eta2.png")
-    key_q = ("eta2_rate", "eta2_strength", "eta2_interaction", "slope_rate", "slope_strength")
-    blocks: list[tuple[str, Any]] = [
-        ("h1", f"Bias sweep comparison: {', '.join(names)}"),
-        ("h2", "Verdict"),
-        ("ul", verdicts or ["no finished trials in any sweep"]),
-        ("h2", "Coverage"),
-        ("ul", coverages),
-        ("h2", "Effects side by side (column per sweep)"),
-        ("table", table[table["quantity"].isin(key_q)] if len(table) else table),
-        ("p", "All quantities, CIs included: compare.csv."),
-        ("img", fig.path),
-        ("h2", "Method"),
-        ("p", METHOD_TEXT),
-    ]
-    (out_dir / "report.md").write_text(to_markdown(blocks))
-    (out_dir / "report.html").write_text(to_html(blocks, "Bias sweep comparison"))
-    files = [out_dir / "compare.csv", fig.path, out_dir / "report.md", out_dir / "report.html"]
-    return ReportSummary(out_dir, (done, total), verdicts, files, failed, [fig])
+        _log_wandb(data, analysis, figures, out_dir, head)
+    done = (data.done, data.total)
+    return ReportSummary(out_dir, done, verdicts, files, data.failed, figures, head, effects)
 
 
 def _log_wandb(
-    data: SweepData, effects: pd.DataFrame, figures: list[FigureRecord], out_dir: Path
+    data: SweepData, analysis: Analysis, figures: list[FigureRecord], out_dir: Path, head: str
 ) -> None:
-    """One summary run per report: tidy table, effects table, plots and the headline numbers."""
-    summary = {
-        f"{r['model']}/{r['metric']}/{q}": float(r[q])
-        for _, r in effects.iterrows()
-        for q in ("eta2_rate", "eta2_strength", "slope_rate", "slope_strength")
-        if np.isfinite(r[q])
-    }
+    """One summary run per report: tables, plots, the headline and each effect's shares, CIs
+    and verdict."""
+    summary: dict[str, Any] = {"headline": head, "primary_metric": analysis.primary_metric}
+    for entry in summary_effects(analysis.effects):
+        prefix = f"{entry['model']}/{entry['metric']}"
+        summary[f"{prefix}/verdict"] = entry["verdict"]
+        for key, value in entry.items():
+            if key.startswith("share_") or key.startswith("p_"):
+                if isinstance(value, list):
+                    for end, v in zip(("low", "high"), value, strict=True):
+                        if v is not None:
+                            summary[f"{prefix}/{key}_{end}"] = v
+                elif value is not None:
+                    summary[f"{prefix}/{key}"] = value
     log_report(
         name=data.name,
         tracking=data.conf.tracking if data.conf is not None else None,
         out_dir=out_dir,
-        config={"sweep": data.name, "done": data.done, "total": data.total},
-        tables={"trials": data.trials, "effects": effects},
+        config={"sweep": data.name, "source": data.source, "done": data.done, "total": data.total},
+        tables={
+            "trials": data.trials,
+            "effects": analysis.effects,
+            "dose_response": analysis.dose,
+            "manipulation_check": analysis.check,
+            "steed": analysis.steed,
+        },  # fmt: skip
         images={f"plots/{f.path.stem}": (f.path, f.title) for f in figures},
         summary=summary,
     )

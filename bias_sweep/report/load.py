@@ -1,8 +1,9 @@
-"""Loading a sweep folder for a report: finished trials, the grid, and how much of it is done.
+"""Loading a sweep folder for a report: finished trials, the grid, and how much of it is done;
+and which columns of the runs a report may analyse as metrics.
 
 Coverage counts grid points (from sweep.yaml) with a finished trial; trial folders with
 `error.txt` and no `result.json` count as failed. Without a sweep.yaml the grid is estimated from
-the trials.
+the trials. A table of runs (`bias-sweep report --table`) is read by `report.table`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import pandas as pd
 
 from bias_sweep.config import load_config
 from bias_sweep.errors import UserError
-from bias_sweep.metrics.names import DEFAULT_REPORT_METRICS, INTRINSIC, METRIC_KEYS
+from bias_sweep.metrics.names import DEFAULT_REPORT_METRICS, INTRINSIC, METRIC_KEYS, known_metric
 from bias_sweep.sweep.grid import USUAL_AXES, PointConfigs, expand_grid, point_columns
 from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE, SweepFolder
 from bias_sweep.sweep.results import load_trials
 
-CELL_KEYS = ("model", "method", "strength", "rate")  # a cell: one grid point but for its seed
+# A cell of cells.csv: one intervened model at one rate, over its fine-tuning seeds.
+CELL_KEYS = ("model", "method", "strength", "intervention_seed", "rate")
+# Columns of the runs that describe the design or the bookkeeping, never a metric.
+NOT_METRICS = (*USUAL_AXES, "realised_rate", "intrinsic_kind", "intervention_key", "trial_key")
 
 
 @dataclass
@@ -37,6 +41,8 @@ class SweepData:
     failed: int
     outside_grid: int  # finished trials whose point is not in the current grid
     levels: dict[str, Any] = field(default_factory=dict)  # per model: (interventions, rates)
+    source: str = "sweep"  # or "table": runs read from a table file (`report --table`)
+    notes: list[str] = field(default_factory=list)  # what the input lacks (optional columns)
 
 
 def _as_key(series: pd.Series) -> pd.Series:
@@ -100,14 +106,40 @@ def load_sweep(sweep_path: Path) -> SweepData:
     return SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
 
 
-def checked_metrics(metrics: list[str] | None) -> list[str]:
-    if metrics is None:
+def metric_columns(trials: pd.DataFrame) -> list[str]:
+    """Columns a report may analyse as metrics: numeric, and not a design column."""
+    return [
+        str(c)
+        for c in trials.columns
+        if c not in NOT_METRICS
+        and not str(c).startswith("time_")
+        and (pd.api.types.is_numeric_dtype(trials[c]) or trials[c].isna().all())
+    ]
+
+
+def default_metrics(trials: pd.DataFrame, source: str = "sweep") -> list[str]:
+    """A sweep's default metrics; for a table, those of them (else any known metric) it has."""
+    if source == "sweep":
         return list(DEFAULT_REPORT_METRICS)
-    known = set(METRIC_KEYS) | set(INTRINSIC)
+    present = metric_columns(trials)
+    found = [m for m in DEFAULT_REPORT_METRICS if m in present]
+    return found or [m for m in present if known_metric(m)]
+
+
+def checked_metrics(
+    metrics: list[str] | None, trials: pd.DataFrame | None = None, flag: str = "--metric"
+) -> list[str]:
+    """The metrics to analyse: each a known metric or a numeric column of the runs (so that
+    columns such as `tpr_gap@<set>` or `<metric>_twin` can be reported); None: the defaults."""
+    if metrics is None:
+        return list(DEFAULT_REPORT_METRICS) if trials is None else default_metrics(trials)
+    known = list(dict.fromkeys([*METRIC_KEYS, *INTRINSIC]))
+    if trials is not None:
+        known = [*known, *[c for c in metric_columns(trials) if c not in known]]
     unknown = [m for m in metrics if m not in known]
     if unknown:
         raise UserError(
-            f"unknown metric(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}"
+            f"{flag}: unknown metric(s) {', '.join(unknown)}; expected some of {', '.join(known)}"
         )
     return list(dict.fromkeys(metrics))
 
@@ -120,6 +152,8 @@ def ensure_columns(trials: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 
 def coverage_text(data: SweepData) -> str:
+    if data.source == "table":
+        return f"{len(data.trials)} runs read from {data.path.name} (a table: no planned grid)"
     text = f"{data.done} of {data.total} grid points finished; {data.failed} failed"
     pending = data.total - data.done - data.failed
     if pending > 0:

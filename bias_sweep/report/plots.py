@@ -1,8 +1,10 @@
-"""The report's figures: heat maps and lines over the grid, intrinsic vs extrinsic, utility.
+"""The report's figures over the grid: heat maps and lines, intrinsic vs extrinsic, utility.
 
 Each figure is a matplotlib `Figure` (no pyplot state) saved as PNG, with a `FigureRecord` of what
-its panels say (for tests and for W&B captions). Plots pool over grid axes other than the usual
-ones (cells.csv keeps them apart).
+its panels say (for tests and for W&B captions). Heat maps and lines show `cells.level_cells`:
+per intervention level and rate, the mean over intervened models, with a 95% CI over them. Plots
+pool over grid axes other than the usual ones (cells.csv keeps them apart). An axis of intrinsic
+bias is labelled by its kind, and two kinds never share one (see `analysis`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bias_sweep.metrics.names import INTRINSIC, METRIC_LABELS, SIGNED, UTILITY
+from bias_sweep.report.analysis import KIND_UNKNOWN, intrinsic_kinds
 from bias_sweep.report.load import SweepData, intervention_levels, models_of
-from bias_sweep.report.stats import TINY
-from bias_sweep.report.verdict import num, pct
+from bias_sweep.report.render import num
 
 RATE_LABEL = "co-occurrence rate P(group A | y=1)"
+TINY = 1e-12
 MAX_SCATTER = 2000  # points drawn per scatter panel (a fixed random sample); fits use all trials
 
 
@@ -35,8 +38,20 @@ class FigureRecord:
     panels: list[dict[str, Any]] = field(default_factory=list)  # title, xlabel, ylabel, texts
 
 
-def _label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric)
+def model_kind(trials: pd.DataFrame, model: str) -> str | None:
+    """The one intrinsic kind of a model's measured runs (None: not measured, or several)."""
+    d = trials[trials["model"] == model]
+    if "intrinsic_after" in d.columns:
+        d = d[d["intrinsic_after"].notna()]
+    kinds = intrinsic_kinds(d).unique()
+    return str(kinds[0]) if len(kinds) == 1 else None
+
+
+def _label(metric: str, kind: str | None = None) -> str:
+    label = METRIC_LABELS.get(metric, metric)
+    if metric.startswith("intrinsic_") and kind and kind != KIND_UNKNOWN:
+        label += f" ({kind})"
+    return label
 
 
 def _iv_text(iv: tuple[str, float], several: bool) -> str:
@@ -59,7 +74,7 @@ def _panels(n: int, ncols: int, w: float, h: float) -> tuple[Figure, list[Any]]:
     return fig, axes[:n]
 
 
-def _save(fig: Figure, path: Path, title: str, axes: list[Any]) -> FigureRecord:
+def save_figure(fig: Figure, path: Path, title: str, axes: list[Any]) -> FigureRecord:
     fig.savefig(path, dpi=90, format="png")
     panels = [
         {
@@ -116,7 +131,7 @@ def heatmap_figure(data: SweepData, cells: pd.DataFrame, metric: str, path: Path
             kw = {"cmap": "viridis", "vmin": float(finite.min()), "vmax": float(finite.max())}
         img = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", origin="lower", **kw)
         cbar = fig.colorbar(img, ax=ax)
-        cbar.set_label(_label(metric))
+        cbar.set_label(_label(metric, model_kind(data.trials, model)))
         ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates])
         ax.set_yticks(range(len(ivs)), [_iv_text(iv, several) for iv in ivs])
         size = 8 if grid.size <= 60 else 6
@@ -129,17 +144,17 @@ def heatmap_figure(data: SweepData, cells: pd.DataFrame, metric: str, path: Path
             text = "–" if not np.isfinite(v) else f"{v:.2f}"
             color = "black" if (not np.isfinite(v) or light) else "white"
             ax.text(j, i, text, ha="center", va="center", fontsize=size, color=color)
-    fig.suptitle(f"{metric}: mean over seeds per cell ('–': no trials)", fontsize=10)
-    return _save(fig, path, f"heatmap of {metric}", axes)
+    fig.suptitle(f"{metric}: mean per cell ('–': no trials)", fontsize=10)
+    return save_figure(fig, path, f"heatmap of {metric}", axes)
 
 
 def _lines(ax: Any, data: SweepData, cells: pd.DataFrame, model: str, metric: str) -> None:
     """Metric vs rate, one line per intervention level with its 95% CI band, labelled at its end."""
     ivs, _ = intervention_levels(data, model)
     several = len({m for m, _ in ivs}) > 1
-    ax.set_title(f"{model}: {metric} vs rate (mean, 95% CI)")
+    ax.set_title(f"{model}: {metric} vs rate (mean, 95% CI)", fontsize=10)
     ax.set_xlabel(RATE_LABEL)
-    ax.set_ylabel(_label(metric))
+    ax.set_ylabel(_label(metric, model_kind(data.trials, model)), fontsize=8)
     look = _cell_lookup(cells, model, metric)
     if not look:
         _empty(ax, f"no finished trials for {model}, {metric}")
@@ -184,8 +199,8 @@ def lines_figure(data: SweepData, cells: pd.DataFrame, metric: str, path: Path) 
     fig, axes = _panels(len(models), 3, 5.2, 4.0)
     for ax, model in zip(axes, models, strict=True):
         _lines(ax, data, cells, model, metric)
-    fig.suptitle(f"{metric} vs rate; one line per intervention level", fontsize=10)
-    return _save(fig, path, f"{metric} vs rate", axes)
+    fig.suptitle("one line per intervention level; CI over its intervened models", fontsize=9)
+    return save_figure(fig, path, f"{metric} vs rate", axes)
 
 
 def utility_figure(
@@ -199,30 +214,35 @@ def utility_figure(
         for j, metric in enumerate(cols):
             _lines(axes[i * len(cols) + j], data, cells, model, metric)
     fig.suptitle(f"Utility next to bias: {', '.join(cols)} vs rate", fontsize=10)
-    return _save(fig, path, "utility next to bias", axes)
+    return save_figure(fig, path, "utility next to bias", axes)
 
 
 def scatter_figure(
-    data: SweepData, effects: pd.DataFrame, metrics: list[str], path: Path
+    data: SweepData, steed: pd.DataFrame, metrics: list[str], path: Path
 ) -> FigureRecord:
-    """Extrinsic metric vs measured intrinsic bias, per model (rows) and metric (columns)."""
-    models = models_of(data) or ["(no model)"]
+    """Extrinsic metric vs measured intrinsic bias after the intervention: one row of panels per
+    (model, intrinsic kind), one column per metric; each panel states Steed's standardized
+    coefficient of intrinsic bias (with the rate in the model) and its partial R^2."""
+    trials = data.trials
+    measured = trials[trials["intrinsic_after"].notna()] if len(trials) else trials
+    kinds = intrinsic_kinds(measured)
+    rows = list(dict.fromkeys(zip(measured["model"], kinds, strict=True))) or [
+        (m, KIND_UNKNOWN) for m in models_of(data) or ["(no model)"]
+    ]
     metrics = [m for m in metrics if m not in INTRINSIC] or ["(no extrinsic metric)"]
-    fig, axes = _panels(len(models) * len(metrics), min(4, len(metrics)), 3.6, 3.2)
-    kinds = data.trials.get("intrinsic_kind", pd.Series(dtype=object)).dropna()
-    kind = f" ({kinds.iloc[0]})" if len(kinds) else ""
+    fig, axes = _panels(len(rows) * len(metrics), min(4, len(metrics)), 3.6, 3.2)
     rng = np.random.default_rng(0)
-    rates = data.trials["rate"].dropna()
+    rates = trials["rate"].dropna()
     vmin, vmax = (float(rates.min()), float(rates.max())) if len(rates) else (0.0, 1.0)
     mappable = None
-    for i, model in enumerate(models):
+    for i, (model, kind) in enumerate(rows):
         for j, metric in enumerate(metrics):
             ax = axes[i * len(metrics) + j]
             ax.set_title(f"{model}: {metric}", fontsize=9)
-            ax.set_xlabel(f"intrinsic bias after intervention{kind}", fontsize=8)
+            ax.set_xlabel(_label("intrinsic_after", kind), fontsize=8)
             ax.set_ylabel(_label(metric), fontsize=8)
+            d = measured[(measured["model"] == model) & (kinds == kind)]
             cols = ["intrinsic_after", metric, "rate"]
-            d = data.trials[data.trials["model"] == model]
             d = d[cols].dropna() if metric in d.columns else d.iloc[:0]
             if d.empty:
                 _empty(ax, f"no finished trials with intrinsic bias for {model}, {metric}")
@@ -233,53 +253,19 @@ def scatter_figure(
                 d["intrinsic_after"], d[metric], c=d["rate"], s=6, alpha=0.6,
                 cmap="viridis", vmin=vmin, vmax=vmax, rasterized=True,
             )  # fmt: skip
-            row = effects[(effects["model"] == model) & (effects["metric"] == metric)]
-            if len(row) and np.isfinite(row["extrinsic_on_intrinsic_r2"].iloc[0]):
-                r = row.iloc[0]
+            fit = steed[
+                (steed["model"] == model) & (steed["metric"] == metric)
+                & (steed["intrinsic_kind"] == kind) & (steed["term"] == "intrinsic_after")
+            ] if len(steed) else steed  # fmt: skip
+            if len(fit) and np.isfinite(fit["std_coef"].iloc[0]):
+                r = fit.iloc[0]
                 ax.text(
                     0.02, 0.97,
-                    f"slope {num(r['extrinsic_on_intrinsic_slope'])}, "
-                    f"r² {num(r['extrinsic_on_intrinsic_r2'])}",
-                    transform=ax.transAxes, va="top", fontsize=7,
+                    f"Steed: std. coef. {num(r['std_coef'])} [{num(r['ci_low'])}, "
+                    f"{num(r['ci_high'])}], partial R² {num(r['partial_r2'])}",
+                    transform=ax.transAxes, va="top", fontsize=6,
                 )  # fmt: skip
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, label=RATE_LABEL, shrink=0.8)
     fig.suptitle("Extrinsic vs intrinsic bias after the intervention (colour: rate)", fontsize=10)
-    return _save(fig, path, "intrinsic vs extrinsic", axes)
-
-
-def compare_figure(table: pd.DataFrame, sweeps: list[str], path: Path) -> FigureRecord:
-    """eta^2 of rate and of the intervention per sweep, one panel per (model, metric)."""
-    pairs = list(dict.fromkeys(zip(table["model"], table["metric"], strict=True)))
-    fig, axes = _panels(max(1, len(pairs)), 4, 4.0, 3.2)
-    if not pairs:
-        axes[0].set_title("η² per sweep")
-        axes[0].set_xlabel("sweep")
-        axes[0].set_ylabel("η² (share of variance)")
-        _empty(axes[0], "no finished trials in any sweep")
-    for ax, (model, metric) in zip(axes, pairs, strict=False):
-        sel = table[(table["model"] == model) & (table["metric"] == metric)].set_index("quantity")
-        x = np.arange(len(sweeps))
-        for k, (q, name) in enumerate((("eta2_rate", "rate"), ("eta2_strength", "interv."))):
-            vals = (
-                sel.loc[q, sweeps].to_numpy(dtype=float)
-                if q in sel.index
-                else np.full(len(x), np.nan)
-            )
-            ax.bar(x + (k - 0.5) * 0.38, np.nan_to_num(vals), width=0.38, alpha=0.8)
-            for xi, v in zip(x, vals, strict=True):
-                ax.text(
-                    xi + (k - 0.5) * 0.38,
-                    np.nan_to_num(v),
-                    f"{name}\n{pct(v)}",
-                    ha="center",
-                    va="bottom",
-                    fontsize=6,
-                )
-        ax.set_xticks(x, sweeps, fontsize=7)
-        ax.set_ylim(0, 1.15)
-        ax.set_title(f"{model}, {metric}", fontsize=9)
-        ax.set_xlabel("sweep")
-        ax.set_ylabel("η² (share of variance)")
-    fig.suptitle("Share of variance: co-occurrence rate vs intervention", fontsize=10)
-    return _save(fig, path, "eta squared per sweep", axes)
+    return save_figure(fig, path, "intrinsic vs extrinsic", axes)

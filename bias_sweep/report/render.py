@@ -1,7 +1,7 @@
 """Rendering a report: a list of blocks to Markdown and to self-contained HTML.
 
-A document is a list of blocks: ("h1"|"h2"|"p", text), ("ul", [items]), ("table", DataFrame),
-("img", Path).
+A document is a list of blocks: ("h1"|"h2"|"h3"|"p"|"lead", text), ("ul", [items]),
+("table", DataFrame), ("img", Path). "lead" is the report's answer: a paragraph set apart.
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bias_sweep.report.verdict import num
-
 MAX_TABLE_ROWS = 100  # rows of the cells table shown in report.md/html; cells.csv has them all
+
+
+def num(x: float, digits: int = 2) -> str:
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"{x:.{digits}f}".replace("-", "−")
 
 
 def _fmt_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -34,7 +38,9 @@ def to_markdown(blocks: list[tuple[str, Any]]) -> str:
             lines += [f"# {body}", ""]
         elif kind == "h2":
             lines += [f"## {body}", ""]
-        elif kind == "p":
+        elif kind == "h3":
+            lines += [f"### {body}", ""]
+        elif kind in ("p", "lead"):
             lines += [body, ""]
         elif kind == "ul":
             lines += [f"- {item}" for item in body] + [""]
@@ -54,6 +60,7 @@ CSS = (
     "color:#222}table{border-collapse:collapse;font-size:12px;margin:1em 0}"
     "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}"
     "img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.verdict li{margin:0.3em 0}"
+    ".lead{font-size:1.15em;line-height:1.45;border-left:4px solid #1f77b4;padding-left:0.8em}"
 )
 
 
@@ -65,8 +72,10 @@ def to_html(blocks: list[tuple[str, Any]], title: str) -> str:
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
     ]
     for kind, body in blocks:
-        if kind in ("h1", "h2", "p"):
+        if kind in ("h1", "h2", "h3", "p"):
             parts.append(f"<{kind}>{html.escape(body)}</{kind}>")
+        elif kind == "lead":
+            parts.append(f'<p class="lead">{html.escape(body)}</p>')
         elif kind == "ul":
             items = "".join(f"<li>{html.escape(i)}</li>" for i in body)
             parts.append(f'<ul class="verdict">{items}</ul>')
@@ -78,27 +87,6 @@ def to_html(blocks: list[tuple[str, Any]], title: str) -> str:
             parts.append(f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"></figure>')
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-EFFECT_COLUMNS = [
-    "model",
-    "metric",
-    "n",
-    "eta2_rate",
-    "eta2_strength",
-    "eta2_interaction",
-    "p_rate",
-    "p_strength",
-    "slope_rate",
-    "slope_rate_ci_low",
-    "slope_rate_ci_high",
-    "slope_strength",
-    "slope_strength_ci_low",
-    "slope_strength_ci_high",
-    "extrinsic_on_intrinsic_slope",
-    "extrinsic_on_intrinsic_r2",
-    "note",
-]
 
 
 def cells_summary(cells: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:

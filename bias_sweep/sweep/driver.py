@@ -57,6 +57,18 @@ def _on_terminate(signum: int, frame: Any) -> None:
         signal.raise_signal(signal.SIGUSR1)
 
 
+class _DeliverEarlySignal(tune.Callback):
+    """A signal that came after our handler was set but before `fit()` set Tune's own (Ray's
+    start, the tuner's set-up) would be lost: hand it to Tune at its first step."""
+
+    delivered = False
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if _interrupted and not self.delivered:
+            self.delivered = True
+            signal.raise_signal(signal.SIGUSR1)
+
+
 @contextlib.contextmanager
 def _driver_lock(folder: SweepFolder, name: str) -> Iterator[None]:
     """One driver per sweep: a second `run`/`resume` of the same sweep is refused, not mixed in."""
@@ -163,7 +175,11 @@ def _tuner(plan: Plan, progress: Progress) -> tune.Tuner:
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             # Tune's JSON log per trial, not its CSV and TensorBoard copies (an fsync per result
             # each, for files nobody reads: W&B and results.parquet are the record).
-            callbacks=[ProgressCallback(progress, first_run=number == 1), JsonLoggerCallback()],
+            callbacks=[
+                ProgressCallback(progress, first_run=number == 1),
+                JsonLoggerCallback(),
+                _DeliverEarlySignal(),
+            ],
             verbose=0,
         ),
     )
@@ -191,8 +207,13 @@ def resume_sweep(folder: SweepFolder, *, address: str | None = None) -> int:
 
 def _drive(plan: Plan, address: str | None, fresh: bool, overwrite: bool = False) -> int:
     conf = plan.conf
-    started_ray = _start_ray(address)
+    stop_signals = (signal.SIGTERM, signal.SIGUSR1)
+    previous = {s: signal.signal(s, _on_terminate) for s in stop_signals}
+    started_ray = False
     try:
+        started_ray = _start_ray(address)
+        # ray.init sets its own SIGTERM handler (exit at once): a preemption must stop us cleanly.
+        signal.signal(signal.SIGTERM, _on_terminate)
         check_resources(conf)
         with _driver_lock(plan.folder, conf.sweep.name):
             if fresh and overwrite:
@@ -206,6 +227,8 @@ def _drive(plan: Plan, address: str | None, fresh: bool, overwrite: bool = False
     finally:
         if started_ray:
             ray.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _execute(plan: Plan) -> int:
@@ -215,28 +238,23 @@ def _execute(plan: Plan) -> int:
         print(OFFLINE_NOTICE.format(name=conf.sweep.name), flush=True)
     for line in describe_plan(plan):
         print(line, flush=True)
-    previous = {s: signal.signal(s, _on_terminate) for s in (signal.SIGTERM, signal.SIGUSR1)}
-    try:
-        progress = Progress(plan)
-        remaining = len(plan.keys) - len(plan.done)
-        errored: set[str] = set()
-        if remaining and not _interrupted:
-            tuner = _tuner(plan, progress)
-            try:
-                grid = tuner.fit()
-            except Exception:
-                if not _interrupted:
-                    raise
-                grid = []  # preempted: Slurm stopped Ray under us; the saved state is what counts
-            for result in grid:
-                if result.error is not None and result.config:
-                    errored.add(result.config["trial"])
-        progress.show(0, len(errored), force=True)
-        if progress.tty:
-            print()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    progress = Progress(plan)
+    remaining = len(plan.keys) - len(plan.done)
+    errored: set[str] = set()
+    if remaining and not _interrupted:
+        tuner = _tuner(plan, progress)
+        try:
+            grid = tuner.fit()
+        except Exception:
+            if not _interrupted:
+                raise
+            grid = []  # preempted: Slurm stopped Ray under us; the saved state is what counts
+        for result in grid:
+            if result.error is not None and result.config:
+                errored.add(result.config["trial"])
+    progress.show(0, len(errored), force=True)
+    if progress.tty:
+        print()
     return _summary(plan, mode, errored)
 
 

@@ -1,0 +1,112 @@
+"""Everything a report computes from a table of runs, in one place: the effects with their
+verdicts, the per-method dose-response, the manipulation check and Steed's regression.
+
+Intrinsic bias comes in kinds on different scales (`intrinsic_kind`: an MLM log-probability gap,
+a SEAT effect size, ...). Nothing here puts two kinds together: the manipulation check and Steed's
+regression run per kind (pooled over the models that share it), and a model whose runs mix kinds
+gets no split-plot analysis of its intrinsic columns (a note says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from bias_sweep.report.regressions import dose_response, manipulation_check, steed_regression
+from bias_sweep.report.stats import N_BOOT, effects_table
+from bias_sweep.report.verdict import add_verdicts
+
+KIND_UNKNOWN = "kind not given"
+
+
+@dataclass
+class Analysis:
+    primary_metric: str
+    metrics: list[str]
+    effects: pd.DataFrame  # one row per (model, metric), with `verdict`
+    dose: pd.DataFrame  # per (model, metric, method)
+    check: pd.DataFrame  # manipulation check, per (model, method, intrinsic_kind)
+    steed: pd.DataFrame  # per (model or pooled, metric, term, intrinsic_kind)
+    n_boot: int
+    notes: list[str] = field(default_factory=list)
+
+
+def intrinsic_kinds(runs: pd.DataFrame) -> pd.Series:
+    """The intrinsic kind of each run ('kind not given' where the table does not say)."""
+    if "intrinsic_kind" not in runs.columns:
+        return pd.Series(KIND_UNKNOWN, index=runs.index, dtype=object)
+    return runs["intrinsic_kind"].astype(object).where(runs["intrinsic_kind"].notna(), KIND_UNKNOWN)
+
+
+def mixed_kind_models(runs: pd.DataFrame) -> list[str]:
+    """Models whose runs measured intrinsic bias in more than one kind."""
+    if runs.empty or "intrinsic_after" not in runs.columns:
+        return []
+    measured = runs["intrinsic_after"].notna()
+    kinds = intrinsic_kinds(runs)[measured].groupby(runs["model"][measured]).nunique()
+    return [str(m) for m in kinds.index[kinds > 1]]
+
+
+def _per_kind(
+    runs: pd.DataFrame, fit: Callable[[pd.DataFrame], tuple[pd.DataFrame, list[str]]]
+) -> tuple[pd.DataFrame, list[str]]:
+    """fit() on each intrinsic kind's runs, with an `intrinsic_kind` column."""
+    kinds = intrinsic_kinds(runs)
+    measured = kinds[runs.get("intrinsic_after", pd.Series(np.nan, runs.index)).notna()]
+    groups = sorted(measured.unique()) or [KIND_UNKNOWN]
+    tables, notes = [], []
+    for kind in groups:
+        table, more = fit(runs[kinds == kind] if len(measured) else runs)
+        tables.append(table.assign(intrinsic_kind=kind))
+        notes += [n for n in more if n not in notes]
+    return pd.concat(tables, ignore_index=True), notes
+
+
+def mask_mixed_kinds(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The runs with the intrinsic columns of mixed-kind models blanked, and a note: what the
+    variance shares, the dose-response and the plots of intrinsic bias may use."""
+    mixed = mixed_kind_models(runs)
+    if not mixed:
+        return runs, []
+    intrinsic = [c for c in runs.columns if str(c).startswith("intrinsic_")]
+    intrinsic = [c for c in intrinsic if c != "intrinsic_kind"]
+    masked = runs.copy()
+    masked.loc[masked["model"].isin(mixed), intrinsic] = np.nan
+    note = (
+        f"{', '.join(mixed)}: intrinsic bias measured in several kinds (not comparable): no "
+        "variance shares or plots of its intrinsic columns; the manipulation check and Steed's "
+        "regression are per kind"
+    )
+    return masked, [note]
+
+
+def analyse(
+    runs: pd.DataFrame,
+    metrics: list[str],
+    primary_metric: str,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> Analysis:
+    """The report's numbers for these runs (a sweep's finished trials or a table's rows)."""
+    masked, notes = mask_mixed_kinds(runs)
+    # Many small array problems: multi-threaded BLAS only adds overhead (2-3x slower on a shared
+    # 2-core machine), so the statistics run single-threaded.
+    with threadpool_limits(1):
+        table = effects_table(
+            masked, metrics, primary_metric=primary_metric, n_boot=n_boot, seed=seed
+        )
+        effects = add_verdicts(table)
+        dose = dose_response(masked, metrics)
+        check, check_notes = _per_kind(runs, _check)
+        steed, steed_notes = _per_kind(runs, lambda d: steed_regression(d, metrics))
+    notes += [n for n in (*check_notes, *steed_notes) if n not in notes]
+    return Analysis(primary_metric, list(metrics), effects, dose, check, steed, n_boot, notes)
+
+
+def _check(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    table, note = manipulation_check(runs)
+    return table, [note] if note else []

@@ -1,0 +1,261 @@
+"""The report as a document: the answer first, then the detail, then how it was computed.
+
+Order (issue 11): one sentence that answers the question for the primary metric (with its CI and
+the number of independent intervened models), one figure (the forest plot of variance shares),
+then per-metric detail: the effects table, the per-method dose-response, the manipulation check,
+Steed's regression, coverage, the plots over the grid, the cells, and the method.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bias_sweep.report.analysis import Analysis
+from bias_sweep.report.load import SweepData
+from bias_sweep.report.render import MAX_TABLE_ROWS, cells_summary, num
+from bias_sweep.report.verdict import (
+    ALPHA,
+    ci_text,
+    headline,
+    is_number,
+    metric_sentence,
+    p_value,
+    pct,
+    unidentifiable_sentence,
+)
+
+Blocks = list[tuple[str, Any]]
+UNREPLICATED_NOTE = "one intervened model per level"
+
+
+def _p(p: object) -> str:
+    return "" if not is_number(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _share(row: pd.Series, name: str) -> str:
+    value = row.get(name)
+    return "" if not is_number(value) else f"{pct(value)}{ci_text(row, name)}"
+
+
+def _count(x: object) -> int | str:
+    return int(x) if is_number(x) else ""
+
+
+def effects_display(effects: pd.DataFrame) -> pd.DataFrame:
+    """The effects table as a reader sees it: shares with CIs, Holm p-values, verdicts."""
+    rows = []
+    for _, r in effects.iterrows():
+        ident = bool(r.get("intervention_identifiable", False))
+        bound = _share(r, "share_between_models")
+        diff = r.get("share_difference")
+        notes = [
+            n for n in str(r.get("note") or "").split("; ") if n and UNREPLICATED_NOTE not in n
+        ]
+        rows.append({
+            "model": r["model"], "metric": r["metric"], "verdict": r.get("verdict", ""),
+            "rate share": _share(r, "share_rate"),
+            "intervention share": _share(r, "share_intervention") if ident
+            else (f"≤ {bound} (with model-to-model)" if bound else ""),
+            "difference (points)": "" if not is_number(diff)
+            else f"{100 * diff:+.0f}{ci_text(r, 'share_difference', points=True)}".replace("-", "−"),
+            "p rate (Holm)": _p(p_value(r, "p_rate")),
+            "p intervention (Holm)": _p(p_value(r, "p_intervention")) if ident
+            else (f"between models {_p(r.get('p_between_models'))}" if bound else ""),
+            "interaction share": _share(r, "share_interaction"),
+            "p interaction (Holm)": _p(p_value(r, "p_interaction")),
+            "rate form": r.get("rate_form", ""),
+            "intervened models": _count(r.get("n_intervened_models")),
+            "runs": _count(r.get("n_runs")), "note": "; ".join(notes),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def detail_sentences(effects: pd.DataFrame) -> list[str]:
+    """One sentence per (model, metric); the caveat that the intervention cannot be told from
+    model-to-model variation is said once for all of a model's metrics, not once per metric."""
+    out, said = [], set()
+    for _, row in effects.iterrows():
+        text, caveat = metric_sentence(row), unidentifiable_sentence(row)
+        if caveat:
+            text = text.replace(f" {caveat}", "")
+            if row["model"] not in said:
+                said.add(row["model"])
+                out.append(f"{row['model']}: {caveat}")
+        out.append(text)
+    return out
+
+
+def _estimate(row: pd.Series) -> str:
+    if not is_number(row.get("estimate")):
+        return ""
+    return f"{num(row['estimate'], 3)} [{num(row['ci_low'], 3)}, {num(row['ci_high'], 3)}]"
+
+
+def dose_display(dose: pd.DataFrame) -> pd.DataFrame:
+    cols = ["model", "metric", "method", "effect"]
+    out = dose[cols].copy() if len(dose) else pd.DataFrame(columns=cols)
+    out["estimate [95% CI]"] = [_estimate(r) for _, r in dose.iterrows()]
+    out["p"] = [_p(p) for p in dose.get("p", [])]
+    out["intervened models"] = [_count(n) for n in dose.get("n_models", [])]
+    out["df"] = [_count(n) for n in dose.get("df", [])]
+    out["note"] = list(dose.get("note", []))
+    return out
+
+
+def check_sentences(check: pd.DataFrame) -> list[str]:
+    """The manipulation check in words: did the intervention move intrinsic bias?"""
+    out = []
+    for _, r in check.iterrows():
+        kind = r.get("intrinsic_kind")
+        what = f"{r['model']}, {r['method']}: intrinsic bias ({kind})"
+        if not is_number(r.get("estimate")):
+            out.append(f"{what}: not available ({r.get('note') or 'no estimate'}).")
+            continue
+        n, df = _count(r.get("n_models")), _count(r.get("df"))
+        moved = (
+            "the intervention moved intrinsic bias"
+            if r["ci_low"] > 0 or r["ci_high"] < 0
+            else "no detectable change (the CI includes 0)"
+        )
+        how = (
+            "changes by {} per unit strength"
+            if r["effect"] == "slope on strength"
+            else "differs from the pre-trained model (none) by {}"
+        )
+        out.append(
+            f"{what} {how.format(_estimate(r))}, a 95% CI over {n} independent intervened models"
+            f" (one value per intervened model, df = {df}): {moved}."
+        )
+    return out
+
+
+def steed_display(steed: pd.DataFrame) -> pd.DataFrame:
+    out = []
+    for _, r in steed.iterrows():
+        coef = r.get("std_coef")
+        out.append({
+            "model": r["model"], "metric": r["metric"], "intrinsic kind": r.get("intrinsic_kind"),
+            "rate form": r.get("rate_form"), "term": r.get("term", ""),
+            "std. coef. [95% CI]": "" if not is_number(coef)
+            else f"{num(coef)} [{num(r['ci_low'])}, {num(r['ci_high'])}]",
+            "p": _p(r.get("p")), "partial R²": num(r.get("partial_r2"), 3)
+            if is_number(r.get("partial_r2")) else "",
+            "runs": _count(r.get("n_runs")), "intervened models": _count(r.get("n_clusters")),
+            "note": r.get("note") or "",
+        })  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def method_text(n_boot: int, primary_metric: str) -> str:
+    return (
+        "Per model and metric the runs form a split plot: the intervention level (method:strength;"
+        " none and random-init are one level each) varies between intervened models, the unit of"
+        " replication of the intervention (a sweep names each by its intervention_key, a table by"
+        " model, method, strength and intervention_seed, none being one model); the co-occurrence"
+        " rate varies within them; fine-tuning seeds replicate within an intervened model and"
+        " rate. Estimand: the share of the variance of one run over the design (levels weighted"
+        " by their runs, rates equally) explained by the rate (as a factor, whatever its shape),"
+        " by the intervention, and by their interaction, and the difference of the first two."
+        " Estimates: moment (omega²-type) solutions of the split-plot ANOVA on intervened-model x"
+        " rate means; F-tests (scipy) of the intervention against the variation between"
+        " intervened models within a level, of the rate and the interaction within intervened"
+        " models. 95% CIs: percentile intervals of a cluster (residual) bootstrap that resamples"
+        f" intervened models and fine-tuning seeds, B = {n_boot}, with a fiducial small-sample"
+        " top-up. Verdict: a factor is claimed only if the CI of the share difference excludes 0"
+        f" on its side and its own test rejects at {ALPHA:g} after Holm; 'neither' when neither"
+        " test rejects; otherwise 'inconclusive'. Holm families, per model: the two tests of the"
+        f" primary metric ({primary_metric}); the rate and intervention tests of all other"
+        " metrics; all interaction tests. With one intervened model per level the intervention"
+        " cannot be told from model-to-model variation: its share is not estimated, the share of"
+        " all between-model variation bounds it from above, and only the rate can be claimed"
+        " (against that bound). Rate forms: the shares treat the rate as a factor; slopes on the"
+        " rate and Steed's regression use r for signed metrics, |r − 0.5| for unsigned ones"
+        " (absolute gaps, V-shaped in r) and none for utility metrics. The dose-response and the"
+        " manipulation check use one value per intervened model (its mean over rates and seeds):"
+        " OLS on strength within each method, never pooled across methods; none and random-init"
+        " are contrasts to the pre-trained model. Steed's regression: OLS of the z-scored"
+        " extrinsic metric on z-scored intrinsic bias after the intervention and the realised"
+        " rate, per model and intrinsic kind and pooled over models with model fixed effects,"
+        " standard errors clustered on the intervened model (t with G − 1 df), partial R² per"
+        " term. Cells: means over fine-tuning seeds with 95% t-intervals; plots: means over"
+        " intervened models with 95% t-intervals over them (over seeds where a level has one)."
+    )
+
+
+FOREST_CAPTION = (
+    "Variance shares of the co-occurrence rate and of the intervention, per model and metric, "
+    "with 95% CIs ({primary} on top, in bold; verdict on the right). A hollow marker is the share "
+    "of all between-model variation: an upper bound of the intervention's share where it cannot "
+    "be estimated."
+)
+VERDICT_WORDS = (
+    "Verdict words: rate / intervention (that factor explains more variance, the CI of the "
+    "difference excludes 0 and its Holm-corrected test rejects), inconclusive (the data cannot "
+    "tell), neither (no detectable effect of either)."
+)
+DOSE_TEXT = (
+    "Slope of each metric on the intervention strength within each method, over one value per "
+    "intervened model (its mean over rates and seeds), with 95% CIs; none and random-init are "
+    "differences from the pre-trained model."
+)
+STEED_TEXT = (
+    "Extrinsic bias ~ intrinsic bias after the intervention + realised co-occurrence rate (in the "
+    "metric's rate form): standardized coefficients with 95% CIs clustered on the intervened "
+    "model, and partial R², per model and intrinsic kind and pooled over models with model "
+    "fixed effects."
+)
+FILES_TEXT = (
+    "{n} cells; all statistics in cells.csv, all runs in trials.csv; every effect with all its "
+    "columns in effects.csv, dose_response.csv, manipulation_check.csv and steed.csv."
+)
+
+
+def report_blocks(
+    data: SweepData,
+    analysis: Analysis,
+    forest: Path | None,
+    plots: list[Path],
+    cells: pd.DataFrame,
+    coverage: str,
+) -> Blocks:
+    """The whole report, as blocks for `render` (no figures: forest None and no plots)."""
+    effects, primary = analysis.effects, analysis.primary_metric
+    title = f"Bias sweep report: {data.name}" if data.source == "sweep" else f"Report: {data.name}"
+    answer = headline(effects, primary) if len(effects) else "No runs to analyse yet."
+    blocks: Blocks = [("h1", title), ("lead", answer)]
+    if forest is not None:
+        blocks += [("img", forest), ("p", FOREST_CAPTION.format(primary=primary))]
+    blocks += [
+        ("h2", "Per-metric detail"),
+        ("p", VERDICT_WORDS),
+        ("table", effects_display(effects)),
+        ("ul", detail_sentences(effects) or ["no runs to analyse"]),
+    ]
+    notes = [*data.notes, *analysis.notes]
+    if notes:
+        blocks.append(("ul", [f"Note: {n}." for n in notes]))
+    blocks += [
+        ("h2", "Dose-response per method"),
+        ("p", DOSE_TEXT),
+        ("table", dose_display(analysis.dose)),
+        ("h2", "Manipulation check"),
+        ("ul", check_sentences(analysis.check) or ["no intrinsic bias measured: no check"]),
+        ("h2", "Steed's regression"),
+        ("p", STEED_TEXT),
+        ("table", steed_display(analysis.steed)),
+        ("h2", "Coverage"),
+        ("p", coverage),
+    ]
+    if plots:
+        blocks += [("h2", "Plots"), *[("img", p) for p in plots]]
+    blocks += [
+        ("h2", "Cells (mean [95% CI] over fine-tuning seeds, per intervened model and rate)"),
+        ("table", cells_summary(cells.head(MAX_TABLE_ROWS), data.cell_keys, analysis.metrics)),
+        ("p", FILES_TEXT.format(n=len(cells))),
+        ("h2", "Method"),
+        ("p", method_text(analysis.n_boot, primary)),
+    ]
+    return blocks

@@ -1,0 +1,199 @@
+"""Per-method dose-response, the manipulation check and Steed's regression (statsmodels OLS).
+
+The intervention is replicated by intervened models, so every inference about it uses one value
+per intervened model (its mean over rates and seeds, or its intrinsic bias): slopes on strength
+have df = n_models - 2, never the number of fine-tuning runs. Slopes are fitted within a
+method, never pooled across methods (cda removes bias, skew adds it). Methods without a strength
+(`random-init`) are contrasts against the pre-trained model (`none`), with the between-model
+variance pooled over all levels of the model (OLS on C(level), `none` as reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from bias_sweep.report.splitplot import STRENGTHLESS, intervened_model, intervention_level
+from bias_sweep.report.stats import OTHER, RATE_FORMS, metric_kind, rate_form
+
+CI = 0.95
+MIN_CLUSTERS_ROBUST = 20  # fewer clusters than this: cluster-robust SEs are optimistic
+
+
+def model_means(runs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """One row per intervened model: method, strength, level and the mean over its rates
+    (each rate weighted equally, each rate the mean over its seeds)."""
+    d = runs.assign(_y=pd.to_numeric(runs[column], errors="coerce"), _c=intervened_model(runs))
+    d = d.dropna(subset=["_y", "rate"])
+    if d.empty:
+        return pd.DataFrame(columns=["model", "method", "strength", "level", "y"])
+    by_rate = d.groupby(["model", "_c", "rate"], sort=True)["_y"].mean()
+    y = by_rate.groupby(level=["model", "_c"]).mean().rename("y")
+    keys = d.groupby(["model", "_c"], sort=True)[["method", "strength"]].first()
+    out = keys.join(y).reset_index().drop(columns="_c")
+    out["strength"] = out["strength"].where(~out["method"].isin(STRENGTHLESS), 0.0).astype(float)
+    out["level"] = intervention_level(out["method"], out["strength"])
+    return out
+
+
+def _ols_rows(units: pd.DataFrame) -> list[dict]:
+    """Slope on strength per method, and contrasts of strengthless methods against `none`."""
+    rows = []
+    for method, d in units.groupby("method", sort=True):
+        if method == "none":
+            continue
+        d = d.dropna(subset=["strength"])
+        row = {"method": method, "n_models": len(d), "df": np.nan, "note": ""}
+        if method in STRENGTHLESS:
+            row.update(_contrast(units, method))
+        elif d["strength"].nunique() < 2:
+            row.update(effect="slope on strength", note="one strength")
+        elif len(d) < 3:
+            row.update(effect="slope on strength", note=f"too few intervened models (n={len(d)})")
+        elif d["y"].std() == 0:
+            row.update(effect="slope on strength", note="zero variance")
+        else:
+            fit = sm.OLS(d["y"].to_numpy(), sm.add_constant(d["strength"].to_numpy())).fit()
+            lo, hi = fit.conf_int(1 - CI)[1]  # y ~ strength
+            row.update(effect="slope on strength", estimate=fit.params[1], ci_low=lo)
+            row.update(ci_high=hi, p=fit.pvalues[1], df=fit.df_resid)
+        rows.append(row)
+    return rows
+
+
+def _contrast(units: pd.DataFrame, method: str) -> dict:
+    row = {"effect": "difference from none"}
+    if "none" not in set(units["method"]):
+        return {**row, "note": "no `none` run to compare with"}
+    df_between = len(units) - units["level"].nunique()
+    if df_between < 1 or units["y"].std() == 0:
+        return {**row, "note": "no replicated level: model-to-model variance unknown"}
+    # y ~ C(level, Treatment("none")): the level means, none as the reference
+    dummies = pd.get_dummies(units["level"], dtype=float).drop(columns="none")
+    fit = sm.OLS(units["y"].to_numpy(), sm.add_constant(dummies.to_numpy())).fit()
+    i = 1 + list(dummies.columns).index(method)
+    lo, hi = fit.conf_int(1 - CI)[i]
+    return {**row, "estimate": fit.params[i], "ci_low": lo, "ci_high": hi,
+            "p": fit.pvalues[i], "df": fit.df_resid}  # fmt: skip
+
+
+def dose_response(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Per model, metric and method: slope of the metric on strength over intervened-model
+    means (or the difference from `none`), with its CI."""
+    rows = []
+    for metric in metrics:
+        if metric not in runs.columns:
+            continue
+        for model, units in model_means(runs, metric).groupby("model", sort=True):
+            rows += [{"model": model, "metric": metric, **r} for r in _ols_rows(units)]
+    return _tidy(pd.DataFrame(rows), ["model", "metric", "method"])
+
+
+def manipulation_check(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Did the intervention move intrinsic bias? intrinsic_after on strength per method, one
+    value per intervened model (df = n_models - 2); `moved` when the CI excludes 0."""
+    if "intrinsic_after" not in runs.columns or runs["intrinsic_after"].isna().all():
+        return _tidy(pd.DataFrame(), ["model", "method"]), "no intrinsic_after: check skipped"
+    rows = []
+    for model, units in model_means(runs, "intrinsic_after").groupby("model", sort=True):
+        rows += [{"model": model, **r} for r in _ols_rows(units)]
+    table = _tidy(pd.DataFrame(rows), ["model", "method"])
+    moved = (table["ci_low"] > 0) | (table["ci_high"] < 0)
+    table["moved"] = moved.astype("boolean").mask(table["ci_low"].isna())
+    return table, ""
+
+
+def _tidy(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    cols = [*keys, "effect", "estimate", "ci_low", "ci_high", "p", "n_models", "df", "note"]
+    for col in cols:
+        if col not in table:
+            table[col] = np.nan
+    return table[cols].astype({"note": object}).fillna({"note": ""})
+
+
+def _zscore(x: pd.Series) -> pd.Series | None:
+    sd = x.std(ddof=1)
+    return (
+        None
+        if not np.isfinite(sd) or sd <= 1e-12 * max(1.0, abs(x.mean()))
+        else (x - x.mean()) / sd
+    )
+
+
+def _steed_fit(d: pd.DataFrame) -> list[dict]:
+    """y ~ intrinsic + rate_x (+ C(model) when pooled): standardized coefficients with cluster-robust CIs
+    (t with G - 1 df, statsmodels' small-sample correction) and partial R^2 of each term."""
+    terms = d[["intrinsic", "rate_x"]].to_numpy()
+    # Pooled: the variables are z-scored within model, so they have mean 0 in every model and
+    # the model dummies (fixed effects) would not change the coefficients or the residuals: one
+    # constant stands for them (the cluster correction's K then counts them as 1).
+    controls = np.ones((len(d), 1))
+    y, groups = d["y"].to_numpy(), pd.factorize(d["cluster"])[0]
+    fit = sm.OLS(y, np.column_stack([terms, controls])).fit(
+        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
+    )
+    ci = fit.conf_int(1 - CI)
+    rows = []
+    for i, name in enumerate(("intrinsic_after", "realised rate")):
+        reduced = sm.OLS(y, np.column_stack([terms[:, 1 - i], controls])).fit()
+        rows.append({
+            "term": name, "std_coef": fit.params[i], "ci_low": ci[i, 0], "ci_high": ci[i, 1],
+            "p": fit.pvalues[i], "partial_r2": (reduced.ssr - fit.ssr) / reduced.ssr,
+        })  # fmt: skip
+    return rows
+
+
+def steed_regression(
+    runs: pd.DataFrame, metrics: Sequence[str], kinds: Mapping[str, str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """Steed et al.: extrinsic ~ intrinsic bias after the intervention + measured co-occurrence
+    (in the metric's rate form), per model and pooled with model fixed effects; z-scored within
+    model; SEs clustered on the intervened model."""
+    notes: list[str] = []
+    cols = ["model", "metric", "rate_form", "term", "std_coef", "ci_low", "ci_high", "p",
+            "partial_r2", "n_runs", "n_clusters", "note"]  # fmt: skip
+    if "intrinsic_after" not in runs.columns or runs["intrinsic_after"].isna().all():
+        return pd.DataFrame(columns=cols), ["no intrinsic_after: Steed's regression skipped"]
+    rate_col = "realised_rate"
+    if rate_col not in runs.columns or runs[rate_col].isna().all():
+        rate_col = "rate"
+        notes.append("no realised_rate: Steed's regression uses the nominal rate")
+    rows = []
+    for metric in metrics:
+        kind = metric_kind(metric, kinds)
+        if metric not in runs.columns or metric.startswith("intrinsic") or kind == OTHER:
+            continue
+        d = runs.assign(
+            y=pd.to_numeric(runs[metric], errors="coerce"),
+            intrinsic=pd.to_numeric(runs["intrinsic_after"], errors="coerce"),
+            rate_x=rate_form(kind, pd.to_numeric(runs[rate_col], errors="coerce")),
+            cluster=runs["model"].astype(str) + "/" + intervened_model(runs),
+        ).dropna(subset=["y", "intrinsic", "rate_x"])
+        parts, ok = [], True
+        for model, dm in d.groupby("model", sort=True):
+            z = {c: _zscore(dm[c]) for c in ("y", "intrinsic", "rate_x")}
+            base = {"model": model, "metric": metric, "rate_form": RATE_FORMS[kind]}
+            base.update(n_runs=len(dm), n_clusters=dm["cluster"].nunique(), note="")
+            if any(v is None for v in z.values()) or base["n_clusters"] < 3:
+                rows.append({**base, "note": "zero variance or fewer than 3 intervened models"})
+                ok = False
+                continue
+            dz = dm.assign(**z)
+            parts.append(dz)
+            if base["n_clusters"] < MIN_CLUSTERS_ROBUST:
+                base["note"] = f"{base['n_clusters']} clusters: cluster-robust CIs are optimistic"
+            rows += [{**base, **r} for r in _steed_fit(dz)]
+        if len(parts) > 1 and ok:
+            pooled = pd.concat(parts)
+            base = {"model": "pooled (model fixed effects)", "metric": metric}
+            base.update(rate_form=RATE_FORMS[kind], n_runs=len(pooled), note="")
+            base["n_clusters"] = pooled["cluster"].nunique()
+            rows += [{**base, **r} for r in _steed_fit(pooled)]
+    table = pd.DataFrame(rows)
+    for col in cols:
+        if col not in table:
+            table[col] = np.nan
+    return table[cols], notes
