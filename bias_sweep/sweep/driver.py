@@ -39,7 +39,6 @@ from bias_sweep.sweep.local_ray import start_local_ray
 from bias_sweep.sweep.plan import Plan, describe_plan, make_plan, prepare_new, trial_order
 from bias_sweep.sweep.progress import Progress, ProgressCallback
 from bias_sweep.sweep.results import rebuild_table
-from bias_sweep.sweep.trainable import trainable
 from bias_sweep.tracking import OFFLINE_NOTICE, effective_mode, newest_offline_runs
 
 _interrupted = False
@@ -55,6 +54,14 @@ def _on_terminate(signum: int, frame: Any) -> None:
     if signum != signal.SIGUSR1:
         # Tune stops gracefully on SIGUSR1 (and saves its experiment state) once fit() runs.
         signal.raise_signal(signal.SIGUSR1)
+
+
+def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
+    """What Tune runs in a worker: the trainable, imported there. The driver never trains, so it
+    never imports torch and transformers (10 s of its start-up on 2 loaded cores, before Ray)."""
+    from bias_sweep.sweep.trainable import trainable as run_point
+
+    run_point(config, sweep)
 
 
 class _DeliverEarlySignal(tune.Callback):
@@ -172,7 +179,11 @@ def _tuner(plan: Plan, progress: Progress) -> tune.Tuner:
             name=plan.folder.tune_run(number),  # one Tune experiment per driver run
             storage_path=str(plan.folder.tune),
             failure_config=tune.FailureConfig(max_failures=conf.sweep.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Keep every checkpoint as far as Tune knows (the progress callback deletes all but a
+            # trial's newest): with num_to_keep set, Tune writes and syncs its whole experiment
+            # state after every trial checkpoint, O(trials) each time, ~1 s a trial at 600
+            # trials (benchmarks/bookkeeping.py). Resume reads the sweep's own files, not that.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             # Tune's JSON log per trial, not its CSV and TensorBoard copies (an fsync per result
             # each, for files nobody reads: W&B and results.parquet are the record).
             callbacks=[

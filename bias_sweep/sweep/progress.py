@@ -134,6 +134,16 @@ class ProgressCallback(tune.Callback):
         self.running.discard(trial.trial_id)  # pending again, for its retry
         self.progress.failed_attempt(trial.config["trial"], final=False)
 
+    def on_checkpoint(
+        self, iteration: int, trials: list, trial: Trial, checkpoint: Any, **info: Any
+    ) -> None:
+        """A retry restores the newest checkpoint only: the older ones are disk (Tune keeps them
+        all, see the driver's CheckpointConfig)."""
+        newest = Path(checkpoint.path).name
+        for older in Path(trial.path).glob("checkpoint_*"):
+            if older.name != newest:
+                shutil.rmtree(older, ignore_errors=True)
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         self.running.discard(trial.trial_id)
         key = trial.config["trial"]
