@@ -394,6 +394,27 @@ def test_unknown_metric_is_a_user_error(sweep: Path) -> None:
         build_report(sweep, primary_metric="nonsense")
 
 
+def test_external_eval_sets_and_twin_gaps_are_analysed_by_default(tmp_path: Path) -> None:
+    """A trial's `eval_sets` become `<metric>@<set>` columns; the report analyses the sets' gaps
+    and the twin-balanced gap without being asked, and the eval set's own effect is found."""
+    folder = write_sweep(tmp_path)
+    rng = np.random.default_rng(5)
+    for path in sorted(folder.glob("trials/*/result.json")):
+        result = json.loads(path.read_text())
+        rate = result["point"]["data.rate"]
+        metrics = {k: 0.5 for k in METRIC_KEYS}
+        # On the templates the gap follows the rate only: the set's verdict must say rate.
+        metrics["tpr_gap"] = 0.5 * (rate - 0.5) + rng.normal(0, 0.02)
+        result["eval_sets"] = {"madlibs": {"metrics": metrics}}
+        path.write_text(json.dumps(result))
+    summary = build_report(folder, plots=False, **FAST)
+    analysed = {e["metric"] for e in summary.effects}
+    assert {"tpr_gap@madlibs", "fpr_gap@madlibs", "tpr_gap_twin"} <= analysed
+    verdict = next(v for v in summary.verdicts if v.startswith("tiny-bert, tpr_gap@madlibs"))
+    assert "the co-occurrence rate matters more" in verdict, verdict
+    assert "tpr_gap@madlibs" in (folder / "report" / "report.md").read_text()
+
+
 def test_primary_metric_from_the_sweep_config_or_the_call(tmp_path: Path) -> None:
     folder = write_sweep(tmp_path, [*GRID, "report.primary_metric=fpr_gap"])
     summary = build_report(folder, metrics=["tpr_gap", "fpr_gap"], plots=False, **FAST)

@@ -72,6 +72,7 @@ def known_metric(name: object) -> bool:
 DEFAULT_REPORT_METRICS = (
     "tpr_gap",
     "fpr_gap",
+    "tpr_gap_twin",
     "equalized_odds_difference",
     "demographic_parity_difference",
     "flip_rate",
@@ -82,6 +83,8 @@ DEFAULT_REPORT_METRICS = (
     "f1",
     "intrinsic_after",
 )
+# Of each external eval set (`<metric>@<set>` columns), what a report analyses by default.
+DEFAULT_EVAL_SET_METRICS = ("tpr_gap", "fpr_gap")
 METRIC_LABELS = {
     "tpr_gap": "TPR gap, A − B (rate difference)",
     "fpr_gap": "FPR gap, A − B (rate difference)",

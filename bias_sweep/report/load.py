@@ -17,7 +17,14 @@ import pandas as pd
 
 from bias_sweep.config import load_config
 from bias_sweep.errors import UserError
-from bias_sweep.metrics.names import DEFAULT_REPORT_METRICS, INTRINSIC, METRIC_KEYS, known_metric
+from bias_sweep.metrics.names import (
+    DEFAULT_EVAL_SET_METRICS,
+    DEFAULT_REPORT_METRICS,
+    EVAL_SET_SEPARATOR,
+    INTRINSIC,
+    METRIC_KEYS,
+    known_metric,
+)
 from bias_sweep.sweep.grid import USUAL_AXES, PointConfigs, expand_grid, point_columns
 from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE, SweepFolder
 from bias_sweep.sweep.results import load_trials
@@ -119,11 +126,19 @@ def metric_columns(trials: pd.DataFrame) -> list[str]:
 
 def default_metrics(trials: pd.DataFrame, source: str = "sweep") -> list[str]:
     """A sweep's default metrics; for a table, those of them (else any known metric) it has."""
+    # The external eval sets' gaps too, as the runs hold them (`tpr_gap@madlibs`).
+    eval_sets = [
+        str(c)
+        for c in trials.columns
+        if EVAL_SET_SEPARATOR in str(c)
+        and str(c).split(EVAL_SET_SEPARATOR, 1)[0] in DEFAULT_EVAL_SET_METRICS
+        and trials[c].notna().any()
+    ]
     if source == "sweep":
-        return list(DEFAULT_REPORT_METRICS)
+        return [*DEFAULT_REPORT_METRICS, *eval_sets]
     present = metric_columns(trials)
     found = [m for m in DEFAULT_REPORT_METRICS if m in present]
-    return found or [m for m in present if known_metric(m)]
+    return [*found, *eval_sets] if found else [m for m in present if known_metric(m)]
 
 
 def checked_metrics(
