@@ -9,6 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+# Real comments for the throughput benchmarks: ../shared/data beside the clone, as for the tests
+# (Conversation AI identity-term templates, Dixon et al. 2018, CC BY 4.0).
+TOXICITY_CSV = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "conversationai"
+    / "toxicity_nonfuzzed_testset.csv"
+)
+
 
 def write_figures(path: Path, record: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

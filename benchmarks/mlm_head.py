@@ -44,19 +44,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _figures import write_figures  # benchmarks/ is on sys.path when run as a script
+from _figures import TOXICITY_CSV, write_figures  # benchmarks/ is on sys.path when run as a script
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-DATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "conversationai"
-    / "toxicity_nonfuzzed_testset.csv"
-)
+DATA = TOXICITY_CSV
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 1.5
 BATCH, LR, MAX_LENGTH = 32, 1e-4, 64  # the cda/skew defaults (InterventionConfig, train_mlm)

@@ -40,19 +40,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from _figures import write_figures  # benchmarks/ is on sys.path when run as a script
+from _figures import TOXICITY_CSV, write_figures  # benchmarks/ is on sys.path when run as a script
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# ../shared/data beside the clone, as for the tests (Conversation AI, CC BY 4.0).
-DATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "conversationai"
-    / "toxicity_nonfuzzed_testset.csv"
-)
+DATA = TOXICITY_CSV
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_VS_DEFAULT = 1.5
 TARGET_VS_GROUPED = 1.1
