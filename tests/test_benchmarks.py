@@ -140,3 +140,28 @@ def test_mlm_head_benchmark_runs_both_sides_on_the_same_batches(
     assert cda["builds"]["before"]["head_warmup_steps"] == 0
     assert cda["builds"]["after"]["head_warmup_steps"] == 3  # MiniLM has no head: warmed up
     assert cda["extrapolated"] and cda["ratios"]["samples_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_bookkeeping_benchmark_runs_every_trial_through_the_real_driver(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    out = tmp_path / "bookkeeping.json"
+    run_benchmark(
+        [sys.executable, str(BENCH / "bookkeeping.py"), "--n", "6", "--json", str(out)], cache_dir
+    )
+    figures = json.loads(out.read_text())
+    assert figures["done"] == 6 and figures["exit_code"] == 0
+    assert 1 <= figures["worker_processes"] <= 2  # reused actors: imports once per worker
+
+
+@pytest.mark.slow
+def test_cli_latency_benchmark_times_each_command(tmp_path: Path, cache_dir: Path) -> None:
+    out = tmp_path / "cli_latency.json"
+    run_benchmark(
+        [sys.executable, str(BENCH / "cli_latency.py"), "--repeat", "1", "--json", str(out)],
+        cache_dir,
+    )
+    figures = json.loads(out.read_text())
+    for name in ("bias-sweep --help", "bias-sweep plan quickstart", "bias-sweep status quickstart"):
+        assert figures[name]["median_s"] > 0
