@@ -72,9 +72,10 @@ def comments_config(path: Path, **sizes: int):  # -> DictConfig
 def load_comments(path: Path, n_train: int, n_eval: int, seed: int):
     """Train/eval frames (text, label) from the comments file, through bias_sweep's file loader."""
 
+    from bias_sweep.config import cache_root
     from bias_sweep.data import sources
 
-    frame, _ = sources.load_file(comments_config(path), sources.cache_root(None))
+    frame, _ = sources.load_file(comments_config(path), cache_root(None))
     frame = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     n_eval = min(n_eval, len(frame) // 3)
     return frame.iloc[n_eval : n_eval + n_train].reset_index(drop=True), frame.iloc[
