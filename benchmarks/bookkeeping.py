@@ -111,7 +111,7 @@ def child(n: int, root: Path, tracking: str) -> dict:
     assert not ray.is_initialized()
     trials = (root / "bookkeeping" / "trials").glob("*/result.json")
     results = [json.loads(p.read_text()) for p in trials]
-    pids = {r.get("worker_pid") for r in results}
+    pids = {r["worker_pid"] for r in results}  # every trial records the process that ran it
     return {
         "trials": n,
         "done": len(results),
