@@ -3,8 +3,10 @@ algorithm, and its place in `intrinsic_bias`'s result."""
 
 from __future__ import annotations
 
+import re
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -139,3 +141,92 @@ def test_minilm_has_no_mlm_head_so_seat_and_no_crows_pairs(task: Any, gender: pd
     result = intrinsic_bias(models.minilm_dir(), task, crows_pairs=gender)
     assert result["kind"] == "seat_effect_size" and result["crows_pairs"] is None
     assert result["measures"] == {"seat_effect_size": result["value"]}
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().replace(".", " ").split())
+
+
+@pytest.mark.slow  # ~90 s on one core: three seeds of a 300-step build, CDA and two scores
+def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
+    gender: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Issue 14: on a tiny biased model and its CDA version, the gender score moves toward 50;
+    but see the control below: this does NOT show that the augmentation is what moves it.
+
+    The built-in tiny model cannot show it (metrics.crows_pairs docstring: it knows no CrowS-Pairs
+    words and scores 49.6, 52.3 after CDA). So this builds a tiny BERT with the built-in recipe
+    (`pretrain_tiny_bert`) whose tokenizer and MLM corpus are CrowS-Pairs' own `sent_more`
+    sentences: the stereotype is then in the model as P(context | group term) (no always-masked
+    group terms in this pre-training, else it learns only the slot CrowS never scores). CDA is
+    the intervention jobs' own code at s = 1 (`apply_intervention`, default 150 steps; lr 1e-3,
+    since this base was trained at 2e-3).
+
+    Stated plainly: the score is measured on the SAME sentences the model was trained on. Held
+    out, nothing carries over (seen: 46-54 on a held-out half of all 262 pairs, seed 0, four
+    variants). And only on the 81 gender pairs whose `sent_less` is the lexicon's twin of
+    `sent_more` (up to case and periods): only there does CDA put the counterpart into the corpus;
+    the others swap names of other ranks or other words ("Women don't know how to drive." / "Men
+    know how to drive."), which no lexicon swap yields.
+
+    Measured (seeds 0, 1, 2): base 69.1, 74.1, 76.5; CDA 56.8, 69.1, 63.0 (the distance to 50
+    shrinks by 12.3, 5.0, 13.5: mean 10.3, sd 4.7). Asserted: every base >= 60 (the metric sees a
+    learned bias), every seed moves toward 50, mean shrinkage >= 5 (~2 SE below the mean).
+
+    The control, s = 0 (the same continued pre-training, no twins), moves it as far or further:
+    32.1, 50.6, 43.2 (lr 1e-3). `continue_pretraining` always masks group terms, so any continued
+    pre-training unlearns conditioning on them, which is what CrowS-Pairs scores. So the move is
+    not attributable to the augmentation; a test of that (s = 1 nearer 50 than s = 0) would fail.
+    """
+    from omegaconf import OmegaConf
+
+    from bias_sweep.config import DataConfig, InterventionConfig
+    from bias_sweep.data.lexicons import get_lexicon
+    from bias_sweep.interventions import apply_intervention
+    from bias_sweep.models.tiny import pretrain_tiny_bert
+
+    lex = get_lexicon(OmegaConf.structured(DataConfig).groups)
+    twin = [
+        _normalised(lex.swap(m)) == _normalised(s)
+        for m, s in zip(gender.sent_more, gender.sent_less, strict=True)
+    ]
+    pairs = gender[twin].reset_index(drop=True)
+    assert len(pairs) == 81
+    texts = list(pairs["sent_more"])
+    terms = [t for pair in lex.pairs for t in pair]
+    sentences = texts + list(pairs["sent_less"])
+    words = {w for t in sentences for w in re.findall(r"[a-z]+", t.lower())}
+    names = sorted(words & lex.vocabulary - set(terms))  # first names: the lexicon's other words
+    male = [w for w in names if lex.group_of(w) == lex.name_a]
+    female = [w for w in names if lex.group_of(w) == lex.name_b]
+    icfg = OmegaConf.structured(InterventionConfig(lr=1e-3))
+    task = SimpleNamespace(corpus=texts, lexicon=lex)  # what cda reads: no tiny-bert info file
+    scores = []
+    for seed in (0, 1, 2):
+        model, tok, _ = pretrain_tiny_bert(
+            texts,
+            texts,
+            must_have=terms + male + female,
+            concepts=[(list(lex.terms_a) + male, list(lex.terms_b) + female)],
+            focus_terms=[],
+            steps=300,
+            seed=seed,
+        )
+        base = tmp_path / f"base-{seed}"
+        model.save_pretrained(base)
+        tok.save_pretrained(base)
+        info = apply_intervention("cda", 1.0, icfg, base, task, tmp_path / f"cda-{seed}", seed)
+        assert info["twins"] == len(texts)
+        scores.append(
+            [
+                cp.crows_pairs_score(
+                    models.load_masked_lm(d), models.load_tokenizer(d), pairs, "cpu"
+                )["score"]
+                for d in (base, tmp_path / f"cda-{seed}")
+            ]
+        )
+    shrink = [abs(b - 50) - abs(c - 50) for b, c in scores]
+    print("crows-pairs base, cda per seed:", scores)
+    assert all(b >= 60 for b, _ in scores), scores
+    assert all(s > 0 for s in shrink), scores
+    assert sum(shrink) / len(shrink) >= 5, scores

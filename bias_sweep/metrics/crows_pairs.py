@@ -28,6 +28,12 @@ whatever its bias: 49.6 pre-trained (probe gap 3.85), 51.5 after `skew` 1.0 (gap
 after `cda` 1.0 (gap 1.24). Its bias is also out of this score's reach by construction: its
 pre-training always masks the group terms, so it learned P(group term | context), the slot
 CrowS-Pairs never scores, and not P(context | group term).
+
+A tiny BERT of the same recipe pre-trained on CrowS-Pairs' own `sent_more` sentences, without
+always-masked group terms, does carry a bias this score sees (tests/test_crows_pairs.py: 69-77 on
+those same sentences, 81 pairs; nothing carries over to held-out pairs). `cda` at s = 1 brings it
+toward 50, but so does its s = 0 control: `continue_pretraining` always masks group terms, so any
+continued pre-training unlearns the conditioning on them that this score reads.
 """
 
 from __future__ import annotations

@@ -116,21 +116,25 @@ def train_tokenizer(texts: list[str], must_have: list[str], vocab_size: int) -> 
     )
 
 
-def build_tiny_bert(model_cfg: Any, task: TaskData, out_dir: Path) -> dict[str, Any]:
-    """Tokenizer + 2-layer BERT pre-trained with MLM on a corpus where group A co-occurs with the
-    task's positive-class words at `model_cfg.pretrain_rate` (see `attribute_corpus`).
+def pretrain_tiny_bert(
+    tokenizer_texts: list[str],
+    texts: list[str],
+    *,
+    must_have: list[str],
+    concepts: list[tuple[list[str], list[str]]],
+    focus_terms: list[str],
+    steps: int,
+    seed: int,
+) -> tuple[BertForMaskedLM, BertTokenizerFast, dict[str, Any]]:
+    """The tiny BERT's recipe on any corpus: a tokenizer for `tokenizer_texts` (`train_tokenizer`),
+    a 2-layer BERT whose embeddings start knowing each (plus, minus) word-list pair of `concepts`
+    (`seed_directions`), MLM-trained on `texts` for `steps` (the `focus_terms` always masked).
 
-    It starts knowing which words are group terms and attribute words (`seed_concepts`) and its
-    MLM always masks group terms (`training.train_mlm`): both make the association appear
-    within the default few hundred steps. Built on the CPU even where a GPU is present: it
-    takes seconds, and every node then gets the same model for the same cache key.
+    Apart from `build_tiny_bert` so that a test can give a tiny model a bias of its own choosing
+    (e.g. CrowS-Pairs' stereotypes, which the synthetic task's text does not carry). On the CPU.
     """
-    lex = task.lexicon
-    must_have = [t for pair in lex.pairs for t in pair]
-    must_have += list(task.attribute_words) + list(task.negative_words)
-    tokenizer = train_tokenizer(list(task.corpus), must_have, TINY_VOCAB_SIZE)
-    texts, stats = attribute_corpus(task, float(model_cfg.pretrain_rate), TINY_BERT_SEED)
-    torch.manual_seed(TINY_BERT_SEED)
+    tokenizer = train_tokenizer(tokenizer_texts, must_have, TINY_VOCAB_SIZE)
+    torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=64,
@@ -145,17 +149,44 @@ def build_tiny_bert(model_cfg: Any, task: TaskData, out_dir: Path) -> dict[str, 
         attention_probs_dropout_prob=0.0,
     )
     model = BertForMaskedLM(config)
-    seed_concepts(model, tokenizer, task)
+    seed_directions(model, tokenizer, concepts)
     info = train_mlm(
         model,
         tokenizer,
         texts,
-        steps=int(model_cfg.pretrain_steps),
+        steps=steps,
         batch_size=32,
         lr=2e-3,  # a from-scratch tiny model: a high rate so a few hundred steps suffice
-        seed=TINY_BERT_SEED,
+        seed=seed,
         device=torch.device("cpu"),
-        focus_terms=[t for pair in lex.pairs for t in pair],
+        focus_terms=focus_terms,
+    )
+    return model, tokenizer, info
+
+
+def build_tiny_bert(model_cfg: Any, task: TaskData, out_dir: Path) -> dict[str, Any]:
+    """Tokenizer + 2-layer BERT pre-trained with MLM on a corpus where group A co-occurs with the
+    task's positive-class words at `model_cfg.pretrain_rate` (see `attribute_corpus`).
+
+    It starts knowing which words are group terms and attribute words (`seed_directions`) and its
+    MLM always masks group terms (`training.train_mlm`): both make the association appear
+    within the default few hundred steps. Built on the CPU even where a GPU is present: it
+    takes seconds, and every node then gets the same model for the same cache key.
+    """
+    lex = task.lexicon
+    terms = [t for pair in lex.pairs for t in pair]
+    texts, stats = attribute_corpus(task, float(model_cfg.pretrain_rate), TINY_BERT_SEED)
+    model, tokenizer, info = pretrain_tiny_bert(
+        list(task.corpus),
+        texts,
+        must_have=terms + list(task.attribute_words) + list(task.negative_words),
+        concepts=[
+            (list(lex.terms_a), list(lex.terms_b)),
+            (list(task.attribute_words), list(task.negative_words)),
+        ],
+        focus_terms=terms,
+        steps=int(model_cfg.pretrain_steps),
+        seed=TINY_BERT_SEED,
     )
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -169,13 +200,16 @@ CONCEPT_SCALE = 2.0
 
 
 @torch.no_grad()
-def seed_concepts(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: TaskData
+def seed_directions(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    concepts: list[tuple[list[str], list[str]]],
 ) -> None:
     """Start the tiny model knowing the concepts but not their association.
 
-    A shared random direction g is added to the embeddings of group A terms and subtracted from
-    those of group B terms; another, h, likewise for positive- and negative-class words. A real
+    For each (plus, minus) pair of word lists in `concepts`, a shared random direction is added to
+    the embeddings of the plus words and subtracted from those of the minus words. The built-in
+    model's concepts: g for group A vs group B terms, h for positive- vs negative-class words. A real
     pre-trained model knows that "he" and "she" differ the way "man" and "woman" do; a tiny one
     trained from scratch has to learn every (pair, word) combination apart, and the association
     only appears after ~30k sentences (seen: over 1000 steps on the synthetic task). With g and h
@@ -185,10 +219,7 @@ def seed_concepts(
     """
     emb = model.get_input_embeddings().weight
     length = emb.norm(dim=1).mean() * CONCEPT_SCALE
-    for plus, minus in (
-        (task.lexicon.terms_a, task.lexicon.terms_b),
-        (task.attribute_words, task.negative_words),
-    ):
+    for plus, minus in concepts:
         direction = torch.randn(emb.shape[1])
         direction *= length / direction.norm()
         emb[single_token_ids(tokenizer, plus)] += direction
