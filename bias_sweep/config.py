@@ -265,6 +265,7 @@ def _validate_trial_values(c: DictConfig) -> None:
     i = c.intervention
     _in(i.method, "intervention.method", METHODS)
     _unit(i.strength, "intervention.strength")
+    _unit(i.term_mask_prob, "intervention.term_mask_prob")
     for key in ("steps", "batch_size", "lr"):
         _positive(i[key], f"intervention.{key}")
     n = c.intrinsic

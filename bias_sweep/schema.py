@@ -99,6 +99,8 @@ class InterventionConfig:
     steps: int = 150  # continued MLM pre-training steps (cda, skew)
     batch_size: int = 32
     lr: float = 1e-4
+    # cda, skew: the chance that a group term is masked in continued pre-training (others: 15%)
+    term_mask_prob: float = 1.0
     seed: int = 0  # separate from the fine-tuning seed: one intervened model serves all seeds
 
 

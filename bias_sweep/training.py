@@ -271,10 +271,14 @@ def mask_tokens(
     tokenizer: PreTrainedTokenizerBase,
     gen: torch.Generator,
     prob: float = 0.15,
+    focus_prob: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT masking (of the chosen: 80% [MASK], 10% a random token, 10% kept) with the `focus`
-    tokens always chosen and the other `maskable` ones with probability `prob`."""
-    chosen = (torch.rand(input_ids.shape, generator=gen) < prob) & maskable | focus
+    tokens chosen with probability `focus_prob` and the other `maskable` ones with `prob`.
+
+    One uniform draw per token decides both (so `focus_prob` 1 draws what it always drew)."""
+    u = torch.rand(input_ids.shape, generator=gen)
+    chosen = torch.where(focus, u < focus_prob, (u < prob) & maskable)
     labels = input_ids.masked_fill(~chosen, -100)
     r = torch.rand(input_ids.shape, generator=gen)
     noise = torch.randint(len(tokenizer), input_ids.shape, generator=gen)
@@ -290,9 +294,11 @@ def mlm_batches(
     batch_size: int,
     max_length: int,
     seed: int,
+    focus_prob: float = 1.0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Masked batches (input ids, attention mask, labels; on the CPU) without end: the texts in
-    seeded random order, epoch after epoch, masked by `mask_tokens` with the same generator."""
+    seeded random order, epoch after epoch, masked by `mask_tokens` with the same generator (the
+    `focus_terms` chosen with probability `focus_prob`)."""
     seqs = _tokenize(tokenizer, texts, max_length)
     focus = term_masks(tokenizer, texts, focus_terms, max_length)  # group terms as spelled
     special = torch.tensor(tokenizer.all_special_ids, dtype=torch.long)
@@ -306,7 +312,7 @@ def mlm_batches(
         ids = batch["input_ids"]
         maskable = ~torch.isin(ids, special)
         is_term = pad_sequence([focus[i] for i in idx], batch_first=True, padding_value=False)
-        ids, labels = mask_tokens(ids, maskable, is_term, tokenizer, gen)
+        ids, labels = mask_tokens(ids, maskable, is_term, tokenizer, gen, focus_prob=focus_prob)
         yield ids, batch["attention_mask"], labels
 
 
@@ -347,13 +353,14 @@ def train_mlm(
     seed: int,
     device: torch.device,
     focus_terms: list[str] = (),  # type: ignore[assignment]
+    focus_prob: float = 1.0,
     max_length: int = 64,
     full_head: bool = False,
 ) -> dict[str, Any]:
     """(Continued) masked-LM training for a fixed number of steps over `texts`, seeded.
 
-    BERT masking of 15% of the tokens, except that the `focus_terms` (the group terms) are always
-    masked where they occur in a text as one token (`term_masks`: in any case, at the start of a
+    BERT masking of 15% of the tokens, except that the `focus_terms` (the group terms) are
+    masked with probability `focus_prob` (1: always) where they occur in a text as one token (`term_masks`: in any case, at the start of a
     sentence or within it, whatever form the tokenizer gives them there). Random masking alone makes a group-term prediction a rare event;
     a small model then needs several times more steps before its predictions of the group slot
     depend on the context at all (seen: no effect within 900 steps on the synthetic task).
@@ -363,7 +370,7 @@ def train_mlm(
     """
     torch.manual_seed(seed)  # dropout
     model.to(device).train()
-    batches = mlm_batches(tokenizer, texts, focus_terms, batch_size, max_length, seed)
+    batches = mlm_batches(tokenizer, texts, focus_terms, batch_size, max_length, seed, focus_prob)
     optimizer = _optimizer(model, lr, 0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, steps // 10), steps)
     losses = torch.zeros(steps, device=device)  # read once at the end: no per-step sync
@@ -380,6 +387,7 @@ def train_mlm(
         "mlm_loss_end": end,
         "mlm_texts": len(texts),
         "mlm_focus_tokens": len(single_token_ids(tokenizer, focus_terms)),
+        "mlm_focus_prob": focus_prob,
         "mlm_s": time.perf_counter() - t0,
         "mlm_cpu_s": time.process_time() - c0,  # this process, all its threads
     }

@@ -109,6 +109,7 @@ def test_trial_config_sets_point_values() -> None:
         (["data.rate=1.5"], "data.rate"),
         (["data.rate=abc"], "data.rate"),
         (["intervention.strength=-0.1"], "intervention.strength"),
+        (["intervention.term_mask_prob=1.5"], "intervention.term_mask_prob"),
         (["data.groups.pairs=[]"], "data.groups.pairs"),
         (["data.groups.lexicon=custom"], "data.groups.pairs"),
         (["intervention.method=magic"], "intervention.method"),

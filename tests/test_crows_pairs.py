@@ -147,20 +147,22 @@ def _normalised(text: str) -> str:
     return " ".join(text.lower().replace(".", " ").split())
 
 
-@pytest.mark.slow  # ~90 s on one core: three seeds of a 300-step build, CDA and two scores
+@pytest.mark.slow  # ~2 min on one core: three seeds of a 300-step build, two CDA builds, 3 scores
 def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
     gender: pd.DataFrame, tmp_path: Path
 ) -> None:
-    """Issue 14: on a tiny biased model and its CDA version, the gender score moves toward 50;
-    but see the control below: this does NOT show that the augmentation is what moves it.
+    """Issue 14: on a tiny biased model and its CDA version, the gender score moves toward 50, and
+    the augmentation is what moves it: CDA at s = 1 ends nearer 50 than its s = 0 control (the same
+    continued pre-training, no twins).
 
     The built-in tiny model cannot show it (metrics.crows_pairs docstring: it knows no CrowS-Pairs
     words and scores 49.6, 52.3 after CDA). So this builds a tiny BERT with the built-in recipe
     (`pretrain_tiny_bert`) whose tokenizer and MLM corpus are CrowS-Pairs' own `sent_more`
     sentences: the stereotype is then in the model as P(context | group term) (no always-masked
     group terms in this pre-training, else it learns only the slot CrowS never scores). CDA is
-    the intervention jobs' own code at s = 1 (`apply_intervention`, default 150 steps; lr 1e-3,
-    since this base was trained at 2e-3).
+    the intervention jobs' own code (`apply_intervention`, default 150 steps; lr 1e-3, since this
+    base was trained at 2e-3; at the default 1e-4, 150 steps barely move it: 67.9/74.1 at s = 0,
+    66.7/74.1 at s = 1 for seeds 0/1) with `term_mask_prob` 0.15, BERT's own masking rate.
 
     Stated plainly: the score is measured on the SAME sentences the model was trained on. Held
     out, nothing carries over (seen: 46-54 on a held-out half of all 262 pairs, seed 0, four
@@ -169,14 +171,17 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
     the others swap names of other ranks or other words ("Women don't know how to drive." / "Men
     know how to drive."), which no lexicon swap yields.
 
-    Measured (seeds 0, 1, 2): base 69.1, 74.1, 76.5; CDA 56.8, 69.1, 63.0 (the distance to 50
-    shrinks by 12.3, 5.0, 13.5: mean 10.3, sd 4.7). Asserted: every base >= 60 (the metric sees a
-    learned bias), every seed moves toward 50, mean shrinkage >= 5 (~2 SE below the mean).
+    Measured (seeds 0-6): base 69.1, 74.1, 76.5, 82.7, 72.8, 70.4, 72.8; s = 0 control 76.5, 84.0,
+    86.4, 85.2, 77.8, 69.1, 81.5 (more training on the biased corpus: away from 50 in 6 of 7);
+    CDA 63.0, 65.4, 72.8, 66.7, 63.0, 56.8, 60.5 (the distance to 50 shrinks by 6.1, 8.7, 3.7,
+    16.0, 9.8, 13.6, 12.3 from the base, and is 12.3-21.0 below the control's). Asserted on seeds
+    0-2: every base >= 60 (the metric sees a learned bias), every seed's CDA nearer 50 than its
+    base and than its control, mean shrinkage >= 3.
 
-    The control, s = 0 (the same continued pre-training, no twins), moves it as far or further:
-    32.1, 50.6, 43.2 (lr 1e-3). `continue_pretraining` always masks group terms, so any continued
-    pre-training unlearns conditioning on them, which is what CrowS-Pairs scores. So the move is
-    not attributable to the augmentation; a test of that (s = 1 nearer 50 than s = 0) would fail.
+    With `term_mask_prob` 1 (the default: group terms always masked, which trains the slot the
+    probe reads) this fails: a text and its twin are then the same masked input, and the control
+    moves the score as far as CDA or further (seeds 0-2: control 32.1, 50.6, 43.2; CDA 56.8,
+    69.1, 63.0). At 0.5 it is mixed (control 50.6, 71.6, 67.9; CDA 55.6, 64.2, 69.1).
     """
     from omegaconf import OmegaConf
 
@@ -199,7 +204,7 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
     names = sorted(words & lex.vocabulary - set(terms))  # first names: the lexicon's other words
     male = [w for w in names if lex.group_of(w) == lex.name_a]
     female = [w for w in names if lex.group_of(w) == lex.name_b]
-    icfg = OmegaConf.structured(InterventionConfig(lr=1e-3))
+    icfg = OmegaConf.structured(InterventionConfig(lr=1e-3, term_mask_prob=0.15))
     task = SimpleNamespace(corpus=texts, lexicon=lex)  # what cda reads: no tiny-bert info file
     scores = []
     for seed in (0, 1, 2):
@@ -215,18 +220,22 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
         base = tmp_path / f"base-{seed}"
         model.save_pretrained(base)
         tok.save_pretrained(base)
-        info = apply_intervention("cda", 1.0, icfg, base, task, tmp_path / f"cda-{seed}", seed)
+        built = {}
+        for strength in (0.0, 1.0):
+            built[strength] = tmp_path / f"cda-{seed}-{strength}"
+            info = apply_intervention("cda", strength, icfg, base, task, built[strength], seed)
+            assert info["mlm_focus_prob"] == 0.15
         assert info["twins"] == len(texts)
         scores.append(
             [
                 cp.crows_pairs_score(
                     models.load_masked_lm(d), models.load_tokenizer(d), pairs, "cpu"
                 )["score"]
-                for d in (base, tmp_path / f"cda-{seed}")
+                for d in (base, built[0.0], built[1.0])
             ]
         )
-    shrink = [abs(b - 50) - abs(c - 50) for b, c in scores]
-    print("crows-pairs base, cda per seed:", scores)
-    assert all(b >= 60 for b, _ in scores), scores
-    assert all(s > 0 for s in shrink), scores
-    assert sum(shrink) / len(shrink) >= 5, scores
+    print("crows-pairs base, s = 0 control, cda s = 1 per seed:", scores)
+    distance = [[abs(x - 50) for x in seed_scores] for seed_scores in scores]
+    assert all(b >= 60 for b, _, _ in scores), scores
+    assert all(cda < min(b, control) for b, control, cda in distance), scores
+    assert sum(b - cda for b, _, cda in distance) / len(distance) >= 3, scores

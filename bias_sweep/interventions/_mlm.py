@@ -36,8 +36,11 @@ def continue_pretraining(
 ) -> dict[str, Any]:
     """MLM training of the base on `texts` (icfg.steps, batch_size, lr), saved to `out_dir`.
 
-    Group terms are always masked (`training.train_mlm`): the intervention is about what the model
-    predicts in a group slot, and that makes each step count.
+    Group terms are masked with probability icfg.term_mask_prob (`training.train_mlm`). At 1, the
+    default, every one is: the probe reads what the model predicts in a group slot, and that makes
+    each step count; but the model then never conditions on a group term, which is what
+    CrowS-Pairs reads (a text and its twin are one masked input), so 0.15 (BERT's rate) when that
+    is the measure (metrics.crows_pairs docstring).
 
     A base without an MLM head (e.g. MiniLM) gets a freshly initialised head, first warmed up
     alone with the encoder frozen (`warm_up_head`), then trained jointly with the encoder for
@@ -50,10 +53,11 @@ def continue_pretraining(
     mlm = models.load_masked_lm(base_dir)
     device = select_device()
     focus_terms = [t for pair in task.lexicon.pairs for t in pair]
+    focus_prob = float(icfg.term_mask_prob)
     warmup: dict[str, Any] = {"head_warmup_steps": 0}
     if not had_head:
         warmup = warm_up_head(
-            mlm, tokenizer, texts, int(icfg.batch_size), seed, device, focus_terms
+            mlm, tokenizer, texts, int(icfg.batch_size), seed, device, focus_terms, focus_prob
         )
     info = train_mlm(
         mlm,
@@ -65,6 +69,7 @@ def continue_pretraining(
         seed=seed,
         device=device,
         focus_terms=focus_terms,
+        focus_prob=focus_prob,
     )
     mlm.cpu()
     if had_head:
@@ -91,6 +96,7 @@ def warm_up_head(
     seed: int,
     device: torch.device,
     focus_terms: list[str],
+    focus_prob: float = 1.0,
     *,
     lr: float = HEAD_WARMUP_LR,
     ramp: int = HEAD_WARMUP_RAMP,
@@ -117,7 +123,7 @@ def warm_up_head(
     """
     torch.manual_seed(seed + 1)  # dropout
     model.to(device).train()  # dropout on, as in the joint phase: their losses compare
-    batches = mlm_batches(tokenizer, texts, focus_terms, batch_size, 64, seed + 1)
+    batches = mlm_batches(tokenizer, texts, focus_terms, batch_size, 64, seed + 1, focus_prob)
     losses: list[float] = []
     t0 = time.perf_counter()
     with frozen_encoder(model) as head_params:
