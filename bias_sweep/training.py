@@ -360,10 +360,12 @@ def train_mlm(
     """(Continued) masked-LM training for a fixed number of steps over `texts`, seeded.
 
     BERT masking of 15% of the tokens, except that the `focus_terms` (the group terms) are
-    masked with probability `focus_prob` (1: always) where they occur in a text as one token (`term_masks`: in any case, at the start of a
-    sentence or within it, whatever form the tokenizer gives them there). Random masking alone makes a group-term prediction a rare event;
-    a small model then needs several times more steps before its predictions of the group slot
-    depend on the context at all (seen: no effect within 900 steps on the synthetic task).
+    masked with probability `focus_prob` (1: always) where they occur in a text as one token
+    (`term_masks`: in any case, at the start of a sentence or within it, whatever form the
+    tokenizer gives them there). Random masking alone makes a group-term prediction a rare
+    event; a small model then needs several times more steps before its predictions of the
+    group slot depend on the context at all (seen: no effect within 900 steps on the synthetic
+    task).
     The texts are visited in seeded random order, epoch after epoch, until `steps` batches.
     The head runs at the labelled positions only (`mlm_head.mlm_loss`); `full_head`: at every
     position, as HF's own forward does (the same loss, slower; the benchmark's baseline).
