@@ -65,7 +65,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
     ib = result["intrinsic_bias"]
     print(
         f"trial {result['trial_key']}: realised rate {result['realised_rate']:.3f}; intrinsic"
-        f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f};"
+        f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f}"
+        f" (fine-tuned {ib['finetuned']['value']:+.4f});"
         f" accuracy {m['accuracy']:.3f}, TPR gap {m['tpr_gap']:+.3f} (twin-balanced"
         f" {m['tpr_gap_twin']:+.3f}), FPR gap {m['fpr_gap']:+.3f} ({m['fpr_gap_twin']:+.3f}),"
         f" flip rate {m['flip_rate']:.3f}; {result['timings']['total_s']:.1f} s"

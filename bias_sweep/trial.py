@@ -1,4 +1,5 @@
-"""One grid point end to end, readable top to bottom: data -> intervention -> fine-tune -> evaluate.
+"""One grid point end to end, readable top to bottom: data -> intervention -> fine-tune -> evaluate
+(extrinsic bias, and intrinsic bias of the fine-tuned encoder).
 
 This is the science; it imports no Ray. The sweep layer calls `run_trial` inside a Tune trainable
 and passes hooks for checkpointing and reporting; `bias-sweep trial` calls it directly.
@@ -30,7 +31,7 @@ from bias_sweep.identity import (
 from bias_sweep.interventions import apply_intervention
 from bias_sweep.metrics.crows_pairs import load_crows_pairs
 from bias_sweep.metrics.extrinsic import THRESHOLD, compute_metrics
-from bias_sweep.metrics.intrinsic import intrinsic_bias
+from bias_sweep.metrics.intrinsic import finetuned_intrinsic_bias, intrinsic_bias
 from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import first_point
@@ -162,9 +163,16 @@ def run_trial(
             "metrics": {k: float(v) for k, v in set_metrics.items()},
         }
     timings["eval_sets_s"] = time.perf_counter() - tick
+
+    # 5. Intrinsic bias of the fine-tuned encoder, in its intervened model's kind: did the
+    # intervention's effect on intrinsic bias survive fine-tuning?
+    tick = time.perf_counter()
+    kind = intervention["intrinsic_after"]["kind"]
+    finetuned = finetuned_intrinsic_bias(model, model_dir, task, kind)
+    timings["intrinsic_finetuned_s"] = time.perf_counter() - tick
     timings["total_s"] = time.perf_counter() - started
 
-    # 5. Results: predictions first, result.json last (its presence marks the trial done).
+    # 6. Results: predictions first, result.json last (its presence marks the trial done).
     with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
         predictions.to_parquet(tmp, index=False)
     for name, frame in external_predictions.items():
@@ -181,6 +189,7 @@ def run_trial(
         "intrinsic_bias": {
             "before": intervention["intrinsic_before"],
             "after": intervention["intrinsic_after"],
+            "finetuned": finetuned,
         },
         "intervention_key": intervention["key"],
         "metrics": {k: float(v) for k, v in metrics.items()},

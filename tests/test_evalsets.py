@@ -119,7 +119,11 @@ def test_results_table_and_wandb_name_each_set() -> None:
         "config": OmegaConf.to_container(load_config(None)),
         "point": {},
         "realised_rate": 0.5,
-        "intrinsic_bias": {"before": {"value": 0.1}, "after": {"value": 0.2, "kind": "mlm"}},
+        "intrinsic_bias": {
+            "before": {"value": 0.1},
+            "after": {"value": 0.2, "kind": "mlm"},
+            "finetuned": {"value": 0.3, "kind": "mlm"},
+        },  # fmt: skip
         "metrics": metrics,
         "eval_sets": {"madlibs": {"metrics": {**metrics, "tpr_gap": -0.5}}},
         "timings": {"total_s": 1.0},
@@ -131,6 +135,7 @@ def test_results_table_and_wandb_name_each_set() -> None:
     summary = summary_values(result)
     assert summary["madlibs/tpr_gap"] == -0.5 and summary["tpr_gap"] == 0.25
     assert {f"madlibs/{k}" for k in METRIC_KEYS} <= set(summary)
+    assert (row["intrinsic_finetuned"], summary["intrinsic_finetuned"]) == (0.3, 0.3)
 
 
 @pytest.fixture

@@ -30,7 +30,10 @@ def test_trial_writes_result_and_predictions_and_is_deterministic(tmp_path: Path
     assert a["metrics"] == b["metrics"]  # same seed, same numbers
     assert abs(a["realised_rate"] - 0.9) <= 0.01
     assert a["config"]["data"]["rate"] == 0.9  # the override wins over the grid's first value
-    assert {"before", "after"} == set(a["intrinsic_bias"])
+    assert {"before", "after", "finetuned"} == set(a["intrinsic_bias"])
+    finetuned = a["intrinsic_bias"]["finetuned"]
+    assert finetuned["kind"] == a["intrinsic_bias"]["after"]["kind"] == "mlm_logprob_gap"
+    assert finetuned == b["intrinsic_bias"]["finetuned"] and "intrinsic_finetuned_s" in a["timings"]
     assert {"data_s", "intervention_s", "train_s", "eval_s", "total_s"} <= set(a["timings"])
     predictions = pd.read_parquet(tmp_path / "a" / "predictions.parquet")
     assert list(predictions.columns) == [

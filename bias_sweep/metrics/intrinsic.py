@@ -16,7 +16,8 @@ ones). Values of different kinds are on different scales: compare them only with
   terms, attributes positive vs negative words, with a permutation p-value.
 
 Given CrowS-Pairs (`metrics.crows_pairs`), an MLM model's result also holds its CrowS-Pairs
-score, a third kind on a 0-100 scale.
+score, a third kind on a 0-100 scale. `finetuned_intrinsic_bias` measures a fine-tuned model's
+encoder in the kind of its intervened model (did the intervention's effect survive?).
 """
 
 from __future__ import annotations
@@ -114,6 +115,44 @@ def intrinsic_bias(
         measures[CROWS_PAIRS] = result["crows_pairs"]["score"]
     result["measures"] = measures
     return result
+
+
+def finetuned_intrinsic_bias(
+    classifier: Any, model_dir: Path, task: Any, kind: str
+) -> dict[str, Any]:
+    """Intrinsic bias of a fine-tuned classifier's encoder, in `kind` (its intervened model's).
+
+    Fine-tuning changes the encoder only, so the measure reads the fine-tuned encoder through
+    the intervened model's own parts: its weights are copied into a fresh copy of the intervened
+    model's encoder (SEAT reads the encoder alone) and, for the MLM probe, into the intervened
+    model's masked LM, whose own head then reads the fine-tuned encoder (a classifier has no
+    MLM head; its input embeddings, which a BERT head's decoder is tied to, are the fine-tuned
+    ones). Kaneko et al. 2022 find that debiased models re-learn bias in fine-tuning: this is
+    where it would show. Copies on the CPU, like the measures of `intrinsic_bias`; the classifier
+    is untouched. CrowS-Pairs is not measured here.
+    """
+    model_dir = Path(model_dir)
+    state = {k: v.detach().cpu() for k, v in classifier.base_model.state_dict().items()}
+    tokenizer = models.load_tokenizer(model_dir)
+    if kind == MLM_GAP:  # only the kind asked for: this runs once per fine-tuning run
+        mlm = models.load_masked_lm(model_dir)
+        _with_weights(mlm.base_model, state)
+        gap = mlm_logprob_gap(mlm, tokenizer, task)
+        return {"kind": kind, "value": gap["gap"], **gap}
+    if kind == SEAT:
+        encoder = _with_weights(models.load_encoder(model_dir), state)
+        seat = seat_effect_size(encoder, tokenizer, task)
+        return {"kind": kind, "value": seat["effect_size"], **seat}
+    raise ValueError(f"unknown intrinsic bias kind {kind!r}")
+
+
+def _with_weights(encoder: Any, state: dict[str, torch.Tensor]) -> Any:
+    """The encoder with these weights; a pooler may be in one and not the other, nothing else."""
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    others = [k for k in (*missing, *unexpected) if not k.startswith("pooler.")]
+    if others:
+        raise ValueError(f"fine-tuned encoder does not fit its intervened model: {others[:3]}")
+    return encoder
 
 
 def probe_sentences(tokenizer: Any, task: Any) -> pd.DataFrame:

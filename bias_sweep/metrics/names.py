@@ -32,7 +32,8 @@ METRIC_KEYS = (  # what compute_metrics returns, one column each in results.parq
     "f1",
     "roc_auc",
 )
-INTRINSIC = ("intrinsic_before", "intrinsic_after")  # of the intervened model, per trial
+# of the pre-trained and the intervened model, and of the fine-tuned encoder, per trial
+INTRINSIC = ("intrinsic_before", "intrinsic_after", "intrinsic_finetuned")
 UTILITY = ("accuracy", "f1")
 SIGNED = (  # A - B: sign matters
     "tpr_gap",
@@ -41,6 +42,7 @@ SIGNED = (  # A - B: sign matters
     "fpr_gap_twin",
     "intrinsic_before",
     "intrinsic_after",
+    "intrinsic_finetuned",
 )
 EVAL_SET_SEPARATOR = "@"
 
@@ -107,4 +109,5 @@ METRIC_LABELS = {
     "roc_auc": "ROC AUC (0–1)",
     "intrinsic_before": "intrinsic bias before intervention",
     "intrinsic_after": "intrinsic bias after intervention",
+    "intrinsic_finetuned": "intrinsic bias after fine-tuning",
 }

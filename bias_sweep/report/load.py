@@ -33,6 +33,7 @@ from bias_sweep.sweep.results import load_trials
 CELL_KEYS = ("model", "method", "strength", "intervention_seed", "rate")
 # Columns of the runs that describe the design or the bookkeeping, never a metric.
 NOT_METRICS = (*USUAL_AXES, "realised_rate", "intrinsic_kind", "intervention_key", "trial_key")
+FINETUNED = ("intrinsic_finetuned",)  # analysed by default where measured
 
 
 @dataclass
@@ -134,11 +135,13 @@ def default_metrics(trials: pd.DataFrame, source: str = "sweep") -> list[str]:
         and str(c).split(EVAL_SET_SEPARATOR, 1)[0] in DEFAULT_EVAL_SET_METRICS
         and trials[c].notna().any()
     ]
+    # Intrinsic bias after fine-tuning, where the trials measured it (older ones did not).
+    finetuned = [c for c in FINETUNED if c in trials.columns and trials[c].notna().any()]
     if source == "sweep":
-        return [*DEFAULT_REPORT_METRICS, *eval_sets]
+        return [*DEFAULT_REPORT_METRICS, *finetuned, *eval_sets]
     present = metric_columns(trials)
     found = [m for m in DEFAULT_REPORT_METRICS if m in present]
-    return [*found, *eval_sets] if found else [m for m in present if known_metric(m)]
+    return [*found, *finetuned, *eval_sets] if found else [m for m in present if known_metric(m)]
 
 
 def checked_metrics(

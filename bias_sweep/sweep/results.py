@@ -28,6 +28,7 @@ def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
     row["intrinsic_kind"] = (intrinsic.get("after") or {}).get("kind")
     row["intrinsic_before"] = (intrinsic.get("before") or {}).get("value")
     row["intrinsic_after"] = (intrinsic.get("after") or {}).get("value")
+    row["intrinsic_finetuned"] = (intrinsic.get("finetuned") or {}).get("value")
     for key in METRIC_KEYS:
         row[key] = result.get("metrics", {}).get(key)
     for name, one in result.get("eval_sets", {}).items():

@@ -162,8 +162,9 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
 
 def summary_values(result: dict[str, Any]) -> dict[str, Any]:
     """A trial's W&B summary: its metrics, each external eval set's as `<set>/<metric>`, the
-    realised rate, intrinsic bias and timings."""
-    return {
+    realised rate, intrinsic bias (before and after the intervention, after fine-tuning) and
+    timings."""
+    summary = {
         **result["metrics"],
         **{
             f"{name}/{key}": value
@@ -175,6 +176,10 @@ def summary_values(result: dict[str, Any]) -> dict[str, Any]:
         "intrinsic_after": result["intrinsic_bias"]["after"]["value"],
         **{f"time/{k}": v for k, v in result["timings"].items()},
     }
+    finetuned = result["intrinsic_bias"].get("finetuned")  # none in results from before it
+    if finetuned is not None:
+        summary["intrinsic_finetuned"] = finetuned["value"]
+    return summary
 
 
 def _node() -> dict[str, Any]:
