@@ -15,8 +15,13 @@ def _print(summary: ReportSummary) -> None:
     """The answer first, then one line per (model, metric), then where the files are."""
     if summary.headline:
         print(summary.headline)
+    comparisons: dict[str, set[str]] = {}
     for entry in summary.effects:
-        print(f"  {entry['model']}, {entry['metric']}: {entry['verdict']}")
+        comparisons.setdefault(entry["model"], set()).add(entry.get("comparison", ""))
+    for entry in summary.effects:
+        named = len(comparisons[entry["model"]]) > 1
+        which = f" ({entry['comparison']})" if named else ""
+        print(f"  {entry['model']}, {entry['metric']}{which}: {entry['verdict']}")
 
 
 def report(args: argparse.Namespace) -> int:

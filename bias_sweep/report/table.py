@@ -3,8 +3,10 @@
 One row per fine-tuning run, CSV or parquet, e.g. exported from W&B or another tool. Required
 columns: model, method, strength, intervention_seed, rate, seed; then one column per metric.
 Optional: realised_rate (the co-occurrence the data reached; Steed's regression falls back to the
-nominal rate), intrinsic_after (the intervened model's intrinsic bias: the manipulation check and
-Steed's regression need it), intrinsic_kind (what intrinsic_after measures), intervention_key (an
+nominal rate), intrinsic_after (the intervened model's intrinsic bias: the manipulation check, its
+gate of the verdict and Steed's regression need it; without it the headline says that the
+manipulation was not checked), intrinsic_before (the pre-trained model's: the manipulation's
+relative size), intrinsic_finetuned (the fine-tuned encoder's: did the effect survive), intrinsic_kind (what intrinsic_after measures), intervention_key (an
 id of each intervened model; without it an intervened model is its (model, method, strength,
 intervention_seed), `none` being one model whatever its seed).
 """
@@ -21,11 +23,13 @@ from bias_sweep.report.stats import OPTIONAL_COLUMNS, TABLE_COLUMNS
 from bias_sweep.sweep.grid import USUAL_AXES
 
 READERS = {".csv": "CSV", ".parquet": "parquet", ".pq": "parquet"}
-NUMERIC = ("strength", "rate", "realised_rate", "intrinsic_after")
+NUMERIC = ("strength", "rate", "realised_rate", "intrinsic_before", "intrinsic_after",
+           "intrinsic_finetuned")  # fmt: skip
 OPTIONAL_NOTES = {
     "realised_rate": "no realised_rate column: Steed's regression uses the nominal rate",
     "intrinsic_after": (
-        "no intrinsic_after column: no manipulation check and no Steed's regression"
+        "no intrinsic_after column: no manipulation check (the verdict is not gated) and no "
+        "Steed's regression"
     ),
 }
 
