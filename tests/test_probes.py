@@ -137,3 +137,18 @@ def test_each_pair_is_scored_in_its_roles_templates(tiny_bert: Any, task: Any) -
     # 4 templates x (1 prior + the attribute words) per scored pair
     words = len(task.attribute_words) + len(task.negative_words)
     assert (frame.groupby("pair").size() == 4 * (1 + words)).all()
+
+
+def test_probe_inputs_are_kept_per_tokenizer_and_task(bpe: Any, tiny_bert: Any, task: Any) -> None:
+    """Each process keeps the probe's inputs (every fine-tuned model of a worker is measured with
+    them): a caller's copy, per tokenizer content and task words."""
+    wordpiece = models.load_tokenizer(tiny_bert)
+    first = intrinsic.probe_sentences(bpe, task)
+    first["target_a"] = -1  # a caller's change stays its own
+    again = intrinsic.probe_sentences(bpe, task)
+    assert (again["target_a"] >= 0).all() and again.equals(intrinsic._probe_sentences(bpe, task))
+    other = intrinsic.probe_sentences(wordpiece, task)
+    assert other.equals(intrinsic._probe_sentences(wordpiece, task))
+    assert not other["target_a"].equals(again["target_a"])  # another tokenizer, other targets
+    fewer = type(task)(**{**vars(task), "negative_words": task.negative_words[:1]})
+    assert len(intrinsic.probe_sentences(wordpiece, fewer)) < len(other)
