@@ -534,4 +534,6 @@ def test_manipulation_check_gates_the_answer(tmp_path: Path) -> None:
     assert set(slopes["metric"]) == {"tpr_gap", "flip_rate"}
     assert {c["metric"] for c in data["slope_changes"]} == {"tpr_gap", "flip_rate"}
     figure = next(f for f in summary.figures if f.path.name == "slopes.png")
-    assert [p["title"] for p in figure.panels] == ["tiny-bert: tpr_gap", "tiny-bert: flip_rate"]
+    titles = [p["title"].split("\n")[0] for p in figure.panels]
+    assert titles == ["tiny-bert: tpr_gap", "tiny-bert: flip_rate"]
+    assert re.search(r"\ncda: [+−-]\d+% \[", figure.panels[0]["title"])

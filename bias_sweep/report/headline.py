@@ -15,6 +15,9 @@ A sweep of one method reads as before: no comparison is named.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pandas as pd
 
 from bias_sweep.report.gate import (
@@ -51,13 +54,13 @@ def _interval(lo: float, hi: float, show=signed) -> str:
     return f"[{show(lo)}, {show(hi)}]" if is_number(lo) and is_number(hi) else "[n/a]"
 
 
-def change_amount(row: pd.Series | dict, estimate: float, lo: float, hi: float) -> str:
+def change_amount(row: Mapping[str, Any], estimate: float, lo: float, hi: float) -> str:
     """'−2.39 [−3.22, −1.55] per unit strength' or '... from the pre-trained model (none)'."""
     unit = "per unit strength" if row.get("effect") == "slope on strength" else "from none"
     return f"{signed(estimate)} {_interval(lo, hi)} {unit}"
 
 
-def change_text(row: pd.Series | dict, estimate: float, lo: float, hi: float) -> str:
+def change_text(row: Mapping[str, Any], estimate: float, lo: float, hi: float) -> str:
     """'changes by −2.39 [−3.22, −1.55] per unit strength' or a difference from none."""
     how = (
         "changes by {} per unit strength"
@@ -67,13 +70,13 @@ def change_text(row: pd.Series | dict, estimate: float, lo: float, hi: float) ->
     return how.format(f"{signed(estimate)} {_interval(lo, hi)}")
 
 
-def _what(row: pd.Series) -> str:
+def _what(row: Mapping[str, Any]) -> str:
     kind = row.get("intrinsic_kind")
     named = isinstance(kind, str) and kind and kind != KIND_UNKNOWN
     return f"intrinsic bias ({kind})" if named else "intrinsic bias"
 
 
-def advice(row: pd.Series | None) -> str:
+def advice(row: Mapping[str, Any] | None) -> str:
     """What to change so that the next sweep's intervention moves intrinsic bias."""
     df = row.get("df") if row is not None else None
     few = not is_number(df) or df < FEW_DF
@@ -93,7 +96,7 @@ def advice(row: pd.Series | None) -> str:
     )
 
 
-def void_sentence(check: pd.Series | None, status: str, method: str) -> str:
+def void_sentence(check: Mapping[str, Any] | None, status: str, method: str) -> str:
     """Why a method's comparison is void, with the numbers of its check."""
     if status == NOT_MOVED and check is not None:
         n, df = int(check["n_models"]), check["df"]
@@ -112,7 +115,7 @@ def void_sentence(check: pd.Series | None, status: str, method: str) -> str:
     )
 
 
-def moved_sentence(check: pd.Series, method: str) -> str:
+def moved_sentence(check: Mapping[str, Any], method: str) -> str:
     """By how much a method that passed the gate moved intrinsic bias, also relatively."""
     said = change_text(check, check["estimate"], check["ci_low"], check["ci_high"])
     before = check.get("intrinsic_before")
@@ -139,7 +142,7 @@ def not_checked_sentence() -> str:
     )
 
 
-def slope_sentence(change: dict | None, metric: str) -> str:
+def slope_sentence(change: Mapping[str, Any] | None, metric: str) -> str:
     """'cda at strength 1 changed the rate's slope (tpr_gap per unit of r) from +0.8 to +0.4
     (−50% [−62%, −38%])', or with the change per unit strength where the relative change is
     unbounded."""
@@ -161,7 +164,10 @@ def slope_sentence(change: dict | None, metric: str) -> str:
 
 
 def comparison_paragraph(
-    row: pd.Series, several: bool, check: dict | None, change: dict | None
+    row: pd.Series,
+    several: bool,
+    check: Mapping[str, Any] | None,
+    change: Mapping[str, Any] | None,
 ) -> list[str]:
     """The sentences of one (model, comparison) for the primary metric: `check` is the
     manipulation check that decided its gate, `change` the change of the rate's slope."""

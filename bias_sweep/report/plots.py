@@ -274,8 +274,8 @@ def scatter_figure(
 def slopes_figure(slopes: pd.DataFrame, path: Path) -> FigureRecord:
     """The rate's slope against the intervention strength: one panel per (model, metric), one
     line per method (its levels' mean slopes with 95% CIs over intervened models); strengthless
-    methods (none, random-init) are points at strength 0. Each panel states each method's
-    relative change at its largest strength."""
+    methods (none, random-init) are points at strength 0. Each panel's title states each
+    method's relative change at its largest strength."""
     levels = slopes[slopes["quantity"] == "slope at level"] if len(slopes) else slopes
     panels = list(dict.fromkeys(zip(levels["model"], levels["metric"], strict=True))) if len(
         levels
@@ -315,8 +315,8 @@ def slopes_figure(slopes: pd.DataFrame, path: Path) -> FigureRecord:
                 notes.append(f"{method}: {100 * c['relative']:+.0f}%{interval}")
         ax.axhline(0, color="black", lw=0.6)
         ax.legend(fontsize=7, loc="best")
-        if notes:
-            ax.text(0.02, 0.02, "\n".join(notes), transform=ax.transAxes, fontsize=6, va="bottom")
+        if notes:  # each method's relative change, under the panel's title
+            ax.set_title(f"{model}: {metric}\n{'; '.join(notes)}", fontsize=9)
     fig.suptitle("The rate's slope per intervention level (95% CIs over intervened models)",
                  fontsize=10)  # fmt: skip
     return save_figure(fig, path, "the rate's slope against strength", axes)
