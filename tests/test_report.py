@@ -490,6 +490,7 @@ def test_wandb_offline_summary_run(sweep: Path, monkeypatch: pytest.MonkeyPatch)
         if record.WhichOneof("record_type") == "summary":
             values.update({i.key: json.loads(i.value_json) for i in record.summary.update})
     assert values["tiny-bert/tpr_gap/verdict"] == summary.effects[0]["verdict"]
+    assert values["tiny-bert/tpr_gap/manipulation"] == "moved"
     assert values["tiny-bert/tpr_gap/share_rate"] == pytest.approx(summary.effects[0]["share_rate"])
     assert "tiny-bert/tpr_gap/share_difference_ci_low" in values
     assert values["headline"] == summary.headline
