@@ -45,7 +45,7 @@ def one_second_trial(cfg, out_dir, *, store=None, hooks=None, point=None):  # no
 
     from bias_sweep.files import atomic_path, write_json_atomic
     from bias_sweep.identity import to_dict, trial_key
-    from bias_sweep.metrics.names import METRIC_KEYS
+    from bias_sweep.metrics import metric_keys
     from bias_sweep.sweep.layout import PREDICTIONS_FILE, RESULT_FILE
 
     t0 = time.perf_counter()
@@ -66,7 +66,7 @@ def one_second_trial(cfg, out_dir, *, store=None, hooks=None, point=None):  # no
         "realised_rate": float(cfg.data.rate),
         "intrinsic_bias": {"before": intrinsic, "after": intrinsic},
         "intervention_key": "none",
-        "metrics": dict.fromkeys(METRIC_KEYS, 0.0),
+        "metrics": dict.fromkeys(metric_keys(), 0.0),
         "timings": {"total_s": time.perf_counter() - t0},
         **((hooks.extra or {}) if hooks is not None else {}),
     }

@@ -20,6 +20,7 @@ from bias_sweep.errors import UserError
 from bias_sweep.identity import trial_key
 from bias_sweep.launch import slurm
 from bias_sweep.launch.record import describe, find_launched
+from bias_sweep.metrics import default_report_metrics
 from bias_sweep.sweep.grid import first_point, point_config
 from bias_sweep.sweep.layout import DEFAULT_STORAGE, EXIT_USAGE, find_sweep
 
@@ -61,14 +62,13 @@ def cmd_trial(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: '{out}' exists and is not a folder")
     result = run_trial(cfg, out, point=point)
-    m = result["metrics"]
     ib = result["intrinsic_bias"]
+    shown = [m for m in default_report_metrics() if m in result["metrics"]]
     print(
         f"trial {result['trial_key']}: realised rate {result['realised_rate']:.3f}; intrinsic"
-        f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f};"
-        f" accuracy {m['accuracy']:.3f}, TPR gap {m['tpr_gap']:+.3f} (twin-balanced"
-        f" {m['tpr_gap_twin']:+.3f}), FPR gap {m['fpr_gap']:+.3f} ({m['fpr_gap_twin']:+.3f}),"
-        f" flip rate {m['flip_rate']:.3f}; {result['timings']['total_s']:.1f} s"
+        f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f}; "
+        + ", ".join(f"{m} {result['metrics'][m]:+.3f}" for m in shown)
+        + f"; {result['timings']['total_s']:.1f} s"
     )
     print(f"wrote {out / 'result.json'} and {out / 'predictions.parquet'}")
     return 0

@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bias_sweep.errors import UserError
 from bias_sweep.identity import NON_IDENTITY_SECTIONS
-from bias_sweep.metrics.names import INTRINSIC, METRIC_KEYS, known_metric
+from bias_sweep.metrics import known_metric, known_metrics
 from bias_sweep.schema import (
     CROWS_PAIRS_BIAS_TYPES,
     EVAL_METHODS,
@@ -199,7 +199,7 @@ def validate(conf: DictConfig) -> None:
     for key in ("max_concurrent_trials", "max_failures"):
         _check(s[key] >= 0, f"sweep.{key}", ">= 0", s[key])
     primary = conf.report.primary_metric
-    known = "one of " + ", ".join((*METRIC_KEYS, *INTRINSIC)) + " (or NAME@<eval set>)"
+    known = "one of " + ", ".join(known_metrics()) + " (or NAME@<eval set>)"
     _check(known_metric(primary), "report.primary_metric", known, primary)
 
 

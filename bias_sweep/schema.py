@@ -106,8 +106,8 @@ class InterventionConfig:
 
 @dataclass
 class IntrinsicConfig:
-    # CrowS-Pairs for models with an MLM head (metrics/crows_pairs.py): a local path or URL of
-    # crows_pairs_anonymized.csv (public copy: metrics.crows_pairs.URL); null: not measured
+    # CrowS-Pairs for models with an MLM head (probes/crows_pairs.py): a local path or URL of
+    # crows_pairs_anonymized.csv (public copy: probes.crows_pairs.URL); null: not measured
     crows_pairs: str | None = None
     crows_pairs_bias_type: str = "gender"  # a CrowS-Pairs bias_type, or all
 

@@ -28,10 +28,9 @@ from bias_sweep.identity import (
     trial_key,
 )
 from bias_sweep.interventions import apply_intervention
-from bias_sweep.metrics.crows_pairs import load_crows_pairs
-from bias_sweep.metrics.extrinsic import THRESHOLD, compute_metrics
-from bias_sweep.metrics.intrinsic import intrinsic_bias
+from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, THRESHOLD, compute_metrics
 from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
+from bias_sweep.probes import intrinsic_bias, load_crows_pairs
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import first_point
 from bias_sweep.sweep.layout import PREDICTIONS_FILE, RESULT_FILE, eval_set_predictions_file
@@ -80,8 +79,8 @@ def build_intervention(
         return {
             "settings": intervention_settings(cfg),
             "base_model_dir": str(base),
-            "intrinsic_before": measured["intrinsic"],
-            "intrinsic_after": intrinsic_bias(folder, task, crows_pairs=crows),
+            INTRINSIC_BEFORE: measured["intrinsic"],
+            INTRINSIC_AFTER: intrinsic_bias(folder, task, crows_pairs=crows),
             "info": info,
         }
 
@@ -179,8 +178,8 @@ def run_trial(
         "group_counts": task.group_counts,
         "eval_set": task.eval_makeup,
         "intrinsic_bias": {
-            "before": intervention["intrinsic_before"],
-            "after": intervention["intrinsic_after"],
+            "before": intervention[INTRINSIC_BEFORE],
+            "after": intervention[INTRINSIC_AFTER],
         },
         "intervention_key": intervention["key"],
         "metrics": {k: float(v) for k, v in metrics.items()},
@@ -199,7 +198,7 @@ def score_rows(
     model: Any, tokenizer: Any, rows: pd.DataFrame, cfg: DictConfig, device: Any
 ) -> pd.DataFrame:
     """The predictions table of eval rows (text, label, group, cf_text): each text and its twin
-    scored, so every metric can be computed from the table alone (`metrics.extrinsic`)."""
+    scored, so every metric can be computed from the table alone (`bias_sweep.metrics`)."""
     scores = predict_scores(model, tokenizer, rows["text"].tolist(), cfg.train, device)
     cf_scores = predict_scores(model, tokenizer, rows["cf_text"].tolist(), cfg.train, device)
     return pd.DataFrame(

@@ -16,8 +16,8 @@ import torch
 from bias_sweep import models
 from bias_sweep.config import load_config
 from bias_sweep.errors import UserError
-from bias_sweep.metrics import crows_pairs as cp
-from bias_sweep.metrics.intrinsic import intrinsic_bias
+from bias_sweep.probes import crows_pairs as cp
+from bias_sweep.probes import intrinsic_bias
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT.parent / "shared" / "data" / "crows_pairs" / "crows_pairs_anonymized.csv"
@@ -155,7 +155,7 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
     the augmentation is what moves it: CDA at s = 1 ends nearer 50 than its s = 0 control (the same
     continued pre-training, no twins).
 
-    The built-in tiny model cannot show it (metrics.crows_pairs docstring: it knows no CrowS-Pairs
+    The built-in tiny model cannot show it (probes.crows_pairs docstring: it knows no CrowS-Pairs
     words and scores 49.6, 52.3 after CDA). So this builds a tiny BERT with the built-in recipe
     (`pretrain_tiny_bert`) whose tokenizer and MLM corpus are CrowS-Pairs' own `sent_more`
     sentences: the stereotype is then in the model as P(context | group term) (no always-masked

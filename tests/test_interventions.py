@@ -19,8 +19,8 @@ from bias_sweep.config import InterventionConfig
 from bias_sweep.errors import UserError
 from bias_sweep.interventions import METHODS, apply_intervention
 from bias_sweep.interventions._mlm import HEAD_WARMUP_MAX_STEPS, HEAD_WARMUP_WINDOW, warm_up_head
-from bias_sweep.metrics.intrinsic import intrinsic_bias
 from bias_sweep.models.projection import BiasProjection
+from bias_sweep.probes import intrinsic_bias
 
 
 @pytest.fixture(scope="module")

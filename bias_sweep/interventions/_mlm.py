@@ -40,7 +40,7 @@ def continue_pretraining(
     default, every one is: the probe reads what the model predicts in a group slot, and that makes
     each step count; but the model then never conditions on a group term, which is what
     CrowS-Pairs reads (a text and its twin are one masked input), so 0.15 (BERT's rate) when that
-    is the measure (metrics.crows_pairs docstring).
+    is the measure (probes.crows_pairs docstring).
 
     A base without an MLM head (e.g. MiniLM) gets a freshly initialised head, first warmed up
     alone with the encoder frozen (`warm_up_head`), then trained jointly with the encoder for

@@ -214,7 +214,7 @@ def seed_directions(
     trained from scratch has to learn every (pair, word) combination apart, and the association
     only appears after ~30k sentences (seen: over 1000 steps on the synthetic task). With g and h
     it appears within ~100 steps, and follows the corpus: the gap measured by
-    `metrics.intrinsic` comes out positive at pretrain_rate 0.9 (about 3.9 with the default sizes),
+    `probes.intrinsic` comes out positive at pretrain_rate 0.9 (about 3.9 with the default sizes),
     near 0 at 0.5 and negative at 0.1.
     """
     emb = model.get_input_embeddings().weight

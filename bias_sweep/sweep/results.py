@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from bias_sweep.files import atomic_path
-from bias_sweep.metrics.names import METRIC_KEYS, eval_set_column
+from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, eval_set_column, metric_keys
 from bias_sweep.sweep.grid import point_columns
 from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
 
@@ -26,12 +26,13 @@ def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
     row["realised_rate"] = result.get("realised_rate")
     intrinsic = result.get("intrinsic_bias", {})
     row["intrinsic_kind"] = (intrinsic.get("after") or {}).get("kind")
-    row["intrinsic_before"] = (intrinsic.get("before") or {}).get("value")
-    row["intrinsic_after"] = (intrinsic.get("after") or {}).get("value")
-    for key in METRIC_KEYS:
+    row[INTRINSIC_BEFORE] = (intrinsic.get("before") or {}).get("value")
+    row[INTRINSIC_AFTER] = (intrinsic.get("after") or {}).get("value")
+    keys = metric_keys()
+    for key in keys:
         row[key] = result.get("metrics", {}).get(key)
     for name, one in result.get("eval_sets", {}).items():
-        for key in METRIC_KEYS:
+        for key in keys:
             row[eval_set_column(key, name)] = one.get("metrics", {}).get(key)
     for key, value in result.get("timings", {}).items():
         row[f"time_{key}"] = value

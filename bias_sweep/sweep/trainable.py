@@ -28,6 +28,7 @@ from ray import tune
 
 from bias_sweep.files import write_json_atomic
 from bias_sweep.identity import to_dict
+from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import axis_columns, point_columns, point_config
 from bias_sweep.sweep.layout import (
@@ -171,8 +172,8 @@ def summary_values(result: dict[str, Any]) -> dict[str, Any]:
             for key, value in one["metrics"].items()
         },
         "realised_rate": result["realised_rate"],
-        "intrinsic_before": result["intrinsic_bias"]["before"]["value"],
-        "intrinsic_after": result["intrinsic_bias"]["after"]["value"],
+        INTRINSIC_BEFORE: result["intrinsic_bias"]["before"]["value"],
+        INTRINSIC_AFTER: result["intrinsic_bias"]["after"]["value"],
         **{f"time/{k}": v for k, v in result["timings"].items()},
     }
 
@@ -236,9 +237,9 @@ def log_intervention(conf: DictConfig, meta: dict[str, Any], folder: SweepFolder
     )
     run.summarize(
         {
-            "intrinsic_before": meta["intrinsic_before"]["value"],
-            "intrinsic_after": meta["intrinsic_after"]["value"],
-            "intrinsic_kind": meta["intrinsic_after"]["kind"],
+            INTRINSIC_BEFORE: meta[INTRINSIC_BEFORE]["value"],
+            INTRINSIC_AFTER: meta[INTRINSIC_AFTER]["value"],
+            "intrinsic_kind": meta[INTRINSIC_AFTER]["kind"],
             "built_s": meta["built_s"],
         }
     )
