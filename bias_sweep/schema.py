@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from omegaconf import MISSING
+
 SOURCES = ("synthetic", "file", "hub")
 RATE_METHODS = ("resample", "counterfactual")
 EVAL_METHODS = ("resample", "counterfactual")
 # Names of external eval sets: suffixes of result columns (`tpr_gap@madlibs`) and W&B keys.
 EVAL_SET_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
-METHODS = ("none", "cda", "skew", "projection", "random-init")
 TRACKING_MODES = ("online", "offline", "disabled")
 LEXICONS = ("gender", "sexuality", "religion", "custom")
 HUB_DATASETS = ("google/civil_comments", "LabHC/bias_in_bios")
@@ -94,13 +95,13 @@ class ModelConfig:
 
 @dataclass
 class InterventionConfig:
-    method: str = "none"  # none | cda | skew | projection | random-init
+    """The settings every method shares. Each method adds its own section's keys (its
+    `Method.settings`, `bias_sweep.interventions`): `bias_sweep.config.schema()` merges them in."""
+
+    # One of the registered methods (bias_sweep.interventions); default: the one that leaves the
+    # pre-trained model as it is (`interventions.reference_method`, set by config.schema()).
+    method: str = MISSING
     strength: float = 0.0  # in [0, 1]; what it means is documented per method
-    steps: int = 150  # continued MLM pre-training steps (cda, skew)
-    batch_size: int = 32
-    lr: float = 1e-4
-    # cda, skew: the chance that a group term is masked in continued pre-training (others: 15%)
-    term_mask_prob: float = 1.0
     seed: int = 0  # separate from the fine-tuning seed: one intervened model serves all seeds
 
 

@@ -72,10 +72,7 @@ def build_intervention(
             base_key(cfg),
             lambda _: {"intrinsic": intrinsic_bias(base, task, crows_pairs=crows)},
         )
-        icfg = cfg.intervention
-        info = apply_intervention(
-            icfg.method, icfg.strength, icfg, base, task, folder, seed=icfg.seed
-        )
+        info = apply_intervention(cfg.intervention, base, task, folder)
         return {
             "settings": intervention_settings(cfg),
             "base_model_dir": str(base),

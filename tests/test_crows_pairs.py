@@ -185,7 +185,7 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
     """
     from omegaconf import OmegaConf
 
-    from bias_sweep.config import DataConfig, InterventionConfig
+    from bias_sweep.config import DataConfig, typed
     from bias_sweep.data.lexicons import get_lexicon
     from bias_sweep.interventions import apply_intervention
     from bias_sweep.models.tiny import pretrain_tiny_bert
@@ -204,7 +204,7 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
     names = sorted(words & lex.vocabulary - set(terms))  # first names: the lexicon's other words
     male = [w for w in names if lex.group_of(w) == lex.name_a]
     female = [w for w in names if lex.group_of(w) == lex.name_b]
-    icfg = OmegaConf.structured(InterventionConfig(lr=1e-3, term_mask_prob=0.15))
+    settings = {"method": "cda", "lr": 1e-3, "term_mask_prob": 0.15}
     task = SimpleNamespace(corpus=texts, lexicon=lex)  # what cda reads: no tiny-bert info file
     scores = []
     for seed in (0, 1, 2):
@@ -223,7 +223,8 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
         built = {}
         for strength in (0.0, 1.0):
             built[strength] = tmp_path / f"cda-{seed}-{strength}"
-            info = apply_intervention("cda", strength, icfg, base, task, built[strength], seed)
+            icfg = typed({"intervention": {**settings, "strength": strength, "seed": seed}})
+            info = apply_intervention(icfg.intervention, base, task, built[strength])
             assert info["mlm_focus_prob"] == 0.15
         assert info["twins"] == len(texts)
         scores.append(

@@ -62,7 +62,7 @@ def _groups(one: Any, key: str, raw: pd.Series, lexicon: Lexicon, shown: str) ->
         seen = ", ".join(sorted(values.dropna().astype(str).unique())[:8])
         raise UserError(
             f"{key}.group_values: column '{one.group_column}' of {shown} needs values of both "
-            f"groups ({', '.join(mapping)}); it has {seen or 'none'}"
+            f"groups ({', '.join(mapping)}); it has {seen or 'no value'}"
         )
     return groups.astype(object).where(groups.notna(), None)
 

@@ -110,7 +110,7 @@ def _gold_groups(cfg: Any, lexicon: Lexicon, raw: pd.DataFrame) -> pd.Series | N
         seen = ", ".join(sorted(gold.dropna().astype(str).unique())[:8])
         raise UserError(
             f"data.group_values: column '{column}' needs values for both groups ({a!r} -> "
-            f"{lexicon.name_a}, {b!r} -> {lexicon.name_b}); it has {seen or 'none'}; set "
+            f"{lexicon.name_a}, {b!r} -> {lexicon.name_b}); it has {seen or 'no value'}; set "
             "data.group_values: {a: ..., b: ...}"
         )
     return gold.map({a: lexicon.name_a, b: lexicon.name_b}).astype(object)

@@ -10,15 +10,17 @@ positive-class word with group A and every negative-class word with group B.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from bias_sweep.data.corpus import attribute_corpus
-from bias_sweep.interventions._mlm import continue_pretraining
+from bias_sweep.interventions._continued import ContinuedPretraining, continue_pretraining
+from bias_sweep.interventions.registry import InterventionJob, Method, register_method
 
 
-def apply(
-    strength: float, icfg: Any, base_dir: Path, task: Any, out_dir: Path, seed: int
-) -> dict[str, Any]:
-    texts, stats = attribute_corpus(task, 0.5 + strength / 2, seed)
-    return {**stats, **continue_pretraining(base_dir, texts, icfg, out_dir, seed, task)}
+def apply(job: InterventionJob) -> dict[str, Any]:
+    from bias_sweep.data.corpus import attribute_corpus  # pandas
+
+    texts, stats = attribute_corpus(job.task, 0.5 + job.strength / 2, job.seed)
+    return {**stats, **continue_pretraining(job, texts)}
+
+
+register_method(Method("skew", apply, settings=ContinuedPretraining))
