@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bias_sweep.metrics.names import INTRINSIC, METRIC_LABELS, SIGNED, UTILITY
+from bias_sweep.metrics import intrinsic_columns, metric_labels, signed_differences, utility_metrics
 from bias_sweep.report.analysis import KIND_UNKNOWN, intrinsic_kinds
 from bias_sweep.report.load import SweepData, intervention_levels, models_of
 from bias_sweep.report.render import num
@@ -48,7 +48,7 @@ def model_kind(trials: pd.DataFrame, model: str) -> str | None:
 
 
 def _label(metric: str, kind: str | None = None) -> str:
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_labels().get(metric, metric)
     if metric.startswith("intrinsic_") and kind and kind != KIND_UNKNOWN:
         label += f" ({kind})"
     return label
@@ -124,7 +124,8 @@ def heatmap_figure(data: SweepData, cells: pd.DataFrame, metric: str, path: Path
             for j, r in enumerate(rates):
                 grid[i, j] = look.get((m, s, r), (np.nan,))[0]
         finite = grid[np.isfinite(grid)]
-        if metric in SIGNED:
+        signed = metric in signed_differences()
+        if signed:
             lim = max(float(np.abs(finite).max()), TINY)
             kw = {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim}
         else:
@@ -138,9 +139,7 @@ def heatmap_figure(data: SweepData, cells: pd.DataFrame, metric: str, path: Path
         mid = (kw["vmin"] + kw["vmax"]) / 2
         for (i, j), v in np.ndenumerate(grid):
             # Dark text on light cells, light text on dark ones, so every value stays readable.
-            light = (
-                metric in SIGNED and abs(v) < 0.5 * kw["vmax"] or (metric not in SIGNED and v > mid)
-            )
+            light = signed and abs(v) < 0.5 * kw["vmax"] or (not signed and v > mid)
             text = "–" if not np.isfinite(v) else f"{v:.2f}"
             color = "black" if (not np.isfinite(v) or light) else "white"
             ax.text(j, i, text, ha="center", va="center", fontsize=size, color=color)
@@ -208,7 +207,7 @@ def utility_figure(
 ) -> FigureRecord:
     """Utility (accuracy, F1) next to a bias metric, per model, on the same rate axis."""
     models = models_of(data) or ["(no model)"]
-    cols = [m for m in (bias, *UTILITY) if m]
+    cols = [m for m in (bias, *utility_metrics()) if m]
     fig, axes = _panels(len(models) * len(cols), len(cols), 4.6, 3.8)
     for i, model in enumerate(models):
         for j, metric in enumerate(cols):
@@ -229,7 +228,7 @@ def scatter_figure(
     rows = list(dict.fromkeys(zip(measured["model"], kinds, strict=True))) or [
         (m, KIND_UNKNOWN) for m in models_of(data) or ["(no model)"]
     ]
-    metrics = [m for m in metrics if m not in INTRINSIC] or ["(no extrinsic metric)"]
+    metrics = [m for m in metrics if m not in intrinsic_columns()] or ["(no extrinsic metric)"]
     fig, axes = _panels(len(rows) * len(metrics), min(4, len(metrics)), 3.6, 3.2)
     rng = np.random.default_rng(0)
     rates = trials["rate"].dropna()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bias_sweep.report.splitplot import STRENGTHLESS
+from bias_sweep.interventions import strengthless
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Design:
         out = []
         for method, strengths in self.methods.items():
             k = 1 if method == "none" else self.models_per_level
-            for s in (0.0,) if method in STRENGTHLESS else strengths:
+            for s in (0.0,) if method in strengthless() else strengths:
                 out.append((method, float(s), k))
         return out
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-STRENGTHLESS = ("none", "random-init")
+from bias_sweep.interventions import strengthless
+
 CLUSTER = "intervention_key"  # a sweep's id of the intervened model (identity.intervention_key)
 
 
@@ -23,9 +24,8 @@ def _labels(columns: list[pd.Series], label) -> pd.Series:
 def intervention_level(method: pd.Series, strength: pd.Series) -> pd.Series:
     """`method:strength`, or the method alone for methods without a strength."""
     strength = pd.to_numeric(strength, errors="coerce").astype(float)
-    return _labels(
-        [method.astype(str), strength], lambda m, s: m if m in STRENGTHLESS else f"{m}:{s:g}"
-    )
+    without = strengthless()
+    return _labels([method.astype(str), strength], lambda m, s: m if m in without else f"{m}:{s:g}")
 
 
 def intervened_model(runs: pd.DataFrame) -> pd.Series:
