@@ -64,14 +64,12 @@ def load_avg() -> float:
 
 def task_for(data: Path):  # -> TaskData
     """The comments as a task (its corpus: the texts MLM trains on), or the synthetic task."""
-    from omegaconf import OmegaConf
-
-    from bias_sweep.config import DataConfig
     from bias_sweep.data import load_task
+    from bias_sweep.schema import DataConfig
 
     if not data.is_file():
         print(f"note: {data} is absent; the synthetic task's text is used instead")
-        return load_task(OmegaConf.structured(DataConfig), 0)
+        return load_task(DataConfig(), 0)
     cfg = DataConfig(
         source="file",
         path=str(data),
@@ -81,19 +79,19 @@ def task_for(data: Path):  # -> TaskData
         train_size=40,
         eval_size=20,
     )
-    return load_task(OmegaConf.structured(cfg), 0)
+    return load_task(cfg, 0)
 
 
 def model_dir(name: str, task: Any) -> Path | None:
-    from omegaconf import OmegaConf
 
     from bias_sweep import models
-    from bias_sweep.config import ModelConfig, cache_dir, load_config
+    from bias_sweep.caches import cache_root
     from bias_sweep.errors import UserError
+    from bias_sweep.schema import ModelConfig
 
     try:
-        cfg = OmegaConf.structured(ModelConfig(name=name))
-        return models.resolve_model_dir(cfg, task, cache_dir(load_config(None, [])))
+        cfg = ModelConfig(name=name)
+        return models.resolve_model_dir(cfg, task, cache_root())
     except UserError as exc:
         print(f"skipped {name}: {exc}")
         return None

@@ -24,7 +24,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from bias_sweep.config import load_config
-from bias_sweep.identity import stable_hash
+from bias_sweep.hashing import stable_hash
 from bias_sweep.metrics import group_metric_keys, metric_keys
 from bias_sweep.report import build_report
 from bias_sweep.sweep.grid import axis_columns, expand_grid

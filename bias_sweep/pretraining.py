@@ -71,17 +71,9 @@ def continue_pretraining(
             mlm, tokenizer, texts, batch_size, seed, device, focus_terms, term_mask_prob
         )
     info = train_mlm(
-        mlm,
-        tokenizer,
-        texts,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=device,
-        focus_terms=focus_terms,
-        focus_prob=term_mask_prob,
-    )
+        mlm, tokenizer, texts, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+        device=device, focus_terms=focus_terms, focus_prob=term_mask_prob,
+    )  # fmt: skip
     mlm.cpu()
     if had_head:
         mlm.save_pretrained(out_dir)

@@ -13,14 +13,11 @@ from typing import Any
 
 from omegaconf import MISSING
 
-SOURCES = ("synthetic", "file", "hub")
 RATE_METHODS = ("resample", "counterfactual")
 EVAL_METHODS = ("resample", "counterfactual")
 # Names of external eval sets: suffixes of result columns (`tpr_gap@madlibs`) and W&B keys.
 EVAL_SET_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 TRACKING_MODES = ("online", "offline", "disabled")
-LEXICONS = ("gender", "sexuality", "religion", "custom")
-HUB_DATASETS = ("google/civil_comments", "LabHC/bias_in_bios")
 # The `bias_type` values of CrowS-Pairs (Nangia et al. 2020), and "all" for every pair.
 CROWS_PAIRS_BIAS_TYPES = (
     "gender", "race-color", "socioeconomic", "nationality", "religion", "age",
@@ -39,9 +36,10 @@ class GroupsConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "synthetic"  # synthetic | file | hub
+    # A registered data source (bias_sweep.data.sources): synthetic | file | hub
+    source: str = "synthetic"
     path: str | None = None  # file: local path or http(s) URL; hub: local file in the hub's schema
-    hub_dataset: str | None = None  # source=hub: google/civil_comments | LabHC/bias_in_bios
+    hub_dataset: str | None = None  # source=hub: a registered hub dataset (data/sources/hub.py)
     text_column: str = "text"
     label_column: str = "label"
     positive_label: str | None = None  # label value meaning y=1; None: labels are 0/1 or bool
@@ -60,6 +58,11 @@ class DataConfig:
     # LabHC/bias_in_bios uses its `gender` column with the gender lexicon without this.
     group_column: str | None = None
     group_values: dict[str, str] | None = None  # {a: value of group A, b: value of group B}
+
+
+# The data settings that shape the sample drawn from a pool (and the eval set), not the pool
+# itself nor the text a model is pre-trained on.
+SAMPLE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size", "eval_method")
 
 
 @dataclass

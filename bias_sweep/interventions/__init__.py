@@ -19,6 +19,7 @@ from bias_sweep.interventions.registry import (
     reference_method,
     register_method,
     strengthless,
+    unseeded,
 )
 from bias_sweep.registry import discover
 
@@ -31,6 +32,7 @@ __all__ = [
     "reference_method",
     "register_method",
     "strengthless",
+    "unseeded",
 ]
 
 discover(__name__, __path__)

@@ -78,6 +78,11 @@ def strengthless() -> tuple[str, ...]:
     return tuple(m.name for m in METHODS if not m.strength)
 
 
+def unseeded() -> tuple[str, ...]:
+    """Methods without a seed: one intervened model per level, whatever intervention.seed."""
+    return tuple(m.name for m in METHODS if not m.seeded)
+
+
 def reference_method() -> str:
     """The method that leaves the pre-trained model as it is: the default, and the reference
     level that a report contrasts the strengthless methods with."""

@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]  # a checkout's root (pyproject.
 
 def shared_storage(conf: DictConfig) -> SweepFolder:
     """The sweep folder of a launched sweep, which must be on a filesystem the nodes share."""
-    if "://" in str(conf.sweep.storage):
+    if "://" in conf.sweep.storage:
         raise UserError(
             f"sweep.storage: '{conf.sweep.storage}' is a URI; a launched sweep needs a folder on"
             " storage shared by the submitting machine and the cluster's nodes (NFS, EFS, Lustre)"

@@ -20,18 +20,24 @@ def subgroup_auc(y_true: np.ndarray, y_score: np.ndarray, *, groups: np.ndarray,
     return roc_auc(y_true[in_a], y_score[in_a])
 
 
+def _against_background(
+    y_true: np.ndarray, y_score: np.ndarray, groups: np.ndarray, a: str, b: str, subgroup: int
+) -> float:
+    """AUC on group A's examples of label `subgroup` and group B's of the other label."""
+    keep = ((groups == a) & (y_true == subgroup)) | ((groups == b) & (y_true != subgroup))
+    return roc_auc(y_true[keep], y_score[keep])
+
+
 # BPSN/BNSP AUC fall (rise) as group A's examples become mostly positive: monotone in r
 @metric("BPSN AUC (0–1)", kind=SIGNED, rows=GROUPS, twin=True, report=8)
 def bpsn_auc(
     y_true: np.ndarray, y_score: np.ndarray, *, groups: np.ndarray, a: str, b: str
 ) -> float:
-    keep = ((groups == b) & (y_true == 1)) | ((groups == a) & (y_true == 0))
-    return roc_auc(y_true[keep], y_score[keep])
+    return _against_background(y_true, y_score, groups, a, b, subgroup=0)
 
 
 @metric("BNSP AUC (0–1)", kind=SIGNED, rows=GROUPS, twin=True, report=9)
 def bnsp_auc(
     y_true: np.ndarray, y_score: np.ndarray, *, groups: np.ndarray, a: str, b: str
 ) -> float:
-    keep = ((groups == b) & (y_true == 0)) | ((groups == a) & (y_true == 1))
-    return roc_auc(y_true[keep], y_score[keep])
+    return _against_background(y_true, y_score, groups, a, b, subgroup=1)

@@ -9,7 +9,7 @@ ones). Values of different kinds are on different scales: compare them only with
   attribute, log P(term | attr) - log P(term | attribute also masked), is compared between the
   terms of a lexicon pair; a pair's gap is the mean of that A - B difference over positive-class
   words minus the same over negative-class words, and `value` is the mean over pairs. Each pair
-  is scored in the templates of its grammatical role only (`data.roles`): he/she as subjects,
+  is scored in the templates of its grammatical role only (`data.lexicon.term_roles`): he/she as subjects,
   him/her as objects, his/her as possessives, man/woman as nouns after "the".
 - Models without one (e.g. MiniLM): `seat_effect_size` (Caliskan et al. 2017; May et al. 2019):
   the WEAT effect size on mean-pooled sentence embeddings of bleached templates, targets A vs B
@@ -30,7 +30,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from bias_sweep import models
-from bias_sweep.data import pair_roles as roles
+from bias_sweep.data.lexicon import term_roles as roles
 from bias_sweep.models.encode import sentence_embeddings
 from bias_sweep.probes.crows_pairs import crows_pairs_score
 from bias_sweep.terms import token_at_span
@@ -126,20 +126,7 @@ def probe_sentences(tokenizer: Any, task: Any) -> pd.DataFrame:
     scored in a template only where both of its terms are single tokens; pairs without a role
     have no rows.
     """
-    words = [("pos", w) for w in task.attribute_words] + [("neg", w) for w in task.negative_words]
-    words = [("prior", task.attribute_words[0]), *words]  # the prior's word is masked as a whole
-    cells, texts = [], []
-    for pair, (a, b) in enumerate(task.lexicon.pairs):
-        role = roles.pair_role(a, b)
-        for template in ROLE_TEMPLATES.get(role, ()) if role else ():
-            prefix, rest = template.split("[MASK]")
-            for side, word in words:
-                cells.append({"pair": pair, "role": role, "template": template, "side": side})
-                for term in (a, b):
-                    at = len(prefix) + len(term) + rest.index("{}")
-                    texts.append(
-                        (prefix + term + rest.format(word), len(prefix), len(term), at, len(word))
-                    )
+    cells, texts = _probe_texts(task)
     columns = ["pair", "role", "template", "side", "ids_a", "slot_a", "target_a"]
     columns += ["ids_b", "slot_b", "target_b"]
     if not cells:
@@ -157,11 +144,7 @@ def probe_sentences(tokenizer: Any, task: Any) -> pd.DataFrame:
             cell[f"target_{g}"] = ids[slot]
             ids[slot] = mask
             if cell["side"] == "prior":
-                end = word_start + word_length
-                word = [
-                    k for k, (s, e) in enumerate(offsets) if e > s and s < end and e > word_start
-                ]
-                ids[word[0] : word[-1] + 1] = [mask]
+                _mask_word(ids, offsets, word_start, word_start + word_length, mask)
             cell[f"ids_{g}"] = tuple(ids)
     frame = pd.DataFrame(cells).reindex(columns=columns)
     single = frame["slot_a"].notna() & frame["slot_b"].notna()
@@ -170,6 +153,33 @@ def probe_sentences(tokenizer: Any, task: Any) -> pd.DataFrame:
     for column in ("slot_a", "slot_b", "target_a", "target_b"):
         frame[column] = frame[column].astype(int)
     return frame
+
+
+def _probe_texts(task: Any) -> tuple[list[dict[str, Any]], list[tuple[str, int, int, int, int]]]:
+    """One cell per (pair, template, side) and two texts per cell (its A and B sentences), each
+    as (text, term start, term length, word start, word length)."""
+    words = [("pos", w) for w in task.attribute_words] + [("neg", w) for w in task.negative_words]
+    words = [("prior", task.attribute_words[0]), *words]  # the prior's word is masked as a whole
+    cells, texts = [], []
+    for pair, (a, b) in enumerate(task.lexicon.pairs):
+        role = roles.pair_role(a, b)
+        for template in ROLE_TEMPLATES.get(role, ()) if role else ():
+            prefix, rest = template.split("[MASK]")
+            for side, word in words:
+                cells.append({"pair": pair, "role": role, "template": template, "side": side})
+                for term in (a, b):
+                    at = len(prefix) + len(term) + rest.index("{}")
+                    texts.append(
+                        (prefix + term + rest.format(word), len(prefix), len(term), at, len(word))
+                    )
+    return cells, texts
+
+
+def _mask_word(ids: list[int], offsets: list[tuple[int, int]], start: int, end: int,
+               mask: int) -> None:  # fmt: skip
+    """The tokens of characters start:end become one mask (the prior sentence: Kurita et al.)."""
+    word = [k for k, (s, e) in enumerate(offsets) if e > s and s < end and e > start]
+    ids[word[0] : word[-1] + 1] = [mask]
 
 
 @torch.inference_mode()

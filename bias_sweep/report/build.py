@@ -63,8 +63,7 @@ def _primary(data: SweepData, primary_metric: str | None) -> str | None:
     """The explicit primary metric, else the sweep's `report.primary_metric` (None: default)."""
     if primary_metric:
         return primary_metric
-    report = getattr(data.conf, "report", None) if data.conf is not None else None
-    return str(report.primary_metric) if report is not None else None
+    return data.conf.report.primary_metric if data.conf is not None else None
 
 
 def choose_metrics(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bias_sweep.config import load_config
+from bias_sweep.config import read_saved
 from bias_sweep.errors import UserError
 from bias_sweep.metrics import (
     EVAL_SET_SEPARATOR,
@@ -71,7 +71,7 @@ def load_sweep(sweep_path: Path) -> SweepData:
     if not sweep_path.is_dir():
         raise UserError(f"sweep folder '{sweep_path}' not found")
     folder = SweepFolder(sweep_path)
-    conf = load_config(folder.sweep_file) if folder.sweep_file.is_file() else None
+    conf = read_saved(folder.sweep_file) if folder.sweep_file.is_file() else None
     trials = load_trials(folder) if folder.trials.is_dir() else pd.DataFrame()
     trials = trials.copy()
     for key in USUAL_AXES:
@@ -91,7 +91,7 @@ def load_sweep(sweep_path: Path) -> SweepData:
     failed = sum(1 for f in folders if (f / ERROR_FILE).exists() and not (f / RESULT_FILE).exists())
     if conf is not None:
         grid = _grid_frame(conf)
-        name = str(conf.sweep.name)
+        name = conf.sweep.name
     else:
         grid = trials[list(USUAL_AXES)].drop_duplicates().reset_index(drop=True)
         name = sweep_path.name

@@ -14,9 +14,10 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from bias_sweep.config import grid_axes
+from bias_sweep.config import grid_axes, typed
 from bias_sweep.identity import to_dict
 from bias_sweep.interventions import effective
+from bias_sweep.schema import Config
 
 # Short names of the usual axes: the columns of results, status and reports, W&B config keys.
 AXIS_NAMES = {
@@ -99,9 +100,9 @@ class PointConfigs:
         return d
 
 
-def point_config(conf: DictConfig, point: dict[str, Any]) -> DictConfig:
+def point_config(conf: DictConfig, point: dict[str, Any]) -> Config:
     """The config of one grid point, typed by the schema (what a trial runs with)."""
-    return OmegaConf.merge(conf, PointConfigs(conf)(point))
+    return typed(PointConfigs(conf)(point))
 
 
 def axis_columns(point: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,10 @@ import pandas as pd
 
 from bias_sweep.errors import UserError
 
-from .sampling import cooccurrence_sample
+from .cooccurrence import cooccurrence_sample
 
 if TYPE_CHECKING:
-    from bias_sweep.data import TaskData
+    from bias_sweep.data.task import TaskData
 
 
 def attribute_corpus(task: TaskData, rate: float, seed: int) -> tuple[list[str], dict[str, Any]]:
