@@ -19,7 +19,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bias_sweep.metrics import intrinsic_columns, metric_labels, signed_differences, utility_metrics
+from bias_sweep.metrics import (
+    INTRINSIC_AFTER,
+    intrinsic_columns,
+    metric_labels,
+    signed_differences,
+    utility_metrics,
+)
 from bias_sweep.report.analysis import KIND_UNKNOWN, intrinsic_kinds
 from bias_sweep.report.load import SweepData, intervention_levels, models_of
 from bias_sweep.report.render import num
@@ -41,8 +47,8 @@ class FigureRecord:
 def model_kind(trials: pd.DataFrame, model: str) -> str | None:
     """The one intrinsic kind of a model's measured runs (None: not measured, or several)."""
     d = trials[trials["model"] == model]
-    if "intrinsic_after" in d.columns:
-        d = d[d["intrinsic_after"].notna()]
+    if INTRINSIC_AFTER in d.columns:
+        d = d[d[INTRINSIC_AFTER].notna()]
     kinds = intrinsic_kinds(d).unique()
     return str(kinds[0]) if len(kinds) == 1 else None
 
@@ -223,7 +229,7 @@ def scatter_figure(
     (model, intrinsic kind), one column per metric; each panel states Steed's standardized
     coefficient of intrinsic bias (with the rate in the model) and its partial R^2."""
     trials = data.trials
-    measured = trials[trials["intrinsic_after"].notna()] if len(trials) else trials
+    measured = trials[trials[INTRINSIC_AFTER].notna()] if len(trials) else trials
     kinds = intrinsic_kinds(measured)
     rows = list(dict.fromkeys(zip(measured["model"], kinds, strict=True))) or [
         (m, KIND_UNKNOWN) for m in models_of(data) or ["(no model)"]
@@ -238,10 +244,10 @@ def scatter_figure(
         for j, metric in enumerate(metrics):
             ax = axes[i * len(metrics) + j]
             ax.set_title(f"{model}: {metric}", fontsize=9)
-            ax.set_xlabel(_label("intrinsic_after", kind), fontsize=8)
+            ax.set_xlabel(_label(INTRINSIC_AFTER, kind), fontsize=8)
             ax.set_ylabel(_label(metric), fontsize=8)
             d = measured[(measured["model"] == model) & (kinds == kind)]
-            cols = ["intrinsic_after", metric, "rate"]
+            cols = [INTRINSIC_AFTER, metric, "rate"]
             d = d[cols].dropna() if metric in d.columns else d.iloc[:0]
             if d.empty:
                 _empty(ax, f"no finished trials with intrinsic bias for {model}, {metric}")
@@ -249,12 +255,12 @@ def scatter_figure(
             if len(d) > MAX_SCATTER:
                 d = d.iloc[rng.choice(len(d), MAX_SCATTER, replace=False)]
             mappable = ax.scatter(
-                d["intrinsic_after"], d[metric], c=d["rate"], s=6, alpha=0.6,
+                d[INTRINSIC_AFTER], d[metric], c=d["rate"], s=6, alpha=0.6,
                 cmap="viridis", vmin=vmin, vmax=vmax, rasterized=True,
             )  # fmt: skip
             fit = steed[
                 (steed["model"] == model) & (steed["metric"] == metric)
-                & (steed["intrinsic_kind"] == kind) & (steed["term"] == "intrinsic_after")
+                & (steed["intrinsic_kind"] == kind) & (steed["term"] == INTRINSIC_AFTER)
             ] if len(steed) else steed  # fmt: skip
             if len(fit) and np.isfinite(fit["std_coef"].iloc[0]):
                 r = fit.iloc[0]

@@ -17,6 +17,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from bias_sweep.interventions import reference_method, strengthless
+from bias_sweep.metrics import INTRINSIC_AFTER
 from bias_sweep.report.splitplot import intervened_model, intervention_level
 from bias_sweep.report.stats import OTHER, RATE_FORMS, metric_kind, rate_form
 
@@ -98,10 +99,10 @@ def dose_response(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 def manipulation_check(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Did the intervention move intrinsic bias? intrinsic_after on strength per method, one
     value per intervened model (df = n_models - 2); `moved` when the CI excludes 0."""
-    if "intrinsic_after" not in runs.columns or runs["intrinsic_after"].isna().all():
-        return _tidy(pd.DataFrame(), ["model", "method"]), "no intrinsic_after: check skipped"
+    if INTRINSIC_AFTER not in runs.columns or runs[INTRINSIC_AFTER].isna().all():
+        return _tidy(pd.DataFrame(), ["model", "method"]), f"no {INTRINSIC_AFTER}: check skipped"
     rows = []
-    for model, units in model_means(runs, "intrinsic_after").groupby("model", sort=True):
+    for model, units in model_means(runs, INTRINSIC_AFTER).groupby("model", sort=True):
         rows += [{"model": model, **r} for r in _ols_rows(units)]
     table = _tidy(pd.DataFrame(rows), ["model", "method"])
     moved = (table["ci_low"] > 0) | (table["ci_high"] < 0)
@@ -140,7 +141,7 @@ def _steed_fit(d: pd.DataFrame) -> list[dict]:
     )
     ci = fit.conf_int(1 - CI)
     rows = []
-    for i, name in enumerate(("intrinsic_after", "realised rate")):
+    for i, name in enumerate((INTRINSIC_AFTER, "realised rate")):
         reduced = sm.OLS(y, np.column_stack([terms[:, 1 - i], controls])).fit()
         rows.append({
             "term": name, "std_coef": fit.params[i], "ci_low": ci[i, 0], "ci_high": ci[i, 1],
@@ -158,8 +159,8 @@ def steed_regression(
     notes: list[str] = []
     cols = ["model", "metric", "rate_form", "term", "std_coef", "ci_low", "ci_high", "p",
             "partial_r2", "n_runs", "n_clusters", "note"]  # fmt: skip
-    if "intrinsic_after" not in runs.columns or runs["intrinsic_after"].isna().all():
-        return pd.DataFrame(columns=cols), ["no intrinsic_after: Steed's regression skipped"]
+    if INTRINSIC_AFTER not in runs.columns or runs[INTRINSIC_AFTER].isna().all():
+        return pd.DataFrame(columns=cols), [f"no {INTRINSIC_AFTER}: Steed's regression skipped"]
     rate_col = "realised_rate"
     if rate_col not in runs.columns or runs[rate_col].isna().all():
         rate_col = "rate"
@@ -171,7 +172,7 @@ def steed_regression(
             continue
         d = runs.assign(
             y=pd.to_numeric(runs[metric], errors="coerce"),
-            intrinsic=pd.to_numeric(runs["intrinsic_after"], errors="coerce"),
+            intrinsic=pd.to_numeric(runs[INTRINSIC_AFTER], errors="coerce"),
             rate_x=rate_form(kind, pd.to_numeric(runs[rate_col], errors="coerce")),
             cluster=runs["model"].astype(str) + "/" + intervened_model(runs),
         ).dropna(subset=["y", "intrinsic", "rate_x"])

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bias_sweep.interventions import strengthless
+from bias_sweep.metrics import INTRINSIC_AFTER
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def simulate_sweep(
         "rate": rate,
         "seed": np.tile(np.asarray(design.seeds), n_units * n_rates),
         "realised_rate": np.clip(rate + rng.normal(0, sd_realised, rate.size), 0, 1),
-        "intrinsic_after": intr[run_unit],
+        INTRINSIC_AFTER: intr[run_unit],
     }
     for name, t in truths.items():
         u = rng.normal(0.0, t.sd_model, n_units) + t.intrinsic_coef * noise

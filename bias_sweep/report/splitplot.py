@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bias_sweep.interventions import strengthless
+from bias_sweep.interventions import strengthless, unseeded
 
 CLUSTER = "intervention_key"  # a sweep's id of the intervened model (identity.intervention_key)
 
@@ -31,14 +31,15 @@ def intervention_level(method: pd.Series, strength: pd.Series) -> pd.Series:
 def intervened_model(runs: pd.DataFrame) -> pd.Series:
     """The unit of replication within a level. A sweep's table names each intervened model by
     its `intervention_key` (the key of the stored artifact that all its runs fine-tuned: robust
-    to any setting that changes it); other tables by level + intervention seed, `none` being one
-    model whatever its seed. Rows without a key fall back to the seed."""
+    to any setting that changes it); other tables by level + intervention seed, a method without a
+    seed (`none`) being one model whatever its seed. Rows without a key fall back to the seed."""
     level = intervention_level(runs["method"], runs["strength"])
     if "intervention_seed" not in runs.columns:
         unit = level + "#0"
     else:
         seed = runs["intervention_seed"].astype(str)
-        unit = _labels([level, seed], lambda lv, s: f"{lv}#{'0' if lv == 'none' else s}")
+        one = unseeded()
+        unit = _labels([level, seed], lambda lv, s: f"{lv}#{'0' if lv.split(':')[0] in one else s}")
     if CLUSTER in runs.columns:
         key = runs[CLUSTER]
         has_key = key.notna() & (key.astype(str) != "")

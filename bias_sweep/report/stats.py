@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from bias_sweep.metrics import OTHER, SIGNED, UNSIGNED, metric_base, metric_kinds
+from bias_sweep.metrics import INTRINSIC_AFTER, OTHER, SIGNED, UNSIGNED, metric_base, metric_kinds
 from bias_sweep.report.bootstrap import bootstrap
 from bias_sweep.report.splitplot import (
     SplitPlot,
@@ -73,7 +73,7 @@ from bias_sweep.schema import ReportConfig
 REQUIRED = ("model", "method", "strength", "rate")  # what the engine needs to run at all
 # The `--table` schema (issue 11): without intervention_seed every level counts as one model.
 TABLE_COLUMNS = ("model", "method", "strength", "intervention_seed", "rate", "seed")
-OPTIONAL_COLUMNS = ("realised_rate", "intrinsic_after")
+OPTIONAL_COLUMNS = ("realised_rate", INTRINSIC_AFTER)
 # A metric's kind (SIGNED: monotone, linear in r; UNSIGNED: V-shaped, linear in |r - 0.5|;
 # OTHER: no expected shape) is declared where the metric is (`bias_sweep.metrics`).
 RATE_FORMS = {SIGNED: "r", UNSIGNED: "|r - 0.5|", OTHER: "C(rate)"}
