@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from bias_sweep.errors import UserError
 from bias_sweep.launch import LAUNCHERS
 from bias_sweep.launch.record import describe, find_launched
+from bias_sweep.schema import ReportConfig
 from bias_sweep.sweep.layout import DEFAULT_STORAGE, EXIT_USAGE, find_sweep
 
 if TYPE_CHECKING:
@@ -202,8 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
     for p in (sub.choices["report"], sub.choices["compare"]):
         p.add_argument("--metric", action="append", help="metric to analyse (repeatable)")
+        default = ReportConfig.primary_metric
         p.add_argument("--primary-metric", metavar="M", help="the headline's metric (default: "
-                       "report.primary_metric of the sweep, tpr_gap)")  # fmt: skip
+                       f"report.primary_metric of the sweep, {default})")  # fmt: skip
 
     _launch_parsers(sub)
     return parser

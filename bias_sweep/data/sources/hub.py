@@ -84,8 +84,10 @@ def _dataset(cfg: DataConfig, root: Path) -> tuple[Any, str]:
     if cfg.path:
         local = local_file(cfg.path, root)
         ident = (str(local), *file_version(local))
-        make = lambda: _from_file(local, cfg.path, root / "hf-datasets")  # noqa: E731
-        return _DATASETS.get_or_make(ident, make), cfg.path
+        dataset = _DATASETS.get_or_make(
+            ident, lambda: _from_file(local, cfg.path, root / "hf-datasets")
+        )
+        return dataset, cfg.path
     name = cfg.hub_dataset
     return _DATASETS.get_or_make(name, lambda: _from_hub(name)), f"hub dataset '{name}'"
 
