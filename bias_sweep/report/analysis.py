@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_FINETUNED
 from bias_sweep.report.gate import KIND_UNKNOWN, gate_table, survival_table
 from bias_sweep.report.regressions import dose_response, manipulation_check, steed_regression
 from bias_sweep.report.slopes import slope_table
@@ -46,9 +47,9 @@ def intrinsic_kinds(runs: pd.DataFrame) -> pd.Series:
 
 def mixed_kind_models(runs: pd.DataFrame) -> list[str]:
     """Models whose runs measured intrinsic bias in more than one kind."""
-    if runs.empty or "intrinsic_after" not in runs.columns:
+    if runs.empty or INTRINSIC_AFTER not in runs.columns:
         return []
-    measured = runs["intrinsic_after"].notna()
+    measured = runs[INTRINSIC_AFTER].notna()
     kinds = intrinsic_kinds(runs)[measured].groupby(runs["model"][measured]).nunique()
     return [str(m) for m in kinds.index[kinds > 1]]
 
@@ -58,7 +59,7 @@ def _per_kind(
 ) -> tuple[pd.DataFrame, list[str]]:
     """fit() on each intrinsic kind's runs, with an `intrinsic_kind` column."""
     kinds = intrinsic_kinds(runs)
-    measured = kinds[runs.get("intrinsic_after", pd.Series(np.nan, runs.index)).notna()]
+    measured = kinds[runs.get(INTRINSIC_AFTER, pd.Series(np.nan, runs.index)).notna()]
     groups = sorted(measured.unique()) or [KIND_UNKNOWN]
     tables, notes = [], []
     for kind in groups:
@@ -125,14 +126,14 @@ def gated_effects(
     return add_verdicts(table, gate=gate), gate, notes
 
 
-def _check(runs: pd.DataFrame, column: str = "intrinsic_after") -> tuple[pd.DataFrame, list[str]]:
+def _check(runs: pd.DataFrame, column: str = INTRINSIC_AFTER) -> tuple[pd.DataFrame, list[str]]:
     table, note = manipulation_check(runs, column)
     return table, [note] if note else []
 
 
 def _survival(runs: pd.DataFrame, gate: pd.DataFrame) -> pd.DataFrame:
     """The check of intrinsic bias after fine-tuning beside the gate (`gate.survival_table`)."""
-    if "intrinsic_finetuned" not in runs.columns or runs["intrinsic_finetuned"].isna().all():
+    if INTRINSIC_FINETUNED not in runs.columns or runs[INTRINSIC_FINETUNED].isna().all():
         return survival_table(gate, pd.DataFrame())
-    finetuned, _ = _per_kind(runs, lambda d: _check(d, "intrinsic_finetuned"))
+    finetuned, _ = _per_kind(runs, lambda d: _check(d, INTRINSIC_FINETUNED))
     return survival_table(gate, finetuned)

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from bias_sweep.interventions import reference_method, strengthless
+from bias_sweep.metrics import INTRINSIC_BEFORE
 from bias_sweep.report.analysis import Analysis
 from bias_sweep.report.gate import GATE_LEVEL, MOVED, NOTHING
 from bias_sweep.report.headline import change_amount, change_text, headline, percent, signed
@@ -131,7 +133,7 @@ def check_sentences(check: pd.DataFrame) -> list[str]:
             else f"no detectable change (its {gate} includes 0): void"
         )
         size = (
-            f", {percent(r['relative'])} of the pre-trained model's {signed(r['intrinsic_before'])}"
+            f", {percent(r['relative'])} of the pre-trained model's {signed(r[INTRINSIC_BEFORE])}"
             if is_number(r.get("relative"))
             else ""
         )
@@ -208,19 +210,26 @@ def steed_display(steed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _strengthless_text() -> str:
+    """The methods without a strength, in words ("none and random-init")."""
+    *rest, last = strengthless()
+    return f"{', '.join(rest)} and {last}" if rest else last
+
+
 def method_text(n_boot: int, primary_metric: str) -> str:
     return (
         "Each intervention method is compared with the rate on its own (its levels and the"
-        " pre-trained model, none, as a shared control), so a method that did not work cannot"
-        " dilute one that did. The manipulation check gates each comparison: a method whose"
-        " change in intrinsic bias after the intervention (slope on strength, or a difference"
-        f" from none, one value per intervened model) has a {GATE_LEVEL:.1%} CI that includes 0,"
-        " or no CI, gets 'void' (no verdict); at 99.9% a method that did nothing passes in 0.1%"
-        " of sweeps. Per model, comparison and metric the runs form a split plot: the"
-        " intervention level (method:strength;"
-        " none and random-init are one level each) varies between intervened models, the unit of"
+        f" pre-trained model, {reference_method()}, as a shared control), so a method that did"
+        " not work cannot dilute one that did. The manipulation check gates each comparison: a"
+        " method whose change in intrinsic bias after the intervention (slope on strength, or a"
+        f" difference from {reference_method()}, one value per intervened model) has a"
+        f" {GATE_LEVEL:.1%} CI that includes 0, or no CI, gets 'void' (no verdict); at 99.9% a"
+        " method that did nothing passes in 0.1% of sweeps. Per model, comparison and metric the"
+        " runs form a split plot: the intervention level (method:strength;"
+        f" {_strengthless_text()} are one level each) varies between intervened models, the unit of"
         " replication of the intervention (a sweep names each by its intervention_key, a table by"
-        " model, method, strength and intervention_seed, none being one model); the co-occurrence"
+        f" model, method, strength and intervention_seed, {reference_method()} being one model);"
+        " the co-occurrence"
         " rate varies within them; fine-tuning seeds replicate within an intervened model and"
         " rate. Estimand: the share of the variance of one run over the design (levels weighted"
         " by their runs, rates equally) explained by the rate (as a factor, whatever its shape),"
@@ -241,7 +250,7 @@ def method_text(n_boot: int, primary_metric: str) -> str:
         " rate and Steed's regression use r for signed metrics, |r − 0.5| for unsigned ones"
         " (absolute gaps, V-shaped in r) and none for utility metrics. The dose-response and the"
         " manipulation check use one value per intervened model (its mean over rates and seeds):"
-        " OLS on strength within each method, never pooled across methods; none and random-init"
+        f" OLS on strength within each method, never pooled across methods; {_strengthless_text()}"
         " are contrasts to the pre-trained model. Steed's regression: OLS of the z-scored"
         " extrinsic metric on z-scored intrinsic bias after the intervention and the realised"
         " rate, per model and intrinsic kind and pooled over models with model fixed effects,"
@@ -249,7 +258,8 @@ def method_text(n_boot: int, primary_metric: str) -> str:
         " term. The rate's slope: per intervened model the OLS slope of its rate means on the"
         " rate form; per level their mean with a t-interval over intervened models (variance"
         " pooled over the comparison's levels); its change per unit strength by OLS on strength"
-        " within the method (strengthless methods: the difference from none); relative changes"
+        f" within the method (strengthless methods: the difference from {reference_method()});"
+        " relative changes"
         " with Fieller's interval. Cells: means over fine-tuning seeds with 95% t-intervals;"
         " plots: means over intervened models with 95% t-intervals over them (over seeds where a"
         " level has one)."
@@ -272,7 +282,7 @@ VERDICT_WORDS = (
 SLOPES_TEXT = (
     "How steeply each metric follows the co-occurrence rate (its slope on the metric's rate "
     "form, per intervened model), at each intervention level, and how much the intervention "
-    "changes that slope per unit strength (strengthless methods: the difference from none), "
+    "changes that slope per unit strength (strengthless methods: the difference from {reference}), "
     "with 95% CIs over intervened models; the relative change is at the method's largest "
     "strength, against the slope at strength 0 (Fieller's interval). An intervention that "
     "changes amplification shows here even where its main effect averages to 0."
@@ -285,7 +295,7 @@ GATE_TEXT = (
 )
 DOSE_TEXT = (
     "Slope of each metric on the intervention strength within each method, over one value per "
-    "intervened model (its mean over rates and seeds), with 95% CIs; none and random-init are "
+    "intervened model (its mean over rates and seeds), with 95% CIs; {strengthless} are "
     "differences from the pre-trained model."
 )
 STEED_TEXT = (
@@ -332,10 +342,10 @@ def report_blocks(
         blocks.append(("ul", [f"Note: {n}." for n in notes]))
     blocks += [
         ("h2", "Dose-response per method"),
-        ("p", DOSE_TEXT),
+        ("p", DOSE_TEXT.format(strengthless=_strengthless_text())),
         ("table", dose_display(analysis.dose)),
         ("h2", "The rate's slope per intervention level"),
-        ("p", SLOPES_TEXT),
+        ("p", SLOPES_TEXT.format(reference=reference_method())),
         ("table", slopes_display(analysis.slopes)),
         *([("img", slope_figure)] if slope_figure is not None else []),
         ("h2", "Manipulation check"),

@@ -42,6 +42,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from bias_sweep.interventions import reference_method
+from bias_sweep.metrics import INTRINSIC_BEFORE
+
 KIND_UNKNOWN = "kind not given"  # a run's intrinsic kind where the table does not say
 
 GATE_LEVEL = 0.999
@@ -52,11 +55,11 @@ NO_INTERVENTION = ""  # the status of a comparison of `none` alone: nothing to c
 
 def _before(runs: pd.DataFrame) -> dict[tuple[str, str], float]:
     """The pre-trained model's intrinsic bias per (model, kind): what its runs recorded."""
-    if "intrinsic_before" not in runs.columns or runs.empty:
+    if INTRINSIC_BEFORE not in runs.columns or runs.empty:
         return {}
     kinds = runs.get("intrinsic_kind", pd.Series(np.nan, index=runs.index))
     kinds = kinds.astype(object).where(kinds.notna(), KIND_UNKNOWN)
-    values = pd.to_numeric(runs["intrinsic_before"], errors="coerce")
+    values = pd.to_numeric(runs[INTRINSIC_BEFORE], errors="coerce")
     medians = values.groupby([runs["model"].astype(str), kinds]).median()
     return {key: float(v) for key, v in medians.items()}
 
@@ -76,10 +79,10 @@ def gate_table(check: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     out["status"] = np.where(moved, MOVED, np.where(has_interval, NOT_MOVED, CANNOT_TELL))
     kinds = out.get("intrinsic_kind", pd.Series(KIND_UNKNOWN, index=out.index)).astype(object)
     before = _before(runs)
-    out["intrinsic_before"] = [
+    out[INTRINSIC_BEFORE] = [
         before.get((str(m), k), np.nan) for m, k in zip(out["model"], kinds, strict=True)
     ]
-    scale = out["intrinsic_before"].abs().where(out["intrinsic_before"].abs() > 0)
+    scale = out[INTRINSIC_BEFORE].abs().where(out[INTRINSIC_BEFORE].abs() > 0)
     for source, name in (("estimate", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high")):
         out[f"relative{name}"] = out[source] / scale
     return out
@@ -98,7 +101,7 @@ def comparison_statuses(gate: pd.DataFrame | None) -> dict[tuple[str, str], str]
 
 def comparison_status(statuses: dict[tuple[str, str], str], model: str, comparison: str) -> str:
     """A comparison's status: `not measured` where the gate has no row for its method."""
-    if comparison == "none":
+    if comparison == reference_method():
         return NO_INTERVENTION
     return statuses.get((str(model), str(comparison)), NOT_MEASURED)
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from bias_sweep.interventions import reference_method
+from bias_sweep.metrics import INTRINSIC_BEFORE
 from bias_sweep.report.gate import (
     GATE_LEVEL,
     KIND_UNKNOWN,
@@ -38,6 +40,7 @@ from bias_sweep.report.verdict import (
     shares_text,
     unidentifiable_sentence,
 )
+from bias_sweep.schema import ReportConfig
 
 FEW_DF = 4  # below this many residual df, the advice names replication first
 
@@ -56,7 +59,8 @@ def _interval(lo: float, hi: float, show=signed) -> str:
 
 def change_amount(row: Mapping[str, Any], estimate: float, lo: float, hi: float) -> str:
     """'−2.39 [−3.22, −1.55] per unit strength' or '... from the pre-trained model (none)'."""
-    unit = "per unit strength" if row.get("effect") == "slope on strength" else "from none"
+    slope = row.get("effect") == "slope on strength"
+    unit = "per unit strength" if slope else f"from {reference_method()}"
     return f"{signed(estimate)} {_interval(lo, hi)} {unit}"
 
 
@@ -65,7 +69,7 @@ def change_text(row: Mapping[str, Any], estimate: float, lo: float, hi: float) -
     how = (
         "changes by {} per unit strength"
         if row.get("effect") == "slope on strength"
-        else "differs from the pre-trained model (none) by {}"
+        else f"differs from the pre-trained model ({reference_method()}) by {{}}"
     )
     return how.format(f"{signed(estimate)} {_interval(lo, hi)}")
 
@@ -118,7 +122,7 @@ def void_sentence(check: Mapping[str, Any] | None, status: str, method: str) -> 
 def moved_sentence(check: Mapping[str, Any], method: str) -> str:
     """By how much a method that passed the gate moved intrinsic bias, also relatively."""
     said = change_text(check, check["estimate"], check["ci_low"], check["ci_high"])
-    before = check.get("intrinsic_before")
+    before = check.get(INTRINSIC_BEFORE)
     if is_number(check.get("relative")):
         rel = check["relative"], check["relative_ci_low"], check["relative_ci_high"]
         size = (
@@ -197,7 +201,7 @@ def comparison_paragraph(
 
 def headline(
     effects: pd.DataFrame,
-    primary_metric: str = "tpr_gap",
+    primary_metric: str = ReportConfig.primary_metric,
     gate: pd.DataFrame | None = None,
     slopes: pd.DataFrame | None = None,
 ) -> str:

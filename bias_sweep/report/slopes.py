@@ -32,7 +32,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as sps
 
-from bias_sweep.report.splitplot import STRENGTHLESS, intervened_model, intervention_level
+from bias_sweep.interventions import reference_method, strengthless
+from bias_sweep.report.splitplot import intervened_model, intervention_level
 from bias_sweep.report.stats import CI_LEVEL, OTHER, RATE_FORMS, comparisons, metric_kind, rate_form
 
 COLUMNS = [
@@ -41,7 +42,7 @@ COLUMNS = [
     "relative", "relative_ci_low", "relative_ci_high", "note",
 ]  # fmt: skip
 LEVEL, CHANGE = "slope at level", "change per unit strength"
-DIFFERENCE = "difference from none"
+DIFFERENCE = f"difference from {reference_method()}"
 
 
 def model_slopes(runs: pd.DataFrame, metric: str, kind: str) -> pd.DataFrame:
@@ -58,7 +59,7 @@ def model_slopes(runs: pd.DataFrame, metric: str, kind: str) -> pd.DataFrame:
     slope = (sums["sxy"] / sums["sxx"].where(sums["sxx"] > 0)).rename("b").dropna()
     keys = d.groupby(["model", "_c"], sort=True)[["method", "strength"]].first()
     out = keys.join(slope, how="inner").reset_index().drop(columns="_c")
-    out["strength"] = out["strength"].where(~out["method"].isin(STRENGTHLESS), 0.0).astype(float)
+    out["strength"] = out["strength"].where(~out["method"].isin(strengthless()), 0.0).astype(float)
     out["level"] = intervention_level(out["method"], out["strength"])
     return out
 
@@ -122,31 +123,32 @@ def _ratio(row: dict, num: float, den: float, cov: np.ndarray, df: float) -> dic
 
 
 def _difference_row(u: _Units, level: str) -> dict:
-    """A level's slope minus `none`'s, and relative to `none`'s."""
+    """A level's slope minus the reference's (`none`), and relative to the reference's."""
+    reference = reference_method()
     strength = u.strength[u.at(level)][0]
     row = {"quantity": DIFFERENCE, "level": level, "strength": strength,
            "at_strength": strength, "n_models": len(u.b), "note": ""}  # fmt: skip
-    if "none" not in u.levels:
-        return {**row, "note": "no `none` run to compare with"}
+    if reference not in u.levels:
+        return {**row, "note": f"no `{reference}` run to compare with"}
     if u.fit is None:
         return {**row, "note": "no replicated level: model-to-model variance unknown"}
     c = np.zeros(len(u.levels))
-    c[u.levels.index(level)], c[u.levels.index("none")] = 1.0, -1.0
+    c[u.levels.index(level)], c[u.levels.index(reference)] = 1.0, -1.0
     test = u.fit.t_test(c)
     lo, hi = test.conf_int(alpha=1 - CI_LEVEL)[0]
     est = float(np.squeeze(test.effect))
     row.update(estimate=est, ci_low=lo, ci_high=hi, p=float(test.pvalue), df=u.fit.df_resid)
-    e_none = np.eye(len(u.levels))[u.levels.index("none")]
-    both = np.array([c, e_none])
+    e_ref = np.eye(len(u.levels))[u.levels.index(reference)]
+    both = np.array([c, e_ref])
     cov = both @ u.fit.cov_params() @ both.T
-    return _ratio(row, est, float(u.fit.params @ e_none), cov, u.fit.df_resid)
+    return _ratio(row, est, float(u.fit.params @ e_ref), cov, u.fit.df_resid)
 
 
 def _change_row(u: _Units, method: str) -> dict:
     """The change of the slope per unit strength within the method (or against `none`)."""
     own = u.method == method
     strengths = np.unique(u.strength[own])
-    if method in STRENGTHLESS or (len(strengths) < 2 and "none" in u.levels):
+    if method in strengthless() or (len(strengths) < 2 and reference_method() in u.levels):
         return _difference_row(u, u.level[own][0])
     row = {"quantity": CHANGE, "n_models": int(own.sum()), "note": ""}
     if len(strengths) < 2:
@@ -180,7 +182,7 @@ def slope_table(
             for method, units in comparisons(d):
                 u = _Units(units)
                 found = _level_rows(u)
-                if method != "none":
+                if method != reference_method():
                     found.append(_change_row(u, method))
                 rows += [{**base, "method": method, **r} for r in found]
     table = pd.DataFrame(rows, columns=COLUMNS)

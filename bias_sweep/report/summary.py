@@ -8,12 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bias_sweep.metrics import INTRINSIC_BEFORE
 from bias_sweep.report.analysis import Analysis
 from bias_sweep.report.slopes import LEVEL
 
 MANIPULATION = (
     "model", "method", "intrinsic_kind", "status", "effect", "estimate", "ci_low", "ci_high",
-    "gate_ci_low", "gate_ci_high", "intrinsic_before", "relative", "relative_ci_low",
+    "gate_ci_low", "gate_ci_high", INTRINSIC_BEFORE, "relative", "relative_ci_low",
     "relative_ci_high", "n_models", "df", "note",
 )  # fmt: skip
 SURVIVAL = (

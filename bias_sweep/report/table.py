@@ -18,17 +18,18 @@ from pathlib import Path
 import pandas as pd
 
 from bias_sweep.errors import UserError
+from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, INTRINSIC_FINETUNED
 from bias_sweep.report.load import SweepData
 from bias_sweep.report.stats import OPTIONAL_COLUMNS, TABLE_COLUMNS
 from bias_sweep.sweep.grid import USUAL_AXES
 
 READERS = {".csv": "CSV", ".parquet": "parquet", ".pq": "parquet"}
-NUMERIC = ("strength", "rate", "realised_rate", "intrinsic_before", "intrinsic_after",
-           "intrinsic_finetuned")  # fmt: skip
+NUMERIC = ("strength", "rate", "realised_rate", INTRINSIC_BEFORE, INTRINSIC_AFTER,
+           INTRINSIC_FINETUNED)  # fmt: skip
 OPTIONAL_NOTES = {
     "realised_rate": "no realised_rate column: Steed's regression uses the nominal rate",
-    "intrinsic_after": (
-        "no intrinsic_after column: no manipulation check (the verdict is not gated) and no "
+    INTRINSIC_AFTER: (
+        f"no {INTRINSIC_AFTER} column: no manipulation check (the verdict is not gated) and no "
         "Steed's regression"
     ),
 }
