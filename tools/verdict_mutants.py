@@ -94,6 +94,22 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
         'p = p_value(row, "p_interaction")',
         'p = row.get("p_interaction")',
     ),
+    "no F-tests in the engine (every test rejects)": (
+        "stats.py",
+        "return float(sps.f.sf(ss / df1 / err, df1, df2))",
+        "return 0.0",
+    ),
+    "rate's CI side flipped": (
+        "verdict.py",
+        '    if not rate_quiet and lo > 0:\n        return "rate"\n    if not int_quiet',
+        '    if not rate_quiet and lo < 0:\n        return "rate"\n    if not int_quiet',
+    ),
+    "share difference reversed in the engine (intervention - rate)": (
+        "splitplot.py",
+        '"share_difference": (v_rate - v_int) / total,',
+        '"share_difference": (v_int - v_rate) / total,',
+    ),
+    "gate at 90%": ("gate.py", "GATE_LEVEL = 0.999", "GATE_LEVEL = 0.90"),
     "gate at 95%": ("gate.py", "GATE_LEVEL = 0.999", "GATE_LEVEL = 0.95"),
     "gate at 99%": ("gate.py", "GATE_LEVEL = 0.999", "GATE_LEVEL = 0.99"),
     "gate reads the 95% CI": (
