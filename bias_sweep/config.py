@@ -32,6 +32,7 @@ from bias_sweep.schema import (
     SOURCES,
     TRACKING_MODES,
     Config,
+    CorpusConfig,
     DataConfig,
     EvalConfig,
     EvalSetConfig,
@@ -49,6 +50,7 @@ from bias_sweep.schema import (
 __all__ = [  # the schema is re-exported: `from bias_sweep.config import DataConfig`
     "CROWS_PAIRS_BIAS_TYPES",
     "Config",
+    "CorpusConfig",
     "DataConfig",
     "EvalConfig",
     "EvalSetConfig",
@@ -268,6 +270,7 @@ def _validate_trial_values(c: DictConfig) -> None:
     _unit(i.term_mask_prob, "intervention.term_mask_prob")
     for key in ("steps", "batch_size", "lr"):
         _positive(i[key], f"intervention.{key}")
+    _validate_corpus(i.corpus)
     n = c.intrinsic
     if n.crows_pairs is not None:
         _check(
@@ -284,6 +287,26 @@ def _validate_trial_values(c: DictConfig) -> None:
     _check(t.weight_decay >= 0, "train.weight_decay", ">= 0", t.weight_decay)
     _in(c.tracking.mode, "tracking.mode", TRACKING_MODES)
     _validate_eval_sets(c.eval.sets)
+
+
+def _validate_corpus(c: Any) -> None:
+    """intervention.corpus: a file or URL, a hub dataset at a pinned revision, or neither (the
+    task's own text). Its file type and whether it can be read: `plan` reads it."""
+    key = "intervention.corpus"
+    if c.path is not None:
+        _check(bool(c.path.strip()), f"{key}.path", "a file path or URL, or null", c.path)
+        _check(c.hub_dataset is None, f"{key}.hub_dataset", "null when path is set", c.hub_dataset)
+    hub = c.hub_dataset is not None
+    if hub:
+        _check(bool(c.hub_dataset.strip()), f"{key}.hub_dataset", "a dataset id", c.hub_dataset)
+        pin = "a commit sha (or tag) that pins the hub dataset"
+        _check(bool(c.revision and c.revision.strip()), f"{key}.revision", pin, c.revision)
+    for name in ("revision", "hub_config"):
+        _check(hub or c[name] is None, f"{key}.{name}", "null unless hub_dataset is set", c[name])
+    for name in ("split", "text_column"):
+        _check(bool(c[name]), f"{key}.{name}", "a name", c[name])
+    cap = c.max_rows
+    _check(cap is None or cap > 0, f"{key}.max_rows", "a positive number of rows, or null", cap)
 
 
 def _validate_eval_sets(sets: Any) -> None:

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+from bias_sweep.schema import CorpusConfig
 
 # Settings that do not change what a trial computes: left out of its identity.
 NON_IDENTITY_SECTIONS = ("sweep", "tracking", "report", "cache_dir")
 # Data settings that change the training sample but not the pre-training corpus, so not the
 # intervened model either: one intervened model serves every rate.
 RATE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size", "eval_method")
+# Settings added after sweeps existed: left out of the keys while at their defaults, so that
+# every key computed before they existed still holds (a sweep started earlier resumes as it was).
+LATER_SETTINGS = {("intervention", "corpus"): asdict(CorpusConfig())}
 
 
 def to_dict(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
@@ -33,9 +39,19 @@ def stable_hash(obj: Any, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def _unset_later_settings_dropped(d: dict[str, Any]) -> dict[str, Any]:
+    """The config without the settings of LATER_SETTINGS that are at their defaults."""
+    d = dict(d)
+    for (section, key), default in LATER_SETTINGS.items():
+        if section in d and d[section].get(key, default) == default:
+            d[section] = {k: v for k, v in d[section].items() if k != key}
+    return d
+
+
 def identity(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """What a trial computes: the config without storage, tracking and caches."""
-    return {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
+    d = _unset_later_settings_dropped(to_dict(conf))
+    return {k: v for k, v in d.items() if k not in NON_IDENTITY_SECTIONS}
 
 
 def trial_key(conf: DictConfig | dict[str, Any]) -> str:
@@ -47,7 +63,7 @@ def trial_key(conf: DictConfig | dict[str, Any]) -> str:
 def intervention_settings(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """Everything an intervened model (and its measured intrinsic bias) depends on: model,
     intervention, the task's pool and the intrinsic measures."""
-    d = to_dict(conf)
+    d = _unset_later_settings_dropped(to_dict(conf))
     data = {k: v for k, v in d["data"].items() if k not in RATE_ONLY_DATA_KEYS}
     return {
         "model": d["model"],

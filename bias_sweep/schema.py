@@ -93,6 +93,23 @@ class ModelConfig:
 
 
 @dataclass
+class CorpusConfig:
+    """The text of continued pre-training (cda, skew) and of projection's counterfactual pairs
+    (`data.intervention_corpus`). Neither path nor hub_dataset: the task's own text (and for
+    cda on tiny-bert, the text it was pre-trained on)."""
+
+    path: str | None = (
+        None  # local file or URL: csv/tsv/jsonl/json/parquet, or .txt (a text a line)
+    )
+    hub_dataset: str | None = None  # a Hugging Face dataset id (or a local folder in its layout)
+    hub_config: str | None = None  # the dataset's configuration (subset), if it has several
+    revision: str | None = None  # hub_dataset: required; a commit sha (or a tag) pins the text
+    split: str = "train"  # hub_dataset only
+    text_column: str = "text"  # tables and hub datasets (a .txt file has one text per line)
+    max_rows: int | None = None  # the first N non-empty texts; None: all
+
+
+@dataclass
 class InterventionConfig:
     method: str = "none"  # none | cda | skew | projection | random-init
     strength: float = 0.0  # in [0, 1]; what it means is documented per method
@@ -101,6 +118,7 @@ class InterventionConfig:
     lr: float = 1e-4
     # cda, skew: the chance that a group term is masked in continued pre-training (others: 15%)
     term_mask_prob: float = 1.0
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)  # cda, skew, projection
     seed: int = 0  # separate from the fine-tuning seed: one intervened model serves all seeds
 
 

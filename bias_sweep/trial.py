@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from bias_sweep.config import cache_dir
 from bias_sweep.data import TaskData, load_task
 from bias_sweep.data.external import load_eval_sets
+from bias_sweep.data.intervention_corpus import load_corpus
 from bias_sweep.files import atomic_path, write_json_atomic
 from bias_sweep.identity import (
     base_key,
@@ -74,8 +75,9 @@ def build_intervention(
             lambda _: {"intrinsic": intrinsic_bias(base, task, crows_pairs=crows)},
         )
         icfg = cfg.intervention
+        corpus = load_corpus(icfg.corpus, cache_dir(cfg))  # None: the task's own text
         info = apply_intervention(
-            icfg.method, icfg.strength, icfg, base, task, folder, seed=icfg.seed
+            icfg.method, icfg.strength, icfg, base, task, folder, seed=icfg.seed, corpus=corpus
         )
         return {
             "settings": intervention_settings(cfg),

@@ -1,8 +1,8 @@
 """`cda`: counterfactual data augmentation by continued MLM pre-training (Webster et al. 2020).
 
-The corpus is the base model's own pre-training text where it is known (a tiny-bert folder: its
-skewed corpus is rebuilt from the task), else the task's unlabeled text (`task.corpus`), as is
-usual for a real pre-trained model. The difference matters: on a corpus without bias (the
+The corpus is `intervention.corpus` where it is set; else the base model's own pre-training text
+where it is known (a tiny-bert folder: its skewed corpus is rebuilt from the task), else the
+task's unlabeled text (`task.corpus`). The difference matters: on a corpus without bias (the
 synthetic task's text is group-balanced) continued pre-training removes bias at any s, so s
 would not act as a dose; on the text that carried the bias in, it does (tiny-bert pre-trained at
 rate 0.9, gap 3.85: 3.95, 1.70 and 1.24 after s = 0, 0.5 and 1 with the default 150 steps;
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from bias_sweep import models
+from bias_sweep.data.intervention_corpus import is_set
 from bias_sweep.interventions._mlm import continue_pretraining
 
 
@@ -49,8 +50,11 @@ def augmented_corpus(
 def apply(
     strength: float, icfg: Any, base_dir: Path, task: Any, out_dir: Path, seed: int
 ) -> dict[str, Any]:
-    own = models.pretraining_corpus(base_dir, task)
+    # A configured intervention.corpus is already task.corpus (`apply_intervention`), and wins.
+    configured = is_set(getattr(icfg, "corpus", None))
+    own = None if configured else models.pretraining_corpus(base_dir, task)
     corpus = own if own is not None else list(task.corpus)
     texts, stats = augmented_corpus(corpus, task.lexicon, strength, seed)
-    stats["corpus_source"] = "base pre-training corpus" if own is not None else "task corpus"
+    sources = {True: "intervention.corpus", False: "task corpus"}
+    stats["corpus_source"] = "base pre-training corpus" if own is not None else sources[configured]
     return {**stats, **continue_pretraining(base_dir, texts, icfg, out_dir, seed, task)}

@@ -37,6 +37,7 @@ class Plan:
     # external eval sets as loaded.
     data_checks: list[tuple[str, DataCheck]] | None = None
     eval_sets: list[EvalSet] | None = None
+    corpora: list[str] | None = None  # each intervention.corpus of the grid, read, in words
 
     @property
     def intervention_keys(self) -> set[str]:
@@ -120,6 +121,33 @@ def check_data(plan: Plan) -> None:
         checks.append((label, check))
     plan.data_checks = checks
     plan.eval_sets = load_eval_sets(conf.eval.sets, conf.data.groups, cache_dir(conf))
+    plan.corpora = check_corpora(plan)
+
+
+def check_corpora(plan: Plan) -> list[str]:
+    """Read each distinct intervention.corpus of the grid (UserError, one line, if one cannot
+    be read); what each holds, in words: its texts and how many mention one group."""
+    from bias_sweep.data import get_lexicon, group_counts
+    from bias_sweep.data.intervention_corpus import load_corpus
+
+    conf = plan.conf
+    resolve = PointConfigs(conf)
+    varies = any(k.startswith("intervention.corpus") for k in grid_axes(conf))
+    settings: dict[str, dict[str, Any]] = {}
+    for point in plan.points if varies else plan.points[:1]:
+        corpus = resolve(point)["intervention"]["corpus"]
+        settings.setdefault(json.dumps(corpus, sort_keys=True, default=str), corpus)
+    lexicon = get_lexicon(conf.data.groups)
+    lines = []
+    for corpus_cfg in settings.values():
+        corpus = load_corpus(OmegaConf.create(corpus_cfg), cache_dir(conf))
+        if corpus is not None:
+            c = group_counts(corpus.texts, lexicon)
+            lines.append(
+                f"intervention corpus: {corpus.source}: {c['rows']} texts, of which"
+                f" {c['a']} mention {lexicon.name_a} only and {c['b']} {lexicon.name_b} only"
+            )
+    return lines
 
 
 def trial_order(plan: Plan) -> list[str]:
@@ -158,6 +186,7 @@ def describe_plan(plan: Plan) -> list[str]:
         if label:
             described[0] += f" [{label}]"
         lines += [f"  {line}" for line in described]
+    lines += [f"  {line}" for line in plan.corpora or []]
     for one in plan.eval_sets or []:
         c, (a, b) = one.counts, one.groups
         lines.append(
