@@ -95,8 +95,8 @@ class ModelConfig:
 @dataclass
 class CorpusConfig:
     """The text of continued pre-training (cda, skew) and of projection's counterfactual pairs
-    (`data.intervention_corpus`). Neither path nor hub_dataset: the task's own text (and for
-    cda on tiny-bert, the text it was pre-trained on)."""
+    (bias_sweep/data/intervention_corpus.py). Neither path nor hub_dataset: the task's own text
+    (and for cda on tiny-bert, the text it was pre-trained on)."""
 
     path: str | None = (
         None  # local file or URL: csv/tsv/jsonl/json/parquet, or .txt (a text a line)
