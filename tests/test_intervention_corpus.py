@@ -255,9 +255,18 @@ def test_plan_reads_the_corpus_and_the_trial_records_it(
         f"intervention corpus: {files['parquet']} (column body): 4 texts, of which 2 mention"
         " male only and 1 female only" in out
     )
-    assert main(["plan", *sweep, f"intervention.corpus.path={tmp_path / 'gone.csv'}"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("bias-sweep: error: intervention.corpus.path: file") and "\n" not in err
+    bad = {
+        "intervention.corpus.path: file": f"intervention.corpus.path={tmp_path / 'gone.csv'}",
+        "intervention.corpus.revision'": "intervention.corpus.hub_dataset=org/corpus",
+        "intervention.corpus.max_rows'": "intervention.corpus.max_rows=0",
+    }
+    for key, override in bad.items():
+        assert main(["plan", *sweep, override]) == 2, override
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("bias-sweep: error: ") and key in err and "\n" not in err, err
+    # `run` reads the corpus before Ray starts or anything is written.
+    assert main(["run", *sweep, f"intervention.corpus.path={tmp_path / 'gone.csv'}"]) == 2
+    assert "intervention.corpus.path: file" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
     trial = [*SMALL, f"cache_dir={cache_dir}", "intervention.method=cda", "intervention.strength=1"]
