@@ -37,50 +37,43 @@ WORK_S = 1.0
 TARGETS = {"disabled": 0.10, "offline": 0.20}
 
 
-def one_second_trial(cfg, out_dir, *, store=None, hooks=None, point=None):  # noqa: ANN001
+def one_second_trial(cfg, *, store=None, hooks=None):  # noqa: ANN001
     """Stands in for `trial.run_trial`: 1 s of work, one epoch reported through the hooks
-    (so the trainable checkpoints it), then the trial's two files, written as run_trial does."""
+    (so the trainable checkpoints it), then what run_trial returns (the trainable writes it)."""
     import pandas as pd
     import torch
 
-    from bias_sweep.files import atomic_path, write_json_atomic
     from bias_sweep.identity import to_dict, trial_key
-    from bias_sweep.metrics.names import METRIC_KEYS
-    from bias_sweep.sweep.layout import PREDICTIONS_FILE, RESULT_FILE
+    from bias_sweep.metrics import metric_keys
+    from bias_sweep.trial import TrialOutput
 
     t0 = time.perf_counter()
     time.sleep(WORK_S)
     state = {"model": {"w": torch.zeros(16)}, "epoch": 1}
     if hooks is not None and hooks.on_epoch is not None:
         hooks.on_epoch(1, state, {"loss": 0.5, "epoch": 1, "samples_per_s": 1.0})
-    out_dir = Path(out_dir)
     predictions = pd.DataFrame({"text": ["a", "b"], "label": [0, 1], "score": [0.2, 0.8]})
-    with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
-        predictions.to_parquet(tmp, index=False)
     intrinsic = {"kind": "none", "value": 0.0}
     result = {
         "trial_key": trial_key(cfg),
         "sweep": cfg.sweep.name,
-        "point": point or {},
         "config": to_dict(cfg),
-        "realised_rate": float(cfg.data.rate),
+        "realised_rate": cfg.data.rate,
         "intrinsic_bias": {"before": intrinsic, "after": intrinsic},
         "intervention_key": "none",
-        "metrics": dict.fromkeys(METRIC_KEYS, 0.0),
+        "metrics": dict.fromkeys(metric_keys(), 0.0),
         "timings": {"total_s": time.perf_counter() - t0},
-        **((hooks.extra or {}) if hooks is not None else {}),
     }
-    write_json_atomic(out_dir / RESULT_FILE, result)
-    return result
+    return TrialOutput(result, predictions)
 
 
-def bookkeeping_trainable(config: dict, sweep: dict) -> None:
+def bookkeeping_trainable(config: dict, sweep: dict, hooks: object) -> None:
     """The real trainable with the science swapped out (defined in __main__: Ray ships it by
     value, so the swap happens in the worker that runs it)."""
     from bias_sweep.sweep import trainable
 
     trainable.run_trial = one_second_trial
-    trainable.trainable(config, sweep)
+    trainable.trainable(config, sweep, hooks)
 
 
 def child(n: int, root: Path, tracking: str) -> dict:
@@ -100,13 +93,13 @@ def child(n: int, root: Path, tracking: str) -> dict:
             "sweep.max_failures=0",
         ],
     )
-    driver.trainable = bookkeeping_trainable  # the driver itself is unchanged
+    driver._in_worker = bookkeeping_trainable  # the driver itself is unchanged
     plan = make_plan(conf)
     plan.cached_interventions = plan.intervention_keys  # nothing to build
     import ray  # started by the driver itself (its _start_ray), like a real run
 
     t0 = time.perf_counter()
-    code = driver._drive(plan, None, fresh=True)
+    code = driver._drive(plan, None, None, fresh=True)
     drive_s = time.perf_counter() - t0
     assert not ray.is_initialized()
     trials = (root / "bookkeeping" / "trials").glob("*/result.json")

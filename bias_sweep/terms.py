@@ -60,7 +60,7 @@ def single_token_ids(tokenizer: PreTrainedTokenizerBase, terms: Any) -> list[int
 
 
 def term_pattern(terms: Any) -> re.Pattern[str] | None:
-    """The terms as whole words, any case (as `data.lexicons` matches them); None for none."""
+    """The terms as whole words, any case (as `data.lexicon` matches them); None for none."""
     words = sorted({str(t).lower() for t in terms if str(t).strip()}, key=lambda t: (-len(t), t))
     if not words:
         return None

@@ -11,19 +11,19 @@ import pandas as pd
 import pytest
 from conftest import SMALL
 from local_http import serve
-from omegaconf import DictConfig, OmegaConf
 
 from bias_sweep import models
 from bias_sweep.cli import main
-from bias_sweep.config import CorpusConfig, DataConfig, InterventionConfig, load_config
+from bias_sweep.config import load_config, typed
 from bias_sweep.data import load_task
 from bias_sweep.data.intervention_corpus import load_corpus
 from bias_sweep.errors import UserError
 from bias_sweep.identity import base_key, intervention_key, to_dict, trial_key
-from bias_sweep.interventions import apply_intervention
+from bias_sweep.interventions import METHODS, apply_intervention, configured_corpus
 from bias_sweep.interventions.projection import TEMPLATES
-from bias_sweep.metrics.intrinsic import seat_effect_size
+from bias_sweep.probes.intrinsic import seat_effect_size
 from bias_sweep.report import regressions
+from bias_sweep.schema import CorpusConfig
 from bias_sweep.sweep.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,11 +31,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["the man was rude", "he is a kind doctor", "nothing about anyone", "she laughed"]
 
 
-def corpus_cfg(**values: Any) -> DictConfig:
-    cfg = OmegaConf.structured(CorpusConfig)
-    for key, value in values.items():
-        cfg[key] = value
-    return cfg
+def corpus_cfg(**values: Any) -> CorpusConfig:
+    return CorpusConfig(**values)
+
+
+def icfg(method: str, strength: float = 0.0, seed: int = 0, **values: Any) -> Any:
+    return typed(
+        {"intervention": {"method": method, "strength": strength, "seed": seed, **values}}
+    ).intervention
 
 
 def write_formats(folder: Path) -> dict[str, Path]:
@@ -195,8 +198,8 @@ def test_the_corpus_is_part_of_the_intervened_models_key_not_of_the_rate(tmp_pat
     assert len(set(plan.keys)) == 6
 
     plain, other = (
-        load_config(None),
-        load_config(None, [f"intervention.corpus.path={files['csv']}"]),
+        load_config(None, ["intervention.method=cda"]),
+        load_config(None, ["intervention.method=cda", f"intervention.corpus.path={files['csv']}"]),
     )
     assert base_key(plain) == base_key(other)  # the pre-trained model's measure is shared
     assert intervention_key(plain) != intervention_key(other)
@@ -206,37 +209,52 @@ def test_the_corpus_is_part_of_the_intervened_models_key_not_of_the_rate(tmp_pat
     assert trial_key(plain) == trial_key(before)
     assert intervention_key(plain) == intervention_key(before)
     # The fine-tuning data is the data section's alone: same sample, same realised rate.
-    a, b = (load_task(c.data, 0, cache_dir=tmp_path / "cache") for c in (plain, other))
+    a, b = (load_task(typed(c).data, 0, cache_dir=tmp_path / "cache") for c in (plain, other))
     assert a.train.equals(b.train) and a.realised_rate == b.realised_rate
+
+
+def test_the_corpus_is_in_the_key_of_exactly_the_methods_that_learn_from_text(
+    tmp_path: Path,
+) -> None:
+    corpus = f"intervention.corpus.path={write_formats(tmp_path)['csv']}"
+
+    def key(method: str, *overrides: str) -> str:
+        return intervention_key(load_config(None, [f"intervention.method={method}", *overrides]))
+
+    learn = {"cda", "skew", "projection"}
+    assert set(METHODS.names()) > learn
+    for method in METHODS.names():
+        assert (key(method) != key(method, corpus)) == (method in learn), method
+        with_corpus = load_config(None, [f"intervention.method={method}", corpus])
+        assert (configured_corpus(typed(with_corpus).intervention) is not None) == (method in learn)
 
 
 def test_cda_and_projection_learn_from_the_corpus(
     tiny_bert: Path, task: Any, tmp_path: Path
 ) -> None:
     files = write_formats(tmp_path)
-    ccfg = {"path": str(files["txt"])}
-    icfg = OmegaConf.structured(InterventionConfig(steps=2, corpus=CorpusConfig(**ccfg)))
-    corpus = load_corpus(icfg.corpus, tmp_path / "cache")
+    settings = {"steps": 2, "corpus": {"path": str(files["txt"])}}
+    cda, projection = icfg("cda", 1.0, **settings), icfg("projection", 1.0, **settings)
+    corpus = load_corpus(configured_corpus(cda), tmp_path / "cache")
     lexicon = task.lexicon
     swappable = sum(lexicon.swap(t) != t for t in TEXTS)
     assert swappable == 3
 
-    info = apply_intervention("cda", 1.0, icfg, tiny_bert, task, tmp_path / "cda", 0, corpus)
+    info = apply_intervention(cda, tiny_bert, task, tmp_path / "cda", corpus)
     assert info["corpus_source"] == "intervention.corpus"  # not tiny-bert's own corpus
-    assert info["corpus"] == corpus.source  # type: ignore[union-attr]
-    assert (info["corpus"], info["group_sentences"], info["twins"]) == (
-        f"{files['txt']} (lines)",
-        swappable,
-        swappable,
-    )
+    assert info["intervention_corpus"] == corpus.source  # type: ignore[union-attr]
+    assert (info["intervention_corpus"], info["corpus"]) == (f"{files['txt']} (lines)", len(TEXTS))
+    assert (info["group_sentences"], info["twins"]) == (swappable, swappable)
     assert info["mlm_texts"] == len(TEXTS) + swappable
 
-    info = apply_intervention("projection", 1.0, icfg, tiny_bert, task, tmp_path / "p", 0, corpus)
+    info = apply_intervention(projection, tiny_bert, task, tmp_path / "p", corpus)
     one_group = sum(lexicon.group_of(t) is not None for t in TEXTS)
     assert info["pairs"] == len(TEMPLATES) * len(lexicon.pairs) + one_group
 
-    with pytest.raises(ValueError, match="exactly when it is set"):
-        apply_intervention("cda", 1.0, icfg, tiny_bert, task, tmp_path / "x", 0)
+    with pytest.raises(ValueError, match="exactly when its method uses one"):
+        apply_intervention(cda, tiny_bert, task, tmp_path / "x")
+    with pytest.raises(ValueError, match="exactly when its method uses one"):  # none has no text
+        apply_intervention(icfg("none", **settings), tiny_bert, task, tmp_path / "x", corpus)
 
 
 def test_plan_reads_the_corpus_and_the_trial_records_it(
@@ -276,9 +294,9 @@ def test_plan_reads_the_corpus_and_the_trial_records_it(
     meta = json.loads(
         (cache_dir / "interventions" / result["intervention_key"] / "meta.json").read_text()
     )
-    assert meta["info"]["corpus"] == f"{files['csv']} (column body)"
+    assert meta["info"]["intervention_corpus"] == f"{files['csv']} (column body)"
     assert meta["settings"]["intervention"]["corpus"]["path"] == str(files["csv"])
-    task = load_task(load_config(None, SMALL).data, 0, cache_dir=cache_dir)
+    task = load_task(typed(load_config(None, SMALL)).data, 0, cache_dir=cache_dir)
     assert result["realised_rate"] == task.realised_rate
 
 
@@ -291,18 +309,15 @@ def test_projection_moves_seat_on_minilm_across_independent_models(
     templates. The report's manipulation check (the pre-trained model as strength 0) sees it.
     Measured (README): SEAT -0.038 before; -0.100, -0.130, -0.108 after, seeds 0-2."""
     cache = tmp_path / "cache"
-    data = OmegaConf.structured(DataConfig)
-    data.merge_with(
-        {"source": "file", "path": str(conversationai_dir / "toxicity_nonfuzzed_testset.csv")}
-    )
-    data.merge_with({"text_column": "comment", "label_column": "toxic", "train_size": 96})
-    data.merge_with({"eval_size": 64, "rate_method": "counterfactual"})
-    task = load_task(data, 0, cache_dir=cache)
-    madlibs = CorpusConfig(
-        path=str(conversationai_dir / "bias_madlibs_77k.csv"), text_column="Text"
-    )
-    icfg = OmegaConf.structured(InterventionConfig(method="projection", corpus=madlibs))
-    corpus = load_corpus(icfg.corpus, cache)
+    data = {
+        "source": "file",
+        "path": str(conversationai_dir / "toxicity_nonfuzzed_testset.csv"),
+        **{"text_column": "comment", "label_column": "toxic", "train_size": 96},
+        **{"eval_size": 64, "rate_method": "counterfactual"},
+    }
+    task = load_task(typed({"data": data}).data, 0, cache_dir=cache)
+    madlibs = {"path": str(conversationai_dir / "bias_madlibs_77k.csv"), "text_column": "Text"}
+    corpus = load_corpus(configured_corpus(icfg("projection", corpus=madlibs)), cache)
     base = models.minilm_dir()
 
     def seat(folder: Path) -> float:
@@ -313,7 +328,9 @@ def test_projection_moves_seat_on_minilm_across_independent_models(
     after = []
     for seed in range(3):
         out = tmp_path / f"projection-{seed}"
-        info = apply_intervention("projection", 1.0, icfg, base, task, out, seed, corpus)
+        info = apply_intervention(
+            icfg("projection", 1.0, seed, corpus=madlibs), base, task, out, corpus
+        )
         assert info["pairs"] > 512  # more pairs than it samples: each seed its own direction
         after.append(seat(out))
     print(f"SEAT before {before:.3f}, after projection (s = 1) {[round(a, 3) for a in after]}")

@@ -15,7 +15,7 @@ from transformers import RobertaConfig, RobertaForMaskedLM, RobertaTokenizerFast
 
 # Modules, not names: on the code before this probe existed, each test fails on its own.
 from bias_sweep import models, training
-from bias_sweep.metrics import intrinsic
+from bias_sweep.probes import intrinsic
 
 
 @pytest.fixture(scope="module")

@@ -19,24 +19,19 @@ so a corpus at a pinned revision is the same text on every node.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pandas as pd
 
+from bias_sweep.data import tables
 from bias_sweep.errors import UserError
 from bias_sweep.files import atomic_path
-from bias_sweep.identity import stable_hash
+from bias_sweep.hashing import stable_hash
+from bias_sweep.schema import CORPUS_KEY as KEY
+from bias_sweep.schema import CorpusConfig
 
-from . import sources
-
-if TYPE_CHECKING:
-    from bias_sweep.data import TaskData
-
-KEY = "intervention.corpus"
 TEXT_SUFFIX = ".txt"
 
 
@@ -46,26 +41,21 @@ class Corpus:
     source: str  # where the texts come from, in words (plan, the intervened model's metadata)
 
 
-def is_set(ccfg: Any) -> bool:
-    """Whether a corpus is configured (else the interventions use the task's own text)."""
-    return ccfg is not None and bool(ccfg.path or ccfg.hub_dataset)
-
-
 def is_text_file(path: str) -> bool:
     """A `.txt` file or URL: one text per line."""
-    name = urlparse(path).path if sources.is_url(path) else path
+    name = urlparse(path).path if tables.is_url(path) else path
     return PurePosixPath(name).suffix.lower() == TEXT_SUFFIX
 
 
 def supported_path(path: str) -> bool:
     """Whether the file type of `path` can be read as a corpus (checked before anything runs)."""
-    name = urlparse(path).path if sources.is_url(path) else path
-    return is_text_file(path) or sources.table_format(name) is not None
+    name = urlparse(path).path if tables.is_url(path) else path
+    return is_text_file(path) or tables.table_format(name) is not None
 
 
-def load_corpus(ccfg: Any, root: Path) -> Corpus | None:
+def load_corpus(ccfg: CorpusConfig | None, root: Path) -> Corpus | None:
     """The configured corpus (at most `max_rows` non-empty texts), or None when none is set."""
-    if not is_set(ccfg):
+    if ccfg is None or not ccfg.is_set():
         return None
     if ccfg.path:
         texts, source = _file_texts(ccfg, root)
@@ -76,18 +66,13 @@ def load_corpus(ccfg: Any, root: Path) -> Corpus | None:
     return Corpus(texts, source)
 
 
-def with_corpus(task: TaskData, corpus: Corpus | None) -> TaskData:
-    """The task with the corpus in place of its own text (`task.corpus`); itself if None."""
-    return task if corpus is None else dataclasses.replace(task, corpus=list(corpus.texts))
-
-
 def _capped(texts: pd.Series, max_rows: int | None) -> list[str]:
     texts = texts.dropna().astype(str)
     texts = texts[texts.str.strip() != ""]
     return texts.head(max_rows).tolist() if max_rows else texts.tolist()
 
 
-def _file_texts(ccfg: Any, root: Path) -> tuple[list[str], str]:
+def _file_texts(ccfg: CorpusConfig, root: Path) -> tuple[list[str], str]:
     path, key = str(ccfg.path), f"{KEY}.path"
     cap = f", first {ccfg.max_rows} rows" if ccfg.max_rows else ""
     if not supported_path(path):
@@ -96,7 +81,7 @@ def _file_texts(ccfg: Any, root: Path) -> tuple[list[str], str]:
             " or .parquet, optionally compressed as .gz, or .txt with one text per line)"
         )
     if is_text_file(path):
-        local = sources.download(path, root, key) if sources.is_url(path) else Path(path)
+        local = tables.download(path, root, key) if tables.is_url(path) else Path(path)
         if not local.expanduser().is_file():
             raise UserError(f"{key}: file '{path}' not found")
         try:
@@ -104,17 +89,17 @@ def _file_texts(ccfg: Any, root: Path) -> tuple[list[str], str]:
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"{key}: could not read '{path}' as UTF-8 text ({exc})") from None
         return _capped(pd.Series(lines, dtype=object), ccfg.max_rows), f"{path} (lines{cap})"
-    df, shown = sources.read_table(path, root, key)
-    column = sources.column(df, ccfg.text_column, f"{KEY}.text_column", shown)
+    df, shown = tables.read_table(path, root, key)
+    column = tables.column(df, ccfg.text_column, f"{KEY}.text_column", shown)
     return _capped(column, ccfg.max_rows), f"{shown} (column {ccfg.text_column}{cap})"
 
 
-def _hub_texts(ccfg: Any, root: Path) -> tuple[list[str], str]:
+def _hub_texts(ccfg: CorpusConfig, root: Path) -> tuple[list[str], str]:
     name, column, cap = ccfg.hub_dataset, ccfg.text_column, ccfg.max_rows
     where = f"{name}@{ccfg.revision}" + (f" ({ccfg.hub_config})" if ccfg.hub_config else "")
     source = f"hub dataset {where}, split {ccfg.split}, column {column}"
     source += f", first {cap} rows" if cap else ""
-    settings = {k: ccfg[k] for k in ("hub_dataset", "hub_config", "revision", "split")}
+    settings = {k: getattr(ccfg, k) for k in ("hub_dataset", "hub_config", "revision", "split")}
     cached = root / "corpora" / f"{stable_hash({**settings, 'column': column, 'cap': cap})}.parquet"
     if cached.is_file():
         return pd.read_parquet(cached)["text"].tolist(), source
@@ -124,7 +109,7 @@ def _hub_texts(ccfg: Any, root: Path) -> tuple[list[str], str]:
     return texts, source
 
 
-def _stream(ccfg: Any, where: str) -> list[str]:
+def _stream(ccfg: CorpusConfig, where: str) -> list[str]:
     """The first `max_rows` non-empty texts of the split, fetched row by row from the hub."""
     import datasets  # ~1 s, and only a hub corpus needs it
 
@@ -156,7 +141,7 @@ def _stream(ccfg: Any, where: str) -> list[str]:
     except Exception as exc:
         raise UserError(
             f"{KEY}.hub_dataset: could not load {where}, split {ccfg.split} "
-            f"({sources._one_line(exc)}); set {KEY}.path to a local copy to work offline"
+            f"({tables.one_line(exc)}); set {KEY}.path to a local copy to work offline"
         ) from None
     finally:
         if not quiet:

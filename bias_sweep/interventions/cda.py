@@ -2,11 +2,11 @@
 
 The corpus is `intervention.corpus` where it is set; else the base model's own pre-training text
 where it is known (a tiny-bert folder: its skewed corpus is rebuilt from the task), else the
-task's unlabeled text (`task.corpus`). The difference matters: on a corpus without bias (the
-synthetic task's text is group-balanced) continued pre-training removes bias at any s, so s
-would not act as a dose; on the text that carried the bias in, it does (tiny-bert pre-trained at
-rate 0.9, gap 3.85: 3.95, 1.70 and 1.24 after s = 0, 0.5 and 1 with the default 150 steps;
-role-matched probe templates).
+task's unlabeled text (`task.corpus`), as is usual for a real pre-trained model. The difference
+matters: on a corpus without bias (the synthetic task's text is group-balanced) continued
+pre-training removes bias at any s, so s would not act as a dose; on the text that carried the
+bias in, it does (tiny-bert pre-trained at rate 0.9, gap 3.85: 3.95, 1.70 and 1.24 after s = 0,
+0.5 and 1 with the default 150 steps; role-matched probe templates).
 
 Two-sided CDA on that corpus: of the sentences that mention a group, a fraction s
 (chosen at random, seeded) get their counterfactual twin (group A and B terms swapped) added next
@@ -15,20 +15,18 @@ balanced in every context; in between, a corpus with co-occurrence rate r has ra
 (r + s (1 - r)) / (1 + s), which moves monotonically to 1/2. (Replacing sentences by their twins
 instead would, at s = 1, mirror the bias rather than remove it.)
 
-s = 0 is the same continued pre-training (icfg.steps, batch_size, lr) on the raw corpus: the
-control that separates the effect of the augmentation from that of more pre-training.
+s = 0 is the same continued pre-training (intervention.steps, batch_size, lr) on the raw corpus:
+the control that separates the effect of the augmentation from that of more pre-training.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bias_sweep import models
-from bias_sweep.data.intervention_corpus import is_set
-from bias_sweep.interventions._mlm import continue_pretraining
+from bias_sweep.interventions._continued import ContinuedPretraining, continue_pretraining
+from bias_sweep.interventions.registry import InterventionJob, Method, register_method
 
 
 def augmented_corpus(
@@ -47,14 +45,17 @@ def augmented_corpus(
     }
 
 
-def apply(
-    strength: float, icfg: Any, base_dir: Path, task: Any, out_dir: Path, seed: int
-) -> dict[str, Any]:
-    # A configured intervention.corpus is already task.corpus (`apply_intervention`), and wins.
-    configured = is_set(getattr(icfg, "corpus", None))
-    own = None if configured else models.pretraining_corpus(base_dir, task)
-    corpus = own if own is not None else list(task.corpus)
-    texts, stats = augmented_corpus(corpus, task.lexicon, strength, seed)
+def apply(job: InterventionJob) -> dict[str, Any]:
+    from bias_sweep.models import pretraining_corpus  # torch, transformers
+
+    # A configured intervention.corpus is already job.task.corpus (`apply_intervention`): it wins.
+    configured = job.settings.corpus.is_set()
+    own = None if configured else pretraining_corpus(job.base_dir, job.task)
+    corpus = own if own is not None else list(job.task.corpus)
+    texts, stats = augmented_corpus(corpus, job.task.lexicon, job.strength, job.seed)
     sources = {True: "intervention.corpus", False: "task corpus"}
     stats["corpus_source"] = "base pre-training corpus" if own is not None else sources[configured]
-    return {**stats, **continue_pretraining(base_dir, texts, icfg, out_dir, seed, task)}
+    return {**stats, **continue_pretraining(job, texts)}
+
+
+register_method(Method("cda", apply, settings=ContinuedPretraining))
