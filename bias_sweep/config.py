@@ -50,19 +50,23 @@ def schema() -> type[Config]:
 
 @functools.lru_cache(maxsize=4)
 def _schema(version: int) -> type[Config]:
-    own: dict[str, tuple[Any, Any]] = {}
+    own: dict[str, tuple[Any, Any, Any]] = {}
     for method in METHODS:
         if method.settings is None:
             continue
         hints = get_type_hints(method.settings)
         for f in fields(method.settings):
-            declared = (hints[f.name], f.default)
+            # A nested section (intervention.corpus) has a default_factory, a value a default.
+            declared = (hints[f.name], f.default, f.default_factory)
             if own.setdefault(f.name, declared) != declared:
                 raise ValueError(f"intervention.{f.name}: two methods declare it differently")
     section = make_dataclass(
         "InterventionConfig",
         [("method", str, field(default=reference_method()))]
-        + [(name, kind, field(default=default)) for name, (kind, default) in own.items()],
+        + [
+            (name, kind, field(default=default, default_factory=factory))
+            for name, (kind, default, factory) in own.items()
+        ],
         bases=(InterventionConfig,),
     )
     return make_dataclass(

@@ -15,10 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from bias_sweep.hashing import stable_hash
 from bias_sweep.interventions import METHODS
-from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config
+from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config, CorpusConfig
 
 # Settings that do not change what a trial computes: left out of its identity.
 NON_IDENTITY_SECTIONS = ("sweep", "tracking", "report", "cache_dir")
+# Intervention settings added after sweeps existed: left out of the keys while at their defaults,
+# so that every key computed before they existed still holds (a sweep started earlier resumes).
+LATER_SETTINGS = {"corpus": asdict(CorpusConfig())}
 
 
 Conf = DictConfig | Config | dict[str, Any]
@@ -35,7 +38,15 @@ def to_dict(conf: Conf) -> dict[str, Any]:
 
 def identity(conf: Conf) -> dict[str, Any]:
     """What a trial computes: the config without storage, tracking and caches."""
-    return {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
+    d = {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
+    return {**d, "intervention": _unset_later_settings_dropped(d["intervention"])}
+
+
+def _unset_later_settings_dropped(intervention: dict[str, Any]) -> dict[str, Any]:
+    """The intervention settings without those of LATER_SETTINGS that are at their defaults."""
+    return {
+        k: v for k, v in intervention.items() if k not in LATER_SETTINGS or v != LATER_SETTINGS[k]
+    }
 
 
 def trial_key(conf: Conf) -> str:
@@ -55,7 +66,10 @@ def intervention_settings(conf: Conf) -> dict[str, Any]:
     method = METHODS.get(d["intervention"]["method"])
     return {
         "model": d["model"],
-        "intervention": method.used(d["intervention"]),
+        # (A config written before a later setting existed holds it at its default.)
+        "intervention": _unset_later_settings_dropped(
+            method.used({**LATER_SETTINGS, **d["intervention"]})
+        ),
         "data": data,
         "intrinsic": d["intrinsic"],
     }

@@ -96,6 +96,29 @@ class ModelConfig:
     pretrain_rate: float = 0.9
 
 
+CORPUS_KEY = "intervention.corpus"
+
+
+@dataclass
+class CorpusConfig:
+    """`intervention.corpus`: the text of continued pre-training (cda, skew) and of projection's
+    counterfactual pairs (`bias_sweep.data.intervention_corpus` reads it), declared by those
+    methods' own sections (`bias_sweep.interventions._corpus`). Neither path nor hub_dataset:
+    the task's own text (and for cda on tiny-bert, the text it was pre-trained on)."""
+
+    path: str | None = None  # local file or URL: csv/tsv/jsonl/json/parquet, or .txt (a line each)
+    hub_dataset: str | None = None  # a Hugging Face dataset id (or a local folder in its layout)
+    hub_config: str | None = None  # the dataset's configuration (subset), if it has several
+    revision: str | None = None  # hub_dataset: required; a commit sha (or a tag) pins the text
+    split: str = "train"  # hub_dataset only
+    text_column: str = "text"  # tables and hub datasets (a .txt file has one text per line)
+    max_rows: int | None = None  # the first N non-empty texts; None: all
+
+    def is_set(self) -> bool:
+        """Whether a corpus is configured (else the methods use the task's own text)."""
+        return bool(self.path or self.hub_dataset)
+
+
 @dataclass
 class InterventionConfig:
     """The settings every method shares. Each method adds its own section's keys (its

@@ -20,6 +20,7 @@ import pandas as pd
 from bias_sweep.caches import cache_root
 from bias_sweep.data import TaskData, load_task
 from bias_sweep.data.eval_sets import load_eval_sets
+from bias_sweep.data.intervention_corpus import load_corpus
 from bias_sweep.identity import (
     base_key,
     intervention_key,
@@ -27,7 +28,7 @@ from bias_sweep.identity import (
     to_dict,
     trial_key,
 )
-from bias_sweep.interventions import apply_intervention
+from bias_sweep.interventions import apply_intervention, configured_corpus
 from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, THRESHOLD, compute_metrics
 from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
 from bias_sweep.probes import finetuned_intrinsic_bias, intrinsic_bias, load_crows_pairs
@@ -76,7 +77,8 @@ def build_intervention(
             base_key(cfg),
             lambda _: {"intrinsic": intrinsic_bias(base, task, crows_pairs=crows)},
         )
-        info = apply_intervention(cfg.intervention, base, task, folder)
+        corpus = load_corpus(configured_corpus(cfg.intervention), root)  # None: the task's text
+        info = apply_intervention(cfg.intervention, base, task, folder, corpus)
         return {
             "settings": intervention_settings(cfg),
             "base_model_dir": str(base),

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from local_http import serve
 
 from bias_sweep.config import load_config, typed
 from bias_sweep.data import TaskData, cooccurrence_sample, get_lexicon, load_task
@@ -48,28 +44,6 @@ def wiki_cfg(folder: Path, **values: Any) -> DataConfig:
     defaults = {"path": str(folder / "toxicity_nonfuzzed_testset.csv"), "source": "file"}
     values = {"train_size": 80, "eval_size": 40, **defaults, **values}
     return data_cfg(text_column="comment", label_column="toxic", **values)
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serve(folder: Path) -> Iterator[str]:
-    """A local HTTP server on 127.0.0.1 serving `folder`, shut down afterwards."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def check_sample(df: pd.DataFrame, n: int, rate: float, lexicon: Lexicon) -> None:

@@ -34,7 +34,7 @@ URL_SCHEMES = ("http", "https", "file")
 _TABLES: Memo[pd.DataFrame] = Memo(16)  # parsed tables, by file version
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
@@ -68,7 +68,7 @@ def download(url: str, root: Path, key: str = "data.path") -> Path:
         ):
             shutil.copyfileobj(response, out)
     except Exception as exc:
-        raise UserError(f"{key}: could not download '{url}' ({_one_line(exc)})") from None
+        raise UserError(f"{key}: could not download '{url}' ({one_line(exc)})") from None
     return target
 
 
@@ -108,7 +108,7 @@ def _read(path: str, shown: str, key: str) -> pd.DataFrame:
                 return pd.read_json(path, lines=True)
         return pd.read_parquet(path)
     except Exception as exc:
-        raise UserError(f"{key}: could not read '{shown}' as {fmt} ({_one_line(exc)})") from None
+        raise UserError(f"{key}: could not read '{shown}' as {fmt} ({one_line(exc)})") from None
 
 
 def read_table(path: str, root: Path, key: str = "data.path") -> tuple[pd.DataFrame, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
@@ -14,6 +14,7 @@ from bias_sweep.caches import cache_root
 from bias_sweep.config import grid_axes, typed
 from bias_sweep.errors import UserError
 from bias_sweep.identity import intervention_key, trial_key
+from bias_sweep.interventions import configured_corpus
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import PointConfigs, expand_grid, point_columns
 from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
@@ -22,6 +23,7 @@ from bias_sweep.tracking import effective_mode
 if TYPE_CHECKING:
     from bias_sweep.data.eval_sets import EvalSet
     from bias_sweep.data.feasibility import DataCheck
+    from bias_sweep.schema import CorpusConfig
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Plan:
     # external eval sets as loaded.
     data_checks: list[tuple[str, DataCheck]] | None = None
     eval_sets: list[EvalSet] | None = None
+    corpora: list[str] | None = None  # each intervention.corpus of the grid, read, in words
 
     @property
     def intervention_keys(self) -> set[str]:
@@ -120,6 +123,38 @@ def check_data(plan: Plan) -> None:
     plan.data_checks = checks
     cfg = typed(conf)
     plan.eval_sets = load_eval_sets(cfg.eval.sets, cfg.data.groups, cache_root(conf.cache_dir))
+    plan.corpora = check_corpora(plan)
+
+
+def check_corpora(plan: Plan) -> list[str]:
+    """Read each distinct intervention.corpus that a method of the grid learns from (UserError,
+    one line, if one cannot be read); what each holds, in words: its texts and how many mention
+    one group."""
+    from bias_sweep.data import get_lexicon, group_counts
+    from bias_sweep.data.intervention_corpus import load_corpus
+
+    conf = plan.conf
+    resolve = PointConfigs(conf)
+    varies = any(
+        k.startswith(("intervention.corpus", "intervention.method")) for k in grid_axes(conf)
+    )
+    corpora: dict[str, CorpusConfig] = {}
+    for point in plan.points if varies else plan.points[:1]:
+        corpus = configured_corpus(
+            typed({"intervention": resolve(point)["intervention"]}).intervention
+        )
+        if corpus is not None:
+            corpora.setdefault(json.dumps(asdict(corpus), sort_keys=True), corpus)
+    lexicon = get_lexicon(typed(conf).data.groups)
+    lines = []
+    for corpus_cfg in corpora.values():
+        corpus = load_corpus(corpus_cfg, cache_root(conf.cache_dir))
+        c = group_counts(corpus.texts, lexicon)
+        lines.append(
+            f"intervention corpus: {corpus.source}: {c['rows']} texts, of which"
+            f" {c['a']} mention {lexicon.name_a} only and {c['b']} {lexicon.name_b} only"
+        )
+    return lines
 
 
 def trial_order(plan: Plan) -> list[str]:
@@ -158,6 +193,7 @@ def describe_plan(plan: Plan) -> list[str]:
         if label:
             described[0] += f" [{label}]"
         lines += [f"  {line}" for line in described]
+    lines += [f"  {line}" for line in plan.corpora or []]
     for one in plan.eval_sets or []:
         c, (a, b) = one.counts, one.groups
         lines.append(
