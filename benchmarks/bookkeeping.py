@@ -66,16 +66,15 @@ def mark(key: str, event: str) -> None:
             f.write(line + "\n")
 
 
-def one_second_trial(cfg, out_dir, *, store=None, hooks=None, point=None):  # noqa: ANN001
+def one_second_trial(cfg, *, store=None, hooks=None):  # noqa: ANN001
     """Stands in for `trial.run_trial`: 1 s of work, one epoch reported through the hooks
-    (so the trainable checkpoints it), then the trial's two files, written as run_trial does."""
+    (so the trainable checkpoints it), then what run_trial returns (the trainable writes it)."""
     import pandas as pd
     import torch
 
-    from bias_sweep.files import atomic_path, write_json_atomic
     from bias_sweep.identity import to_dict, trial_key
-    from bias_sweep.metrics.names import METRIC_KEYS
-    from bias_sweep.sweep.layout import PREDICTIONS_FILE, RESULT_FILE
+    from bias_sweep.metrics import metric_keys
+    from bias_sweep.trial import TrialOutput
 
     key = trial_key(cfg)
     mark(key, "work_start")
@@ -86,28 +85,22 @@ def one_second_trial(cfg, out_dir, *, store=None, hooks=None, point=None):  # no
     skip = os.environ.get(SKIP_ENV, "").split(",")
     if hooks is not None and hooks.on_epoch is not None and "checkpoint" not in skip:
         hooks.on_epoch(1, state, {"loss": 0.5, "epoch": 1, "samples_per_s": 1.0})
-    out_dir = Path(out_dir)
     predictions = pd.DataFrame({"text": ["a", "b"], "label": [0, 1], "score": [0.2, 0.8]})
-    with atomic_path(out_dir / PREDICTIONS_FILE) as tmp:
-        predictions.to_parquet(tmp, index=False)
     intrinsic = {"kind": "none", "value": 0.0}
     result = {
         "trial_key": key,
         "sweep": cfg.sweep.name,
-        "point": point or {},
         "config": to_dict(cfg),
-        "realised_rate": float(cfg.data.rate),
+        "realised_rate": cfg.data.rate,
         "intrinsic_bias": {"before": intrinsic, "after": intrinsic},
         "intervention_key": "none",
-        "metrics": dict.fromkeys(METRIC_KEYS, 0.0),
+        "metrics": dict.fromkeys(metric_keys(), 0.0),
         "timings": {"total_s": time.perf_counter() - t0},
-        **((hooks.extra or {}) if hooks is not None else {}),
     }
-    write_json_atomic(out_dir / RESULT_FILE, result)
-    return result
+    return TrialOutput(result, predictions)
 
 
-def bookkeeping_trainable(config: dict, sweep: dict) -> None:
+def bookkeeping_trainable(config: dict, sweep: dict, hooks: object) -> None:
     """The real trainable with the science swapped out (defined in __main__: Ray ships it by
     value, so the swap happens in the worker that runs it). Its final report (done=True) ends
     the trial at once, so the trial's exit is marked as that report is made."""
@@ -119,14 +112,14 @@ def bookkeeping_trainable(config: dict, sweep: dict) -> None:
     if not hasattr(trainable, "unmarked_report"):  # an actor runs many trials
         trainable.unmarked_report = trainable._report
 
-    def report(metrics: dict, checkpoint_dir: str | None = None) -> None:
+    def report(metrics: dict) -> None:
         if metrics.get("done"):
             mark(key, "exit")
-        trainable.unmarked_report(metrics, checkpoint_dir)
+        trainable.unmarked_report(metrics)
 
     trainable._report = report
     trainable.run_trial = one_second_trial
-    trainable.trainable(config, sweep)
+    trainable.trainable(config, sweep, hooks)
 
 
 def bare_trainable(config: dict) -> None:
@@ -185,7 +178,7 @@ def run_ours(n: int, root: Path, tracking: str, mods: list[str]) -> dict:
             "sweep.max_failures=0",
         ],
     )
-    driver.trainable = bookkeeping_trainable  # the driver itself is unchanged
+    driver._in_worker = bookkeeping_trainable  # the driver itself is unchanged
     ray_init = {}
     start_ray = driver._start_ray
 
@@ -206,7 +199,9 @@ def run_ours(n: int, root: Path, tracking: str, mods: list[str]) -> dict:
     plan = make_plan(conf)
     plan.cached_interventions = plan.intervention_keys  # nothing to build
     t0 = time.time()
-    code = driver._drive(plan, None, fresh=True)  # starts and stops its own Ray, as a run does
+    code = driver._drive(
+        plan, None, None, fresh=True
+    )  # starts and stops its own Ray, as a run does
     done = len(list((root / "bookkeeping" / "trials").glob("*/result.json")))
     return {
         "start": t0,

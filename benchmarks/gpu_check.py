@@ -27,18 +27,17 @@ TARGET_RATIO = 2.0
 
 def _tokens_and_params(result: dict) -> tuple[int, int]:
     """Trained tokens (non-padding, all epochs) and parameter count of one trial."""
-    from omegaconf import OmegaConf
-
-    from bias_sweep.config import cache_dir
+    from bias_sweep.caches import cache_root
+    from bias_sweep.config import typed
     from bias_sweep.data import load_task
     from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
 
-    cfg = OmegaConf.create(result["config"])
-    task = load_task(cfg.data, cfg.seed, cache_dir=cache_dir(cfg))
-    model_dir = resolve_model_dir(cfg.model, task, cache_dir(cfg))
+    cfg = typed(result["config"])
+    task = load_task(cfg.data, cfg.seed, cache_dir=cache_root(cfg.cache_dir))
+    model_dir = resolve_model_dir(cfg.model, task, cache_root(cfg.cache_dir))
     tok = load_tokenizer(model_dir)
-    ids = tok(task.train["text"].tolist(), truncation=True, max_length=int(cfg.train.max_length))
-    tokens = sum(len(x) for x in ids["input_ids"]) * int(cfg.train.epochs)
+    ids = tok(task.train["text"].tolist(), truncation=True, max_length=cfg.train.max_length)
+    tokens = sum(len(x) for x in ids["input_ids"]) * cfg.train.epochs
     params = sum(p.numel() for p in load_classifier(model_dir).parameters())
     return tokens, params
 

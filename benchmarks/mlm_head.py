@@ -10,7 +10,7 @@ Two parts, in one run:
    side's best round (the machine is shared). The two sides' mean losses are printed beside it.
    tiny-bert by default; MiniLM with `--minilm-rounds` (its default figures come from part 2,
    whose joint loops are the same comparison, to keep the run under 10 minutes on 2 cores).
-2. **A whole CDA build** (`interventions.apply_intervention("cda", ...)`) on MiniLM, before
+2. **A whole CDA build** (`interventions.apply_intervention`, method cda) on MiniLM, before
    and after. Before: the previous `continue_pretraining`, copied here (HF's full forward from
    step 0, no head warm-up). After: as shipped (the head warm-up a base without a head now gets,
    then the joint phase with the labelled head). Same corpus, seed and joint steps; the joint
@@ -53,8 +53,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 DATA = TOXICITY_CSV
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 1.5
-BATCH, LR, MAX_LENGTH = 32, 1e-4, 64  # the cda/skew defaults (InterventionConfig, train_mlm)
-FULL_BUILD_STEPS = 150  # InterventionConfig.steps
+BATCH, LR, MAX_LENGTH = 32, 1e-4, 64  # the cda/skew defaults (ContinuedPretraining, train_mlm)
+FULL_BUILD_STEPS = 150  # intervention.steps
 SIDES = ("before", "after")
 
 
@@ -64,14 +64,12 @@ def load_avg() -> float:
 
 def task_for(data: Path):  # -> TaskData
     """The comments as a task (its corpus: the texts MLM trains on), or the synthetic task."""
-    from omegaconf import OmegaConf
-
-    from bias_sweep.config import DataConfig
     from bias_sweep.data import load_task
+    from bias_sweep.schema import DataConfig
 
     if not data.is_file():
         print(f"note: {data} is absent; the synthetic task's text is used instead")
-        return load_task(OmegaConf.structured(DataConfig), 0)
+        return load_task(DataConfig(), 0)
     cfg = DataConfig(
         source="file",
         path=str(data),
@@ -81,19 +79,19 @@ def task_for(data: Path):  # -> TaskData
         train_size=40,
         eval_size=20,
     )
-    return load_task(OmegaConf.structured(cfg), 0)
+    return load_task(cfg, 0)
 
 
 def model_dir(name: str, task: Any) -> Path | None:
-    from omegaconf import OmegaConf
 
     from bias_sweep import models
-    from bias_sweep.config import ModelConfig, cache_dir, load_config
+    from bias_sweep.caches import cache_root
     from bias_sweep.errors import UserError
+    from bias_sweep.schema import ModelConfig
 
     try:
-        cfg = OmegaConf.structured(ModelConfig(name=name))
-        return models.resolve_model_dir(cfg, task, cache_dir(load_config(None, [])))
+        cfg = ModelConfig(name=name)
+        return models.resolve_model_dir(cfg, task, cache_root())
     except UserError as exc:
         print(f"skipped {name}: {exc}")
         return None
@@ -188,9 +186,9 @@ def samples_per_s(name: str, folder: Path, task: Any, steps: int, rounds: int) -
 
 
 def previous_continue_pretraining(
-    base_dir: Path, texts: list[str], icfg: Any, out_dir: Path, seed: int, task: Any
+    base_dir: Path, texts: list[str], out_dir: Path, seed: int, task: Any, **settings: Any
 ) -> dict[str, Any]:
-    """`interventions._mlm.continue_pretraining` before this change: no head warm-up, and its
+    """`pretraining.continue_pretraining` before this change: no head warm-up, and its
     `train_mlm` call asks for HF's full forward, the step it then took. One line added: the
     fresh head is seeded as it now is, so that before and after start from the same head."""
     import torch
@@ -203,8 +201,8 @@ def previous_continue_pretraining(
     torch.manual_seed(seed)  # added: the fresh head the same as after (it was left unseeded)
     mlm = models.load_masked_lm(base_dir)
     info = train_mlm(
-        mlm, tokenizer, texts, steps=int(icfg.steps), batch_size=int(icfg.batch_size),
-        lr=float(icfg.lr), seed=seed, device=select_device(),
+        mlm, tokenizer, texts, steps=settings["steps"], batch_size=settings["batch_size"],
+        lr=settings["lr"], seed=seed, device=select_device(),
         focus_terms=[t for pair in task.lexicon.pairs for t in pair], full_head=True,
     )  # fmt: skip
     mlm.cpu()
@@ -223,23 +221,25 @@ def cda_build(
 ) -> dict:
     from unittest import mock
 
-    from omegaconf import OmegaConf
+    from bias_sweep import pretraining
+    from bias_sweep.config import typed
+    from bias_sweep.interventions import apply_intervention
 
-    from bias_sweep.config import InterventionConfig
-    from bias_sweep.interventions import _mlm, apply_intervention, cda
-
-    icfg = OmegaConf.structured(InterventionConfig(steps=steps, batch_size=BATCH, lr=LR))
+    settings = {"steps": steps, "batch_size": BATCH, "lr": LR}
+    icfg = typed({"intervention": {"method": "cda", "strength": 0.5, **settings}}).intervention
     if variant == "before":
-        patch = mock.patch.object(cda, "continue_pretraining", previous_continue_pretraining)
+        patch = mock.patch.object(
+            pretraining, "continue_pretraining", previous_continue_pretraining
+        )
     elif warmup_cap is not None:
-        capped = functools.partial(_mlm.warm_up_head, max_steps=warmup_cap)
-        patch = mock.patch.object(_mlm, "warm_up_head", capped)
+        capped = functools.partial(pretraining.warm_up_head, max_steps=warmup_cap)
+        patch = mock.patch.object(pretraining, "warm_up_head", capped)
     else:
         patch = contextlib.nullcontext()
     load = load_avg()
     with patch:
         t0 = time.perf_counter()
-        info = apply_intervention("cda", 0.5, icfg, folder, task, out / variant, 0)
+        info = apply_intervention(icfg, folder, task, out / variant)
         wall = time.perf_counter() - t0
     warm = float(info.get("head_warmup_s", 0.0))
     fixed = wall - info["mlm_s"] - warm  # loading, corpus, tokenization, saving
@@ -271,7 +271,7 @@ def cda_builds(folder: Path, task: Any, steps: int, warmup_cap: int | None) -> d
     """Before, then after: the after build's joint phase trains on the same batches as before's
     (the warm-up draws its own), so its loop is the like-for-like samples/s comparison too."""
     print(
-        f"\n== CDA build on MiniLM (apply_intervention('cda', 0.5, ...)): {steps} joint steps x"
+        f"\n== CDA build on MiniLM (apply_intervention, cda at 0.5): {steps} joint steps x"
         f" batch {BATCH}, lr {LR}, corpus {len(task.corpus)} texts + twins"
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -65,14 +65,14 @@ def _conf(overrides: list[str], storage: Path):
 
 def warm_cache(conf) -> None:
     """Build (or find) the tiny model and the task data once, outside every timing."""
-    from bias_sweep.config import cache_dir
+    from bias_sweep.caches import cache_root
     from bias_sweep.data import load_task
     from bias_sweep.models import resolve_model_dir
     from bias_sweep.sweep.grid import expand_grid, point_config
 
     cfg = point_config(conf, expand_grid(conf)[0])
-    task = load_task(cfg.data, cfg.seed, cache_dir=cache_dir(cfg))
-    resolve_model_dir(cfg.model, task, cache_dir(cfg))
+    task = load_task(cfg.data, cfg.seed, cache_dir=cache_root(cfg.cache_dir))
+    resolve_model_dir(cfg.model, task, cache_root(cfg.cache_dir))
 
 
 def run_sweep(overrides: list[str], storage: Path) -> dict:
@@ -165,6 +165,7 @@ def run_loop(conf, storage: Path, shared_store: bool) -> dict:
     from bias_sweep.identity import trial_key
     from bias_sweep.store import ArtifactStore
     from bias_sweep.sweep.grid import expand_grid, point_config
+    from bias_sweep.sweep.results import write_trial
     from bias_sweep.trial import run_trial
 
     torch.set_num_threads(1)  # as in a Ray worker with cpu=1: same floats as the sweep
@@ -178,7 +179,10 @@ def run_loop(conf, storage: Path, shared_store: bool) -> dict:
     for i, point in enumerate(points):
         cfg = point_config(conf, point)
         trial_store = store if shared_store else ArtifactStore(storage / f"artifacts-{i}")
-        result = run_trial(cfg, storage / "trials" / trial_key(cfg), store=trial_store, point=point)
+        output = run_trial(cfg, store=trial_store)
+        out = storage / "trials" / trial_key(cfg)
+        out.mkdir(parents=True, exist_ok=True)
+        result = write_trial(out, output, {"point": point})
         metrics[result["trial_key"]] = result["metrics"]
         sum_total += result["timings"]["total_s"]
         for phase, seconds in result["timings"].items():
@@ -221,7 +225,7 @@ def compare(a: dict, b: dict) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="a 4-trial grid: " + " ".join(SMALL))
     parser.add_argument("--no-naive", action="store_true", help="skip the rebuild-per-trial loop")

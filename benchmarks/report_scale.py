@@ -24,8 +24,8 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from bias_sweep.config import load_config
-from bias_sweep.identity import stable_hash
-from bias_sweep.metrics.names import GROUP_METRIC_KEYS, METRIC_KEYS
+from bias_sweep.hashing import stable_hash
+from bias_sweep.metrics import group_metric_keys, metric_keys
 from bias_sweep.report import build_report
 from bias_sweep.sweep.grid import axis_columns, expand_grid
 from bias_sweep.sweep.layout import TABLE_FILE
@@ -74,8 +74,10 @@ def write_fixture(root: Path, seeds: int) -> Path:
             "roc_auc": 0.93 - 0.01 * strength + rng.normal(0, 0.01),
         }
         # Twin-balanced rows: most of the natural gap is the model's, a little the texts'.
-        metrics |= {f"{k}_twin": metrics[k] * 0.8 + rng.normal(0, 0.01) for k in GROUP_METRIC_KEYS}
-        assert set(metrics) == set(METRIC_KEYS)
+        metrics |= {
+            f"{k}_twin": metrics[k] * 0.8 + rng.normal(0, 0.01) for k in group_metric_keys()
+        }
+        assert set(metrics) == set(metric_keys())
         key = stable_hash({"sweep": "scale", "point": point})
         # The config carries only what tidy_row reads: building 10,000 full OmegaConf trial
         # configs would time the fixture, not the report.

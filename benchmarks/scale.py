@@ -45,7 +45,7 @@ TARGET_MEM_GIB = 2.0
 TARGET_STATUS_S = 30.0
 
 
-def trivial(config: dict, sweep: dict) -> None:
+def trivial(config: dict, sweep: dict, hooks: object) -> None:
     """Stands in for `sweep.trainable.trainable`: one report, nothing else (defined in
     __main__, so Ray ships it by value to the workers)."""
     from ray import tune
@@ -88,14 +88,14 @@ def child(n: int, root: Path, fake_cpus: int) -> dict:
         logging_level="ERROR",
     )
     ray_s = time.perf_counter() - t0
-    driver.trainable = trivial  # the driver under test is unchanged; only the work is trivial
+    driver._in_worker = trivial  # the driver under test is unchanged; only the work is trivial
     t0 = time.perf_counter()
     plan = make_plan(conf)
     plan.cached_interventions = plan.intervention_keys  # the trivial trainable builds nothing
     plan_s = time.perf_counter() - t0
     cpu0 = _cpu_s()
     t0 = time.perf_counter()
-    code = driver._drive(plan, None, fresh=True)
+    code = driver._drive(plan, None, None, fresh=True)
     drive_s = time.perf_counter() - t0
     drive_cpu_s = _cpu_s() - cpu0
     ray.shutdown()
@@ -116,7 +116,7 @@ def run_driver_child(n: int, root: Path, fake_cpus: int) -> dict:
     return run_child([*cmd, "--fake-cpus", str(fake_cpus)], "driver child")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--small-trials", type=int, default=200)

@@ -38,7 +38,7 @@ from orchestration import SMALL, _conf, warm_cache  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="a 4-trial grid")
     parser.add_argument("--estimate", action="store_true", help="estimate the naive cost")
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from bias_sweep.config import cache_dir
+    from bias_sweep.caches import cache_root
     from bias_sweep.data import load_task
     from bias_sweep.identity import intervention_key
     from bias_sweep.store import ArtifactStore
@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         store = ArtifactStore(root / "shared")
         t0 = time.perf_counter()
         for cfg in cfgs:
-            build_intervention(cfg, load_task(cfg.data, cfg.seed, cache_dir=cache_dir(cfg)), store)
+            build_intervention(
+                cfg, load_task(cfg.data, cfg.seed, cache_dir=cache_root(cfg.cache_dir)), store
+            )
         shared_wall = time.perf_counter() - t0
         builds = store.builds()
         built_s = {k: float(store.meta(k)["built_s"]) for k in unique}
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             for i, cfg in enumerate(cfgs):
                 own = ArtifactStore(root / f"naive-{i}")
-                task = load_task(cfg.data, cfg.seed, cache_dir=cache_dir(cfg))
+                task = load_task(cfg.data, cfg.seed, cache_dir=cache_root(cfg.cache_dir))
                 _, meta, _ = build_intervention(cfg, task, own)
                 naive_sum += float(meta["built_s"])
                 naive_builds += len(own.builds())

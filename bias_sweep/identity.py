@@ -8,60 +8,64 @@ without an OmegaConf config each.
 
 from __future__ import annotations
 
-import hashlib
-import json
+from dataclasses import asdict
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from bias_sweep.hashing import stable_hash
+from bias_sweep.interventions import METHODS
+from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config
+
 # Settings that do not change what a trial computes: left out of its identity.
 NON_IDENTITY_SECTIONS = ("sweep", "tracking", "report", "cache_dir")
-# Data settings that change the training sample but not the pre-training corpus, so not the
-# intervened model either: one intervened model serves every rate.
-RATE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size", "eval_method")
 
 
-def to_dict(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
+Conf = DictConfig | Config | dict[str, Any]
+
+
+def to_dict(conf: Conf) -> dict[str, Any]:
     """A config as a plain, resolved dict (a plain dict is returned as it is)."""
     if isinstance(conf, DictConfig):
         return OmegaConf.to_container(conf, resolve=True)  # type: ignore[return-value]
+    if isinstance(conf, Config):
+        return asdict(conf)
     return conf
 
 
-def stable_hash(obj: Any, length: int = 12) -> str:
-    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def identity(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
+def identity(conf: Conf) -> dict[str, Any]:
     """What a trial computes: the config without storage, tracking and caches."""
     return {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
 
 
-def trial_key(conf: DictConfig | dict[str, Any]) -> str:
+def trial_key(conf: Conf) -> str:
     """Stable id of a trial within its sweep (also its W&B run id)."""
     d = to_dict(conf)
     return stable_hash({"sweep": d["sweep"]["name"], "trial": identity(d)})
 
 
-def intervention_settings(conf: DictConfig | dict[str, Any]) -> dict[str, Any]:
+def intervention_settings(conf: Conf) -> dict[str, Any]:
     """Everything an intervened model (and its measured intrinsic bias) depends on: model,
-    intervention, the task's pool and the intrinsic measures."""
+    the settings its intervention method uses (`Method.used`), the task's pool and the
+    intrinsic measures."""
     d = to_dict(conf)
-    data = {k: v for k, v in d["data"].items() if k not in RATE_ONLY_DATA_KEYS}
+    # The sample settings change the training sample but not the pre-training corpus, so not
+    # the intervened model either: one intervened model serves every rate.
+    data = {k: v for k, v in d["data"].items() if k not in SAMPLE_ONLY_DATA_KEYS}
+    method = METHODS.get(d["intervention"]["method"])
     return {
         "model": d["model"],
-        "intervention": d["intervention"],
+        "intervention": method.used(d["intervention"]),
         "data": data,
         "intrinsic": d["intrinsic"],
     }
 
 
-def intervention_key(conf: DictConfig | dict[str, Any]) -> str:
+def intervention_key(conf: Conf) -> str:
     return stable_hash(intervention_settings(conf), length=16)
 
 
-def base_key(conf: DictConfig | dict[str, Any]) -> str:
+def base_key(conf: Conf) -> str:
     """The pre-trained model's own intrinsic measures: what they depend on, without the
     intervention (shared by every intervention of that model)."""
     settings = {k: v for k, v in intervention_settings(conf).items() if k != "intervention"}

@@ -22,7 +22,7 @@ Head = Callable[[torch.Tensor], torch.Tensor]  # hidden states (n, hidden) -> lo
 
 # The head as each *ForMaskedLM's own forward applies it to the encoder's last hidden states
 # (transformers 5: modeling_bert.py, modeling_roberta.py, modeling_distilbert.py, ...).
-_HEADS: dict[str, Callable[[PreTrainedModel], Head]] = {
+HEADS: dict[str, Callable[[PreTrainedModel], Head]] = {
     "BertForMaskedLM": lambda m: m.cls,  # BERT, MiniLM
     "RobertaForMaskedLM": lambda m: m.lm_head,
     "XLMRobertaForMaskedLM": lambda m: m.lm_head,
@@ -38,11 +38,11 @@ _HEADS: dict[str, Callable[[PreTrainedModel], Head]] = {
 
 def labelled_head(model: PreTrainedModel) -> Head | None:
     """The model's MLM head as a function of hidden states, or None for an architecture not in
-    `_HEADS` (matched by exact class: a subclass may change its forward)."""
+    `HEADS` (matched by exact class: a subclass may change its forward)."""
     cls = type(model)
-    if not cls.__module__.startswith("transformers.") or cls.__name__ not in _HEADS:
+    if not cls.__module__.startswith("transformers.") or cls.__name__ not in HEADS:
         return None
-    return _HEADS[cls.__name__](model)
+    return HEADS[cls.__name__](model)
 
 
 def mlm_loss(
@@ -57,7 +57,7 @@ def mlm_loss(
     """Mean cross-entropy over the labelled positions (label != -100), as HF computes it.
 
     The tensors come on the CPU (positions are found there: no device sync); `full_head` or an
-    architecture without an entry in `_HEADS` takes HF's own forward, the head at every position.
+    architecture without an entry in `HEADS` takes HF's own forward, the head at every position.
     """
     head = None if full_head else labelled_head(model)
     if head is None:  # unknown architecture: correct, only slower

@@ -11,15 +11,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-SOURCES = ("synthetic", "file", "hub")
+from omegaconf import MISSING
+
 RATE_METHODS = ("resample", "counterfactual")
 EVAL_METHODS = ("resample", "counterfactual")
 # Names of external eval sets: suffixes of result columns (`tpr_gap@madlibs`) and W&B keys.
 EVAL_SET_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
-METHODS = ("none", "cda", "skew", "projection", "random-init")
 TRACKING_MODES = ("online", "offline", "disabled")
-LEXICONS = ("gender", "sexuality", "religion", "custom")
-HUB_DATASETS = ("google/civil_comments", "LabHC/bias_in_bios")
 # The `bias_type` values of CrowS-Pairs (Nangia et al. 2020), and "all" for every pair.
 CROWS_PAIRS_BIAS_TYPES = (
     "gender", "race-color", "socioeconomic", "nationality", "religion", "age",
@@ -38,9 +36,10 @@ class GroupsConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "synthetic"  # synthetic | file | hub
+    # A registered data source (bias_sweep.data.sources): synthetic | file | hub
+    source: str = "synthetic"
     path: str | None = None  # file: local path or http(s) URL; hub: local file in the hub's schema
-    hub_dataset: str | None = None  # source=hub: google/civil_comments | LabHC/bias_in_bios
+    hub_dataset: str | None = None  # source=hub: a registered hub dataset (data/sources/hub.py)
     text_column: str = "text"
     label_column: str = "label"
     positive_label: str | None = None  # label value meaning y=1; None: labels are 0/1 or bool
@@ -59,6 +58,11 @@ class DataConfig:
     # LabHC/bias_in_bios uses its `gender` column with the gender lexicon without this.
     group_column: str | None = None
     group_values: dict[str, str] | None = None  # {a: value of group A, b: value of group B}
+
+
+# The data settings that shape the sample drawn from a pool (and the eval set), not the pool
+# itself nor the text a model is pre-trained on.
+SAMPLE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size", "eval_method")
 
 
 @dataclass
@@ -94,20 +98,20 @@ class ModelConfig:
 
 @dataclass
 class InterventionConfig:
-    method: str = "none"  # none | cda | skew | projection | random-init
+    """The settings every method shares. Each method adds its own section's keys (its
+    `Method.settings`, `bias_sweep.interventions`): `bias_sweep.config.schema()` merges them in."""
+
+    # One of the registered methods (bias_sweep.interventions); default: the one that leaves the
+    # pre-trained model as it is (`interventions.reference_method`, set by config.schema()).
+    method: str = MISSING
     strength: float = 0.0  # in [0, 1]; what it means is documented per method
-    steps: int = 150  # continued MLM pre-training steps (cda, skew)
-    batch_size: int = 32
-    lr: float = 1e-4
-    # cda, skew: the chance that a group term is masked in continued pre-training (others: 15%)
-    term_mask_prob: float = 1.0
     seed: int = 0  # separate from the fine-tuning seed: one intervened model serves all seeds
 
 
 @dataclass
 class IntrinsicConfig:
-    # CrowS-Pairs for models with an MLM head (metrics/crows_pairs.py): a local path or URL of
-    # crows_pairs_anonymized.csv (public copy: metrics.crows_pairs.URL); null: not measured
+    # CrowS-Pairs for models with an MLM head (probes/crows_pairs.py): a local path or URL of
+    # crows_pairs_anonymized.csv (public copy: probes.crows_pairs.URL); null: not measured
     crows_pairs: str | None = None
     crows_pairs_bias_type: str = "gender"  # a CrowS-Pairs bias_type, or all
 

@@ -1,5 +1,5 @@
-"""Content-addressed store for upstream artifacts (intervened models, the tiny pre-trained model),
-shared by trials and nodes.
+"""The build-once store of upstream artifacts (intervened models, pre-trained tiny models, the
+pre-trained models' intrinsic measures), shared by trials and nodes.
 
 An artifact is a folder named by the hash of the settings that determine it. It is built in a
 temporary folder beside its final place and renamed into place, so a crash never leaves a partial
@@ -50,7 +50,7 @@ class ArtifactStore:
         meta = self.meta(key)
         if meta is not None:
             return self.path(key), meta, False
-        with file_lock(self.root / ".locks" / f"{key}.lock"):
+        with file_lock(self.root / f".{key}.lock"):
             meta = self.meta(key)  # someone else may have built it while we waited
             if meta is not None:
                 return self.path(key), meta, False

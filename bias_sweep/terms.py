@@ -60,7 +60,7 @@ def single_token_ids(tokenizer: PreTrainedTokenizerBase, terms: Any) -> list[int
 
 
 def term_pattern(terms: Any) -> re.Pattern[str] | None:
-    """The terms as whole words, any case (as `data.lexicons` matches them); None for none."""
+    """The terms as whole words, any case (as `data.lexicon` matches them); None for none."""
     words = sorted({str(t).lower() for t in terms if str(t).strip()}, key=lambda t: (-len(t), t))
     if not words:
         return None
@@ -70,7 +70,7 @@ def term_pattern(terms: Any) -> re.Pattern[str] | None:
 def term_masks(
     tokenizer: PreTrainedTokenizerBase, texts: list[str], terms: Any, max_length: int
 ) -> list[torch.Tensor]:
-    """For each text, which of its tokens (as `training._tokenize` gives them) is an occurrence
+    """For each text, which of its tokens (as `training.tokenize` gives them) is an occurrence
     of one of `terms` kept as one token: the group slots that `training.train_mlm` always masks.
 
     Matched in the text itself and mapped to tokens by their offsets, so that every form counts
@@ -83,7 +83,7 @@ def term_masks(
 def tokens_and_term_masks(
     tokenizer: PreTrainedTokenizerBase, texts: list[str], terms: Any, max_length: int
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Each text's token ids (those of `training._tokenize`) and its `term_masks`, from one
+    """Each text's token ids (those of `training.tokenize`) and its `term_masks`, from one
     tokenization: the offsets come with the ids, so a corpus is not tokenized twice."""
     pattern = term_pattern(terms)
     texts = [str(t) for t in texts]

@@ -14,7 +14,6 @@ import hashlib
 import random
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,10 @@ from transformers import (
     get_linear_schedule_with_warmup,
 )
 
+from bias_sweep.caches import Memo
 from bias_sweep.files import atomic_path
 from bias_sweep.mlm_head import mlm_loss
+from bias_sweep.schema import TrainConfig
 from bias_sweep.terms import single_token_ids, tokens_and_term_masks
 
 # Batches are sorted by length within chunks of this many batches: batches hold texts of similar
@@ -50,8 +51,7 @@ def _autocast(device: torch.device) -> torch.autocast:
 
 # Tokenized texts, shared by the trials of one worker process that use the same data (a Tune
 # actor runs many trials): key (tokenizer content, max_length, texts) -> token id tensors.
-TOKEN_CACHE_SIZE = 32
-_token_cache: OrderedDict[tuple[str, int, str], list[torch.Tensor]] = OrderedDict()
+TOKENIZED: Memo[list[torch.Tensor]] = Memo(32)
 _tokenizer_ids: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
@@ -72,34 +72,30 @@ def _tokenizer_id(tokenizer: PreTrainedTokenizerBase) -> str:
     return ident
 
 
-def _tokenize(
+def tokenize(
     tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int
 ) -> list[torch.Tensor]:
+    """The token ids of each text (truncated to max_length), kept per process (`TOKENIZED`)."""
     texts = [str(t) for t in texts]
     digest = hashlib.sha256("\0".join(texts).encode()).hexdigest() + f":{len(texts)}"
-    key = (_tokenizer_id(tokenizer), int(max_length), digest)
-    cached = _token_cache.get(key)
-    if cached is not None:
-        _token_cache.move_to_end(key)
-        return list(cached)  # the tensors are never modified in place; the list is the caller's
-    # Ids only: the attention masks and token type ids are not needed (built per batch).
-    ids = tokenizer(
-        texts,
-        truncation=True,
-        max_length=max_length,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-    )["input_ids"]
-    seqs = [torch.tensor(x, dtype=torch.long) for x in ids]
-    _token_cache[key] = seqs
-    while len(_token_cache) > TOKEN_CACHE_SIZE:
-        _token_cache.popitem(last=False)
-    return list(seqs)
+    key = (_tokenizer_id(tokenizer), max_length, digest)
+
+    def make() -> list[torch.Tensor]:
+        # Ids only: the attention masks and token type ids are not needed (built per batch).
+        ids = tokenizer(
+            texts,
+            truncation=True,
+            max_length=max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        return [torch.tensor(x, dtype=torch.long) for x in ids]
+
+    # The tensors are never modified in place; the list is the caller's.
+    return list(TOKENIZED.get_or_make(key, make))
 
 
-def _collate(
-    seqs: list[torch.Tensor], pad_id: int, device: torch.device
-) -> dict[str, torch.Tensor]:
+def collate(seqs: list[torch.Tensor], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
     input_ids = pad_sequence(seqs, batch_first=True, padding_value=pad_id)
     lengths = torch.tensor([len(s) for s in seqs])
     mask = (torch.arange(input_ids.shape[1]) < lengths[:, None]).long()
@@ -142,7 +138,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
 
 
-def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     # No weight decay on biases and LayerNorm weights (the 1-d parameters), as usual for BERT.
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
@@ -159,7 +155,7 @@ def fine_tune(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     train: pd.DataFrame,
-    tcfg: Any,
+    tcfg: TrainConfig,
     seed: int,
     device: torch.device,
     *,
@@ -175,12 +171,12 @@ def fine_tune(
     """
     torch.manual_seed(seed)  # dropout; replaced by the saved RNG state when resuming
     model.to(device).train()
-    seqs = _tokenize(tokenizer, list(train["text"]), int(tcfg.max_length))
+    seqs = tokenize(tokenizer, list(train["text"]), tcfg.max_length)
     labels = torch.tensor(train["label"].to_numpy(dtype=np.int64))
     lengths = [len(s) for s in seqs]
-    steps_per_epoch = -(-len(seqs) // int(tcfg.batch_size))
-    total = steps_per_epoch * int(tcfg.epochs)
-    optimizer = _optimizer(model, float(tcfg.lr), float(tcfg.weight_decay))
+    steps_per_epoch = -(-len(seqs) // tcfg.batch_size)
+    total = steps_per_epoch * tcfg.epochs
+    optimizer = make_optimizer(model, tcfg.lr, tcfg.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(tcfg.warmup_ratio * total), total)
     start = 1
     if resume_state is not None:
@@ -188,16 +184,16 @@ def fine_tune(
         optimizer.load_state_dict(resume_state["optimizer"])
         scheduler.load_state_dict(resume_state["scheduler"])
         _set_rng_state(resume_state["rng"])
-        start = int(resume_state["epoch"]) + 1
+        start = resume_state["epoch"] + 1
 
     loss = float("nan")
     t_train = 0.0
-    for epoch in range(start, int(tcfg.epochs) + 1):
+    for epoch in range(start, tcfg.epochs + 1):
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
-        batches = length_batches(lengths, int(tcfg.batch_size), _epoch_generator(seed, epoch))
+        batches = length_batches(lengths, tcfg.batch_size, _epoch_generator(seed, epoch))
         for idx in batches:
-            batch = _collate([seqs[i] for i in idx], tokenizer.pad_token_id, device)
+            batch = collate([seqs[i] for i in idx], tokenizer.pad_token_id, device)
             with _autocast(device):
                 out = model(**batch, labels=labels[idx].to(device))
             out.loss.backward()
@@ -218,9 +214,9 @@ def fine_tune(
             }
             metrics = {"loss": loss, "epoch": epoch, "samples_per_s": len(seqs) / dt}
             on_epoch(epoch, state, metrics)
-    done = int(tcfg.epochs) - start + 1
+    done = tcfg.epochs - start + 1
     return {
-        "epochs": int(tcfg.epochs),
+        "epochs": tcfg.epochs,
         "epochs_run": done,
         "steps": steps_per_epoch * done,
         "loss": loss,
@@ -234,21 +230,19 @@ def predict_scores(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     texts: list[str],
-    tcfg: Any,
+    tcfg: TrainConfig,
     device: torch.device,
 ) -> np.ndarray:
     """P(y=1 | text) for each text, in the order given."""
     model.to(device).eval()
-    seqs = _tokenize(tokenizer, list(texts), int(tcfg.max_length))
+    seqs = tokenize(tokenizer, list(texts), tcfg.max_length)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # little padding per batch
     scores = torch.empty(len(seqs), dtype=torch.float32)
-    bs = int(tcfg.eval_batch_size)
+    bs = tcfg.eval_batch_size
     for start in range(0, len(order), bs):
         idx = order[start : start + bs]
         with _autocast(device):
-            logits = model(
-                **_collate([seqs[i] for i in idx], tokenizer.pad_token_id, device)
-            ).logits
+            logits = model(**collate([seqs[i] for i in idx], tokenizer.pad_token_id, device)).logits
         scores[idx] = logits.float().softmax(-1)[:, 1].cpu()
     return scores.numpy()
 
@@ -308,7 +302,7 @@ def mlm_batches(
         if len(order) < batch_size:
             order += torch.randperm(len(seqs), generator=gen).tolist()
         idx, order = order[:batch_size], order[batch_size:]
-        batch = _collate([seqs[i] for i in idx], tokenizer.pad_token_id, torch.device("cpu"))
+        batch = collate([seqs[i] for i in idx], tokenizer.pad_token_id, torch.device("cpu"))
         ids = batch["input_ids"]
         maskable = ~torch.isin(ids, special)
         is_term = pad_sequence([focus[i] for i in idx], batch_first=True, padding_value=False)
@@ -373,7 +367,7 @@ def train_mlm(
     torch.manual_seed(seed)  # dropout
     model.to(device).train()
     batches = mlm_batches(tokenizer, texts, focus_terms, batch_size, max_length, seed, focus_prob)
-    optimizer = _optimizer(model, lr, 0.01)
+    optimizer = make_optimizer(model, lr, 0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, steps // 10), steps)
     losses = torch.zeros(steps, device=device)  # read once at the end: no per-step sync
     t0, c0 = time.perf_counter(), time.process_time()

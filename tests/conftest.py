@@ -57,20 +57,18 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def task():  # -> bias_sweep.data.TaskData
     """The default synthetic task (seed 0), shared by the model and intervention tests."""
-    from omegaconf import OmegaConf
 
-    from bias_sweep.config import DataConfig
     from bias_sweep.data import load_task
+    from bias_sweep.schema import DataConfig
 
-    return load_task(OmegaConf.structured(DataConfig), seed=0)
+    return load_task(DataConfig(), seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_bert(task, cache_dir: Path) -> Path:
     """The built-in tiny BERT, pre-trained on the default task (built once, cached)."""
-    from omegaconf import OmegaConf
 
     from bias_sweep import models
-    from bias_sweep.config import ModelConfig
+    from bias_sweep.schema import ModelConfig
 
-    return models.resolve_model_dir(OmegaConf.structured(ModelConfig), task, cache_dir)
+    return models.resolve_model_dir(ModelConfig(), task, cache_dir)

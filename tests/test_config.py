@@ -6,7 +6,7 @@ import pytest
 
 from bias_sweep.config import grid_axes, load_config
 from bias_sweep.errors import UserError
-from bias_sweep.identity import to_dict, trial_key
+from bias_sweep.identity import intervention_key, to_dict, trial_key
 from bias_sweep.sweep.grid import expand_grid, first_point, point_config
 from bias_sweep.sweep.plan import make_plan
 
@@ -144,3 +144,18 @@ def test_bad_files(tmp_path: Path) -> None:
     unknown.write_text("data:\n  rte: 0.5\n")
     with pytest.raises(UserError, match="data.rte"):
         load_config(unknown)
+
+
+def test_intervention_key_hashes_only_the_settings_its_method_uses() -> None:
+    def key(method: str, *overrides: str) -> str:
+        return intervention_key(load_config(None, [f"intervention.method={method}", *overrides]))
+
+    # cda and skew continue pre-training: their steps are part of what they build.
+    assert key("cda") != key("cda", "intervention.steps=20")
+    # projection has no steps: a setting of other methods leaves its intervened models alone.
+    assert key("projection") == key("projection", "intervention.steps=20")
+    assert key("projection") != key("projection", "intervention.strength=0.5")
+    # none is the pre-trained model whatever its strength and seed; random-init has no strength.
+    assert key("none") == key("none", "intervention.strength=0.5", "intervention.seed=3")
+    assert key("random-init") == key("random-init", "intervention.strength=0.5")
+    assert key("random-init") != key("random-init", "intervention.seed=3")

@@ -16,8 +16,8 @@ import torch
 from bias_sweep import models
 from bias_sweep.config import load_config
 from bias_sweep.errors import UserError
-from bias_sweep.metrics import crows_pairs as cp
-from bias_sweep.metrics.intrinsic import intrinsic_bias
+from bias_sweep.probes import crows_pairs as cp
+from bias_sweep.probes import intrinsic_bias
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT.parent / "shared" / "data" / "crows_pairs" / "crows_pairs_anonymized.csv"
@@ -67,8 +67,7 @@ def test_loader_errors_name_the_key(csv: Path, tmp_path: Path) -> None:
     pd.DataFrame({"text": ["a"], "label": [1]}).to_csv(other, index=False)
     with pytest.raises(UserError, match="has no column 'sent_more'"):
         cp.load_crows_pairs(str(other), tmp_path)
-    with pytest.raises(UserError, match="intrinsic.crows_pairs_bias_type: 'sex' is not one of"):
-        cp.load_crows_pairs(str(csv), tmp_path, bias_type="sex")
+    # An unknown bias type is refused where the config is loaded (test_config_keys).
 
 
 def test_config_keys() -> None:
@@ -155,7 +154,7 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
     the augmentation is what moves it: CDA at s = 1 ends nearer 50 than its s = 0 control (the same
     continued pre-training, no twins).
 
-    The built-in tiny model cannot show it (metrics.crows_pairs docstring: it knows no CrowS-Pairs
+    The built-in tiny model cannot show it (probes.crows_pairs docstring: it knows no CrowS-Pairs
     words and scores 49.6, 52.3 after CDA). So this builds a tiny BERT with the built-in recipe
     (`pretrain_tiny_bert`) whose tokenizer and MLM corpus are CrowS-Pairs' own `sent_more`
     sentences: the stereotype is then in the model as P(context | group term) (no always-masked
@@ -183,14 +182,14 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
     moves the score as far as CDA or further (seeds 0-2: control 32.1, 50.6, 43.2; CDA 56.8,
     69.1, 63.0). At 0.5 it is mixed (control 50.6, 71.6, 67.9; CDA 55.6, 64.2, 69.1).
     """
-    from omegaconf import OmegaConf
 
-    from bias_sweep.config import DataConfig, InterventionConfig
-    from bias_sweep.data.lexicons import get_lexicon
+    from bias_sweep.config import typed
+    from bias_sweep.data.lexicon import get_lexicon
     from bias_sweep.interventions import apply_intervention
     from bias_sweep.models.tiny import pretrain_tiny_bert
+    from bias_sweep.schema import DataConfig
 
-    lex = get_lexicon(OmegaConf.structured(DataConfig).groups)
+    lex = get_lexicon(DataConfig().groups)
     twin = [
         _normalised(lex.swap(m)) == _normalised(s)
         for m, s in zip(gender.sent_more, gender.sent_less, strict=True)
@@ -204,7 +203,7 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
     names = sorted(words & lex.vocabulary - set(terms))  # first names: the lexicon's other words
     male = [w for w in names if lex.group_of(w) == lex.name_a]
     female = [w for w in names if lex.group_of(w) == lex.name_b]
-    icfg = OmegaConf.structured(InterventionConfig(lr=1e-3, term_mask_prob=0.15))
+    settings = {"method": "cda", "lr": 1e-3, "term_mask_prob": 0.15}
     task = SimpleNamespace(corpus=texts, lexicon=lex)  # what cda reads: no tiny-bert info file
     scores = []
     for seed in (0, 1, 2):
@@ -223,7 +222,8 @@ def test_crows_pairs_sees_a_learned_bias_and_cda_moves_it_toward_50(
         built = {}
         for strength in (0.0, 1.0):
             built[strength] = tmp_path / f"cda-{seed}-{strength}"
-            info = apply_intervention("cda", strength, icfg, base, task, built[strength], seed)
+            icfg = typed({"intervention": {**settings, "strength": strength, "seed": seed}})
+            info = apply_intervention(icfg.intervention, base, task, built[strength])
             assert info["mlm_focus_prob"] == 0.15
         assert info["twins"] == len(texts)
         scores.append(

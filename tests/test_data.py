@@ -14,35 +14,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import DictConfig, OmegaConf
 
-from bias_sweep.config import DataConfig, GroupsConfig
-from bias_sweep.data import (
-    TaskData,
-    cooccurrence_sample,
-    get_lexicon,
-    load_task,
-    sources,
-    synthetic,
-)
-from bias_sweep.data.lexicons import Lexicon
+from bias_sweep.config import load_config, typed
+from bias_sweep.data import TaskData, cooccurrence_sample, get_lexicon, load_task
+from bias_sweep.data.lexicon import Lexicon
+from bias_sweep.data.sources import synthetic
 from bias_sweep.errors import UserError
+from bias_sweep.schema import DataConfig, GroupsConfig
 
 RATES = [0.0, 0.1, 0.5, 0.9, 1.0]
 METHODS = ["resample", "counterfactual"]
 GENDER = get_lexicon(GroupsConfig())
 
 
-def data_cfg(groups: dict[str, Any] | None = None, **values: Any) -> DictConfig:
-    cfg = OmegaConf.structured(DataConfig)
-    for key, value in values.items():
-        cfg[key] = value
-    for key, value in (groups or {}).items():
-        cfg.groups[key] = value
-    return cfg
+def data_cfg(groups: dict[str, Any] | None = None, **values: Any) -> DataConfig:
+    return DataConfig(groups=GroupsConfig(**(groups or {})), **values)
 
 
-def madlibs_cfg(folder: Path, **values: Any) -> DictConfig:
+def madlibs_cfg(folder: Path, **values: Any) -> DataConfig:
     # Identity terms of the madlibs that the sexuality lexicon knows: gay, lesbian, homosexual,
     # bisexual, queer (group "gay") and straight, heterosexual (group "straight"), 1,514 rows each,
     # half of them BAD: every cell has at least 1,500 rows.
@@ -53,7 +42,7 @@ def madlibs_cfg(folder: Path, **values: Any) -> DictConfig:
     )
 
 
-def wiki_cfg(folder: Path, **values: Any) -> DictConfig:
+def wiki_cfg(folder: Path, **values: Any) -> DataConfig:
     # 1,492 Wikipedia comments; with the gender lexicon (first names included) 480 mention one
     # gender only, of which 17 are toxic and about women: too few to resample at most rates.
     defaults = {"path": str(folder / "toxicity_nonfuzzed_testset.csv"), "source": "file"}
@@ -144,7 +133,7 @@ def test_builtin_and_custom_lexicons() -> None:
     religion = get_lexicon(GroupsConfig(lexicon="religion"))
     assert (religion.name_a, religion.name_b) == ("muslim", "christian")
     assert religion.swap("The Mosque and the Quran") == "The Church and the Bible"
-    sexuality = get_lexicon(OmegaConf.structured(GroupsConfig(lexicon="sexuality", name_a="lgb")))
+    sexuality = get_lexicon(GroupsConfig(lexicon="sexuality", name_a="lgb"))
     assert (sexuality.name_a, sexuality.name_b) == ("lgb", "straight")
     custom = get_lexicon(GroupsConfig(lexicon="custom", pairs=[["Alice", "Bob"], ["cat", "dog"]]))
     assert (custom.name_a, custom.name_b) == ("alice", "bob")
@@ -155,16 +144,16 @@ def test_builtin_and_custom_lexicons() -> None:
 @pytest.mark.parametrize(
     ("groups", "match"),
     [
-        (GroupsConfig(lexicon="custom"), "data.groups.pairs"),
-        (GroupsConfig(lexicon="custom", pairs=[["a", "b"], ["b", "c"]]), "'b' is in both groups"),
-        (GroupsConfig(lexicon="custom", pairs=[["a", "b", "c"]]), "data.groups.pairs"),
-        (GroupsConfig(name_a="x", name_b="x"), "data.groups.name_b"),
-        (GroupsConfig(lexicon="race"), "data.groups.lexicon"),
+        (["lexicon=custom"], "data.groups.pairs"),
+        (["lexicon=custom", "pairs=[[a,b],[b,c]]"], "'b' is in both groups"),
+        (["lexicon=custom", "pairs=[[a,b,c]]"], "data.groups.pairs"),
+        (["name_a=x", "name_b=x"], "data.groups.name_b"),
+        (["lexicon=race"], "data.groups.lexicon"),
     ],
 )
-def test_bad_lexicons(groups: GroupsConfig, match: str) -> None:
-    with pytest.raises(UserError, match=match):
-        get_lexicon(groups)
+def test_bad_lexicons(groups: list[str], match: str) -> None:
+    with pytest.raises(UserError, match=match):  # refused where the config is loaded
+        load_config(None, [f"data.groups.{g}" for g in groups])
 
 
 # --- synthetic task and co-occurrence control ----------------------------------------------------
@@ -192,8 +181,8 @@ def test_synthetic_task_contents() -> None:
     assert len(task.fingerprint) == 16
     custom = load_task(data_cfg(attribute_words=["awful"], pool_size=2000, eval_size=200), 0)
     assert custom.attribute_words == ["awful"] and custom.fingerprint != task.fingerprint
-    plain = load_task(DataConfig(), 0)  # the dataclass works as well as a DictConfig
-    pd.testing.assert_frame_equal(plain.train, task.train)
+    loaded = load_task(typed(load_config(None)).data, 0)  # the data section a trial gets
+    pd.testing.assert_frame_equal(loaded.train, task.train)
 
 
 def test_synthetic_with_any_lexicon() -> None:
@@ -307,10 +296,9 @@ def test_madlibs_rates(conversationai_dir: Path, rate: float, method: str) -> No
 
 
 def test_madlibs_task(conversationai_dir: Path) -> None:
-    from bias_sweep.data import _POOLS
+    from bias_sweep.caches import clear_memos
 
-    _POOLS.clear()
-    sources._read.cache_clear()
+    clear_memos()
     cfg = madlibs_cfg(conversationai_dir, rate=0.9)
     start = time.perf_counter()
     task = load_task(cfg, 0)
@@ -373,7 +361,7 @@ def write(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def file_cfg(path: Path | str, **values: Any) -> DictConfig:
+def file_cfg(path: Path | str, **values: Any) -> DataConfig:
     defaults = {"text_column": "sentence", "label_column": "y", "train_size": 200, "eval_size": 100}
     return data_cfg(source="file", path=str(path), **{**defaults, **values})
 

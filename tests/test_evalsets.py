@@ -13,12 +13,13 @@ import torch
 from omegaconf import OmegaConf
 
 from bias_sweep.cli import main
-from bias_sweep.config import GroupsConfig, load_config
-from bias_sweep.data.external import load_eval_sets
+from bias_sweep.config import load_config, typed
+from bias_sweep.data.eval_sets import load_eval_sets
 from bias_sweep.errors import UserError
-from bias_sweep.metrics.names import METRIC_KEYS, eval_set_column, eval_set_columns
+from bias_sweep.metrics import eval_set_column, eval_set_columns, metric_keys
+from bias_sweep.schema import GroupsConfig
 from bias_sweep.sweep.results import tidy_row
-from bias_sweep.sweep.trainable import summary_values
+from bias_sweep.sweep.wandb_runs import summary_values
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,12 +66,12 @@ def write_set(path: Path) -> Path:
 def sets_config(path: Path, **extra: object) -> list:
     one = {"name": "mine", "path": str(path), "text_column": "sentence"}
     one.update({"label_column": "verdict", "positive_label": "bad", **extra})
-    return load_config(None, [f"eval.sets=[{json.dumps(one)}]"]).eval.sets
+    return typed(load_config(None, [f"eval.sets=[{json.dumps(one)}]"])).eval.sets
 
 
 def test_groups_and_twins_by_the_lexicon_or_by_columns(tmp_path: Path) -> None:
     path = write_set(tmp_path / "set.csv")
-    groups = OmegaConf.structured(GroupsConfig)
+    groups = GroupsConfig()
     (by_lexicon,) = load_eval_sets(sets_config(path), groups, tmp_path)
     assert by_lexicon.counts == {
         "rows": 6, "group_from": "lexicon", "a": 2, "b": 2, "both": 1, "neither": 1,
@@ -109,11 +110,11 @@ def test_bad_eval_files_name_the_key(tmp_path: Path, extra: dict, message: str) 
     if "path" in extra:
         sets[0].path = extra["path"]
     with pytest.raises(UserError, match=message):
-        load_eval_sets(sets, OmegaConf.structured(GroupsConfig), tmp_path)
+        load_eval_sets(sets, GroupsConfig(), tmp_path)
 
 
 def test_results_table_and_wandb_name_each_set() -> None:
-    metrics = {k: 0.25 for k in METRIC_KEYS}
+    metrics = {k: 0.25 for k in metric_keys()}
     result = {
         "trial_key": "k",
         "config": OmegaConf.to_container(load_config(None)),
@@ -130,7 +131,7 @@ def test_results_table_and_wandb_name_each_set() -> None:
     assert eval_set_column("tpr_gap_twin", "madlibs") == "tpr_gap_twin@madlibs"
     summary = summary_values(result)
     assert summary["madlibs/tpr_gap"] == -0.5 and summary["tpr_gap"] == 0.25
-    assert {f"madlibs/{k}" for k in METRIC_KEYS} <= set(summary)
+    assert {f"madlibs/{k}" for k in metric_keys()} <= set(summary)
 
 
 @pytest.fixture
@@ -165,7 +166,7 @@ def test_trial_scores_the_templates_of_the_shipped_sweep(
     assert main(["trial", *args]) == 0
     result = json.loads((out / "result.json").read_text())
     madlibs = result["eval_sets"]["madlibs"]
-    assert set(madlibs["metrics"]) == set(METRIC_KEYS)
+    assert set(madlibs["metrics"]) == set(metric_keys())
     assert madlibs["rows"] == madlibs["group_counts"]["kept"] == 13588
     assert not math.isnan(madlibs["metrics"]["tpr_gap"])
     assert result["group_counts"]["kept"] == 480 and result["group_counts"]["both"] == 101

@@ -1,5 +1,5 @@
 """A plan that knows what the data can hold: sizes checked against the pools before anything runs,
-and an eval set decided once and recorded (bias_sweep.data.feasibility, data.split)."""
+and an eval set decided once and recorded (bias_sweep.data.feasibility, data.eval_split)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
 from bias_sweep.cli import main
-from bias_sweep.config import DataConfig, GroupsConfig, load_config
+from bias_sweep.config import load_config
 from bias_sweep.data import get_lexicon, load_task
+from bias_sweep.data.cooccurrence import Cells, cooccurrence_sample, first_shortfall, largest_size
 from bias_sweep.data.feasibility import check_data
-from bias_sweep.data.sampling import Cells, cooccurrence_sample, first_shortfall, largest_size
 from bias_sweep.errors import UserError
+from bias_sweep.schema import DataConfig, GroupsConfig
 from bias_sweep.sweep.plan import prepare_new
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +139,7 @@ def test_infeasible_train_size_is_one_line_with_the_largest_size(
     largest = int(found.group(1))
     # The number is the sampler's own: the train pool (pool minus eval and twins) draws it, and
     # not one row more.
-    cfg = OmegaConf.structured(DataConfig)
+    cfg = DataConfig()
     cfg.source, cfg.hub_dataset, cfg.path = "hub", "LabHC/bias_in_bios", str(bios_file)
     cfg.eval_size, cfg.rate = 40, 0.9
     cfg.train_size = largest
@@ -208,7 +208,7 @@ def test_each_data_config_of_the_grid_is_checked(
 
 
 def test_the_eval_set_is_recorded_and_never_switches(bios_file: Path, tmp_path: Path) -> None:
-    cfg = OmegaConf.structured(DataConfig)
+    cfg = DataConfig()
     cfg.source, cfg.hub_dataset, cfg.path = "hub", "LabHC/bias_in_bios", str(bios_file)
     cfg.train_size, cfg.eval_size = 40, 200
     with pytest.raises(UserError, match=r"^data.eval_size: 200 balanced eval rows \(resample\)"):

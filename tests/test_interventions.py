@@ -5,22 +5,22 @@ from __future__ import annotations
 import math
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from transformers import AutoModel
 
 from bias_sweep import models
-from bias_sweep.config import InterventionConfig
+from bias_sweep.config import typed
 from bias_sweep.errors import UserError
 from bias_sweep.interventions import METHODS, apply_intervention
-from bias_sweep.interventions._mlm import HEAD_WARMUP_MAX_STEPS, HEAD_WARMUP_WINDOW, warm_up_head
-from bias_sweep.metrics.intrinsic import intrinsic_bias
 from bias_sweep.models.projection import BiasProjection
+from bias_sweep.pretraining import HEAD_WARMUP_MAX_STEPS, HEAD_WARMUP_WINDOW, warm_up_head
+from bias_sweep.probes import intrinsic_bias
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,10 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("interventions")
 
 
-def icfg(**values: Any) -> Any:
-    return OmegaConf.structured(InterventionConfig(**values))
+def icfg(method: str, strength: float = 0.0, seed: int = 0, **values: Any) -> Any:
+    return typed(
+        {"intervention": {"method": method, "strength": strength, "seed": seed, **values}}
+    ).intervention
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -42,12 +44,12 @@ def same_weights(a: Path, b: Path) -> bool:
 
 
 def test_registry(tiny_bert: Path, task: Any, out: Path) -> None:
-    assert set(METHODS) == {"none", "cda", "skew", "projection", "random-init"}
-    for method, apply in METHODS.items():  # each module says what the strength means
-        doc = sys.modules[apply.__module__].__doc__ or ""
-        assert doc.startswith(f"`{method}`") and re.search(r"strength|s = 1", doc), method
-    with pytest.raises(UserError, match="intervention.method: 'debias' is not allowed"):
-        apply_intervention("debias", 0.5, icfg(), tiny_bert, task, out / "x", 0)
+    assert set(METHODS.names()) == {"none", "cda", "skew", "projection", "random-init"}
+    for method in METHODS:  # each module says what the strength means
+        doc = sys.modules[method.apply.__module__].__doc__ or ""
+        assert doc.startswith(f"`{method.name}`") and re.search(r"strength|s = 1", doc), method
+    with pytest.raises(UserError, match="intervention.method': 'debias' is not allowed"):
+        apply_intervention(replace(icfg("none"), method="debias"), tiny_bert, task, out / "x")
 
 
 def test_skew_raises_and_cda_lowers_the_intrinsic_gap(
@@ -58,12 +60,12 @@ def test_skew_raises_and_cda_lowers_the_intrinsic_gap(
     assert gap_base["kind"] == "mlm_logprob_gap"
     assert gap_base["value"] > 0.5  # pre-trained at pretrain_rate 0.9: A leans positive
 
-    info = apply_intervention("skew", 1.0, icfg(), tiny_bert, task, out / "skew", 0)
+    info = apply_intervention(icfg("skew", 1.0, 0), tiny_bert, task, out / "skew")
     assert info["realised_rate"] == 1.0 and info["mlm_head"] == "pre-trained"
     gap_skew = intrinsic_bias(out / "skew", task)["value"]
     assert gap_skew > gap_base["value"] + 0.2
 
-    info = apply_intervention("cda", 1.0, icfg(), out / "skew", task, out / "cda", 0)
+    info = apply_intervention(icfg("cda", 1.0, 0), out / "skew", task, out / "cda")
     assert info["twins"] == info["group_sentences"] > 0
     assert info["corpus_source"] == "task corpus"  # the skewed model's own text is not known
     gap_cda = intrinsic_bias(out / "cda", task)["value"]
@@ -74,8 +76,8 @@ def test_skew_raises_and_cda_lowers_the_intrinsic_gap(
 def test_skew_is_seeded_and_zero_is_the_balanced_control(
     tiny_bert: Path, task: Any, out: Path
 ) -> None:
-    a = apply_intervention("skew", 0.0, icfg(steps=10), tiny_bert, task, out / "s0a", 3)
-    apply_intervention("skew", 0.0, icfg(steps=10), tiny_bert, task, out / "s0b", 3)
+    a = apply_intervention(icfg("skew", 0.0, 3, steps=10), tiny_bert, task, out / "s0a")
+    apply_intervention(icfg("skew", 0.0, 3, steps=10), tiny_bert, task, out / "s0b")
     assert a["realised_rate"] == 0.5
     assert same_weights(out / "s0a", out / "s0b")
     assert not same_weights(out / "s0a", tiny_bert)
@@ -84,14 +86,14 @@ def test_skew_is_seeded_and_zero_is_the_balanced_control(
 def test_cda_uses_the_tiny_models_own_pretraining_text(
     tiny_bert: Path, task: Any, out: Path
 ) -> None:
-    info = apply_intervention("cda", 0.25, icfg(steps=2), tiny_bert, task, out / "cda-own", 0)
+    info = apply_intervention(icfg("cda", 0.25, 0, steps=2), tiny_bert, task, out / "cda-own")
     assert info["corpus_source"] == "base pre-training corpus"
     assert info["twins"] == round(0.25 * info["group_sentences"])
     assert info["mlm_texts"] == info["corpus"] + info["twins"]
 
 
 def test_none_is_the_base(tiny_bert: Path, task: Any, out: Path) -> None:
-    info = apply_intervention("none", 0.0, icfg(), tiny_bert, task, out / "none", 0)
+    info = apply_intervention(icfg("none", 0.0, 0), tiny_bert, task, out / "none")
     assert info == {"method": "none", "strength": 0.0, "seed": 0}
     assert same_weights(out / "none", tiny_bert)
     assert (out / "none" / "tokenizer.json").read_text() == (
@@ -100,9 +102,9 @@ def test_none_is_the_base(tiny_bert: Path, task: Any, out: Path) -> None:
 
 
 def test_random_init_differs_from_the_base(tiny_bert: Path, task: Any, out: Path) -> None:
-    apply_intervention("random-init", 0.0, icfg(), tiny_bert, task, out / "r1", 1)
-    apply_intervention("random-init", 0.0, icfg(), tiny_bert, task, out / "r1b", 1)
-    apply_intervention("random-init", 0.0, icfg(), tiny_bert, task, out / "r2", 2)
+    apply_intervention(icfg("random-init", 0.0, 1), tiny_bert, task, out / "r1")
+    apply_intervention(icfg("random-init", 0.0, 1), tiny_bert, task, out / "r1b")
+    apply_intervention(icfg("random-init", 0.0, 2), tiny_bert, task, out / "r2")
     assert same_weights(out / "r1", out / "r1b") and not same_weights(out / "r1", out / "r2")
     wb, wr = weights(tiny_bert), weights(out / "r1")
     assert wb.keys() == wr.keys()
@@ -114,8 +116,8 @@ def test_random_init_differs_from_the_base(tiny_bert: Path, task: Any, out: Path
 
 
 def test_projection_removes_the_direction(tiny_bert: Path, task: Any, out: Path) -> None:
-    info = apply_intervention("projection", 1.0, icfg(), tiny_bert, task, out / "p1", 0)
-    apply_intervention("projection", 0.0, icfg(), tiny_bert, task, out / "p0", 0)
+    info = apply_intervention(icfg("projection", 1.0, 0), tiny_bert, task, out / "p1")
+    apply_intervention(icfg("projection", 0.0, 0), tiny_bert, task, out / "p0")
     assert info["pairs"] > 100 and 0 < info["explained_variance"] <= 1
     v = BiasProjection.load(out / "p1" / models.PROJECTION_FILE).direction
     assert math.isclose(float(v.norm()), 1.0, rel_tol=1e-5)
@@ -154,7 +156,7 @@ def encoder_only(tiny_bert: Path, out: Path) -> Path:
 
 
 def test_cda_on_a_model_without_mlm_head(encoder_only: Path, task: Any, out: Path) -> None:
-    info = apply_intervention("cda", 0.5, icfg(steps=5), encoder_only, task, out / "cda-enc", 0)
+    info = apply_intervention(icfg("cda", 0.5, 0, steps=5), encoder_only, task, out / "cda-enc")
     assert "initialised" in info["mlm_head"] and "warmed up" in info["mlm_head"]
     # both phases in the info (and so in the artifact's meta.json)
     assert info["head_warmup_steps"] > 0 and info["mlm_steps"] == 5
@@ -206,7 +208,7 @@ def test_cda_on_minilm_warms_its_fresh_head_up_first(task: Any, out: Path) -> No
     base = models.minilm_dir()
     assert not models.has_mlm_head(base)
     chance = math.log(len(models.load_tokenizer(base)))  # ln(30522) = 10.3
-    info = apply_intervention("cda", 0.5, icfg(steps=20), base, task, out / "cda-minilm", 0)
+    info = apply_intervention(icfg("cda", 0.5, 0, steps=20), base, task, out / "cda-minilm")
     assert info["head_warmup_steps"] >= 2 * HEAD_WARMUP_WINDOW
     assert info["head_warmup_loss_end"] < chance - 4  # measured ~4.2
     assert info["head_warmup_loss_end"] < info["head_warmup_loss_start"] - 1

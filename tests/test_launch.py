@@ -321,7 +321,7 @@ def test_refused_submission_leaves_nothing(tmp_path, capsys, monkeypatch) -> Non
 
 def test_template_placeholders_and_shebang(tmp_path) -> None:
     text, path = launch.template_text()
-    assert path == ROOT / "launch" / "slurm" / "sweep.sbatch"
+    assert path == ROOT / "bias_sweep" / "templates" / "sweep.sbatch"
     names = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", text))
     assert names == {
         "sbatch_lines", "sbatch_extra", "log_pattern", "setup", "sweep_dir", "bin_dir",

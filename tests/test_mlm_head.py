@@ -10,7 +10,7 @@ import torch
 import transformers
 from transformers import PreTrainedModel
 
-from bias_sweep.mlm_head import _HEADS, frozen_encoder, labelled_head, mlm_loss, plateaued
+from bias_sweep.mlm_head import HEADS, frozen_encoder, labelled_head, mlm_loss, plateaued
 
 CPU = torch.device("cpu")
 VOCAB = 97
@@ -90,7 +90,7 @@ def loss_and_grads(model: PreTrainedModel, data: tuple, full: bool) -> tuple[flo
 
 def test_every_architecture_in_the_table_is_tested() -> None:
     built = {type(make()).__name__ for make in ARCHITECTURES.values()}
-    assert built == set(_HEADS)
+    assert built == set(HEADS)
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))

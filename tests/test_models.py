@@ -9,16 +9,15 @@ from typing import Any
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
 
 from bias_sweep import models
-from bias_sweep.config import ModelConfig
 from bias_sweep.errors import UserError
+from bias_sweep.schema import ModelConfig
 
 
 def mcfg(name: str = "tiny-bert", **values: Any) -> Any:
-    return OmegaConf.structured(ModelConfig(name=name, **values))
+    return ModelConfig(name=name, **values)
 
 
 def test_tiny_bert_folder(tiny_bert: Path, task: Any) -> None:

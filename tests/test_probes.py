@@ -15,7 +15,7 @@ from transformers import RobertaConfig, RobertaForMaskedLM, RobertaTokenizerFast
 
 # Modules, not names: on the code before this probe existed, each test fails on its own.
 from bias_sweep import models, terms, training
-from bias_sweep.metrics import intrinsic
+from bias_sweep.probes import intrinsic
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_masked_lm_batches_take_ids_and_term_masks_from_one_tokenization(bpe: An
     texts = ["He met the woman.", "Then she told him, and his sheep ran off.", "x " * 80]
     words = ["he", "she", "him", "his", "her", "woman", "man"]
     ids, masks = terms.tokens_and_term_masks(bpe, texts, words, 16)
-    expected = training._tokenize(bpe, texts, 16)
+    expected = training.tokenize(bpe, texts, 16)
     assert [x.tolist() for x in ids] == [x.tolist() for x in expected]
     assert [len(m) for m in masks] == [len(x) for x in ids] and len(ids[2]) == 16  # truncated
 

@@ -22,8 +22,7 @@ from wandb_records import records
 from bias_sweep.config import load_config
 from bias_sweep.errors import UserError
 from bias_sweep.identity import intervention_key, to_dict, trial_key
-from bias_sweep.metrics.names import DEFAULT_REPORT_METRICS as DEFAULT_METRICS
-from bias_sweep.metrics.names import METRIC_KEYS
+from bias_sweep.metrics import default_report_metrics, metric_keys
 from bias_sweep.report import build_report, compare
 from bias_sweep.report.stats import effects_table
 from bias_sweep.report.verdict import VERDICTS, add_verdicts
@@ -68,7 +67,7 @@ def write_sweep(
         if unit not in units:  # one intervened model: one intrinsic bias, one offset
             units[unit] = (0.8 - 0.5 * strength + rng.normal(0, 0.05), rng.normal(0, model_sd))
         intrinsic, offset = units[unit]
-        metrics = {k: float(rng.uniform(0.4, 0.9)) for k in METRIC_KEYS}
+        metrics = {k: float(rng.uniform(0.4, 0.9)) for k in metric_keys()}
         metrics["tpr_gap"] = (
             0.8 * (rate - 0.5) + strength_effect * strength + offset + rng.normal(0, 0.03)
         )
@@ -177,7 +176,7 @@ def test_cells_equal_pandas_groupby_of_trials_csv(sweep: Path) -> None:
     keys = ["model", "method", "strength", "intervention_seed", "rate"]
     g = trials.groupby(keys)
     assert len(cells) == g.ngroups == 9
-    for metric in DEFAULT_METRICS:
+    for metric in default_report_metrics():
         want = pd.DataFrame(
             {"mean": g[metric].mean(), "std": g[metric].std(), "n": g[metric].count()}
         ).reset_index()
@@ -402,7 +401,7 @@ def test_external_eval_sets_and_twin_gaps_are_analysed_by_default(tmp_path: Path
     for path in sorted(folder.glob("trials/*/result.json")):
         result = json.loads(path.read_text())
         rate = result["point"]["data.rate"]
-        metrics = {k: 0.5 for k in METRIC_KEYS}
+        metrics = {k: 0.5 for k in metric_keys()}
         # On the templates the gap follows the rate only: the set's verdict must say rate.
         metrics["tpr_gap"] = 0.5 * (rate - 0.5) + rng.normal(0, 0.02)
         result["eval_sets"] = {"madlibs": {"metrics": metrics}}

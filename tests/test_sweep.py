@@ -27,11 +27,12 @@ from bias_sweep.sweep.layout import SweepFolder
 from bias_sweep.sweep.plan import make_plan
 from bias_sweep.sweep.results import load_trials
 from bias_sweep.sweep.status import trial_states
-from bias_sweep.sweep.trainable import FAULT_ENV, latest_checkpoint_state
+from bias_sweep.sweep.trainable import latest_checkpoint_state
 from bias_sweep.tracking import newest_offline_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
+FAULTY_CLI = Path(__file__).with_name("faulty_cli.py")
 SMALL = [*BASE_SMALL, "tracking.mode=offline"]
 
 
@@ -58,9 +59,13 @@ def ray_env(tmp_path: Path, cache_dir: Path) -> Iterator[dict[str, str]]:
     shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
-def _cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300):
+def _cli(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300, fault: str | None = None
+):
+    """The CLI in a subprocess; `fault`: injected into every trial attempt (tests/faulty_cli.py)."""
+    command = ["-m", "bias_sweep.cli"] if fault is None else [str(FAULTY_CLI), fault]
     return subprocess.run(
-        [sys.executable, "-m", "bias_sweep.cli", *args],
+        [sys.executable, *command, *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -137,8 +142,7 @@ def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
 ) -> None:
     one_point = ["train.epochs=3", "sweep.grid={seed:[0]}"]
     faulty = _overrides(tmp_path, "retry", *one_point)
-    fault_env = {**ray_env, FAULT_ENV: "after_epoch:2"}
-    proc = _cli(["run", str(QUICKSTART), *faulty], fault_env, tmp_path)
+    proc = _cli(["run", str(QUICKSTART), *faulty], ray_env, tmp_path, fault="after_epoch:2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # The failed attempt is one line (key, attempt, error); its traceback is in error.txt only.
     failures = [line for line in proc.stdout.splitlines() if "failed, retrying" in line]
@@ -259,8 +263,8 @@ def test_always_failing_trial_is_reported_and_resume_gives_fresh_budget(
     tmp_path: Path, ray_env: dict[str, str]
 ) -> None:
     args = _overrides(tmp_path, "failing", "sweep.max_failures=1", "train.epochs=1")
-    ray_env[FAULT_ENV] = "always"
-    proc = _cli(["run", str(QUICKSTART), *args, "sweep.grid={seed:[0]}"], ray_env, tmp_path)
+    grid = "sweep.grid={seed:[0]}"
+    proc = _cli(["run", str(QUICKSTART), *args, grid], ray_env, tmp_path, fault="always")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     path = tmp_path / "failing"
     (state_file,) = path.glob("trials/*/state.json")
@@ -269,9 +273,9 @@ def test_always_failing_trial_is_reported_and_resume_gives_fresh_budget(
     status = _cli(["status", str(path)], ray_env, tmp_path)
     assert status.returncode == 0
     assert "1 failed" in status.stdout
-    assert f"InjectedFault: {FAULT_ENV}=always" in status.stdout
+    assert "InjectedFault: always" in status.stdout
 
-    again = _cli(["resume", str(path)], ray_env, tmp_path)
+    again = _cli(["resume", str(path)], ray_env, tmp_path, fault="always")
     assert again.returncode == 1
     assert json.loads(state_file.read_text())["attempts"] == 4  # a fresh budget of 1 + 1 retry
 

@@ -8,11 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from bias_sweep.config import DataConfig, ModelConfig, TrainConfig
 from bias_sweep.data import load_task
 from bias_sweep.models import load_classifier, load_masked_lm, load_tokenizer, resolve_model_dir
+from bias_sweep.schema import DataConfig, ModelConfig, TrainConfig
 from bias_sweep.training import (
     fine_tune,
     length_batches,
@@ -32,12 +31,12 @@ class Crash(Exception):
 
 @pytest.fixture(scope="module")
 def setup(cache_dir: Path) -> tuple[Path, Any]:
-    task = load_task(OmegaConf.structured(DataConfig(train_size=192, eval_size=200)), seed=0)
-    return resolve_model_dir(OmegaConf.structured(ModelConfig), task, cache_dir), task
+    task = load_task((DataConfig(train_size=192, eval_size=200)), seed=0)
+    return resolve_model_dir(ModelConfig(), task, cache_dir), task
 
 
 def tcfg(**values: Any) -> Any:
-    return OmegaConf.structured(TrainConfig(**{"epochs": 3, "batch_size": 16, **values}))
+    return TrainConfig(**{"epochs": 3, "batch_size": 16, **values})
 
 
 def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -135,37 +134,37 @@ def test_tokenized_data_is_cached_and_shared_by_tokenizer_copies(
     tok = load_tokenizer(base)
     load_tokenizer(base).save_pretrained(tmp_path)  # a copy, as in every intervened folder
     copy = load_tokenizer(tmp_path)
-    monkeypatch.setattr(training, "_token_cache", type(training._token_cache)())
-    first = training._tokenize(tok, texts, 64)
+    training.TOKENIZED.clear()
+    first = training.tokenize(tok, texts, 64)
     calls = []
     monkeypatch.setattr(type(copy), "__call__", lambda *a, **k: calls.append(1) or {})
-    again = training._tokenize(copy, texts, 64)
+    again = training.tokenize(copy, texts, 64)
     assert not calls  # served from the cache: the copy was not asked to tokenize
     assert again is not first and all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     monkeypatch.undo()
-    monkeypatch.setattr(training, "_token_cache", type(training._token_cache)())
-    training._tokenize(tok, texts, 64)
-    shorter = training._tokenize(tok, texts, 8)  # another max_length is another entry
-    assert max(len(s) for s in shorter) == 8 and len(training._token_cache) == 2
-    training._tokenize(tok, texts[:10], 64)  # other texts: another entry
-    assert len(training._token_cache) == 3
+    training.TOKENIZED.clear()
+    training.tokenize(tok, texts, 64)
+    shorter = training.tokenize(tok, texts, 8)  # another max_length is another entry
+    assert max(len(s) for s in shorter) == 8 and len(training.TOKENIZED) == 2
+    training.tokenize(tok, texts[:10], 64)  # other texts: another entry
+    assert len(training.TOKENIZED) == 3
 
 
 def test_collate_pads_and_masks_to_the_longest() -> None:
-    from bias_sweep.training import _collate
+    from bias_sweep.training import collate
 
     seqs = [torch.tensor([5, 6, 7]), torch.tensor([8]), torch.tensor([9, 10])]
-    batch = _collate(seqs, 0, CPU)
+    batch = collate(seqs, 0, CPU)
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0], [1, 1, 0]]
     assert batch["attention_mask"].dtype == torch.long
 
 
 def test_optimizer_is_fused_and_groups_decay(setup: tuple[Path, Any]) -> None:
-    from bias_sweep.training import _optimizer
+    from bias_sweep.training import make_optimizer
 
     model = load_classifier(setup[0], seed=0)
-    opt = _optimizer(model, 1e-3, 0.01)
+    opt = make_optimizer(model, 1e-3, 0.01)
     assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
     assert all(p.dim() >= 2 for p in opt.param_groups[0]["params"])
     assert all(p.dim() < 2 for p in opt.param_groups[1]["params"])

@@ -1,4 +1,5 @@
-"""Counterfactual twins and group detection (bias_sweep.data.twins, roles, ambiguous, names)."""
+"""Counterfactual twins and group detection (bias_sweep.data.lexicon: twins, pronoun_roles,
+ambiguous_terms, first_names)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import DictConfig, OmegaConf
 
-from bias_sweep.config import DataConfig, GroupsConfig, load_config
-from bias_sweep.data import group_counts, load_task, pool_group_counts, synthetic
-from bias_sweep.data.lexicons import get_lexicon
-from bias_sweep.data.names import name_pairs
+from bias_sweep.config import load_config
+from bias_sweep.data import group_counts, load_task, pool_group_counts
+from bias_sweep.data.lexicon import get_lexicon, name_pairs
+from bias_sweep.data.sources import synthetic
 from bias_sweep.errors import UserError
+from bias_sweep.schema import DataConfig, GroupsConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -245,7 +246,11 @@ def test_name_list() -> None:
     assert not male & female and len(male) == len(female) == 500
     words = {"will", "may", "june", "grant", "mark", "bill", "rose", "joy", "hope", "faith"}
     assert not (male | female) & (words | {"dawn", "ray", "sue", "pat", "guy"})
-    header = (ROOT / "bias_sweep" / "data" / "first_names.tsv").read_text().split("rank\t")[0]
+    header = (
+        (ROOT / "bias_sweep" / "data" / "lexicon" / "first_names.tsv")
+        .read_text()
+        .split("rank\t")[0]
+    )
     assert "public domain" in header and "MIT" in header and "derive_first_names.py" in header
     # Names are on for the gender lexicon only, and can be switched off.
     no_names = get_lexicon(GroupsConfig(first_names=False))
@@ -292,9 +297,7 @@ def broken_twins(texts: pd.Series, twins: pd.Series, groups: pd.Series, truth: p
 
 @pytest.mark.parametrize("sizes", [{}, {"pool_size": 6000, "train_size": 800, "eval_size": 400}])
 def test_synthetic_quickstart_has_no_broken_twin(sizes: dict[str, int]) -> None:
-    cfg = OmegaConf.structured(DataConfig)
-    for key, value in sizes.items():  # the quickstart sweep's sizes (today the defaults)
-        cfg[key] = value
+    cfg = DataConfig(**sizes)  # the quickstart sweep's sizes (today the defaults)
     task = load_task(cfg, seed=0)
     pool = synthetic.generate(task.lexicon, int(cfg.pool_size), 0, with_twins=True)
     truth = dict(zip(pool["text"], pool["twin"], strict=True))
@@ -315,13 +318,13 @@ def test_synthetic_quickstart_has_no_broken_twin(sizes: dict[str, int]) -> None:
 # --- real text: group counts and twins on the Conversation AI files --------------------------
 
 
-def file_cfg(path: Path, text: str, label: str, lexicon: str, **values: Any) -> DictConfig:
-    cfg = OmegaConf.structured(DataConfig)
+def file_cfg(path: Path, text: str, label: str, lexicon: str, **values: Any) -> DataConfig:
+    cfg = DataConfig()
     cfg.source, cfg.path, cfg.text_column, cfg.label_column = "file", str(path), text, label
     cfg.groups.lexicon = lexicon
     cfg.train_size, cfg.eval_size = 20, 20
     for key, value in values.items():
-        cfg[key] = value
+        setattr(cfg, key, value)
     return cfg
 
 
@@ -372,7 +375,7 @@ def bios_frame(n: int = 240) -> pd.DataFrame:
 def test_bias_in_bios_uses_its_gender_column(tmp_path: Path) -> None:
     path = tmp_path / "bios.csv"
     bios_frame().to_csv(path, index=False)
-    cfg = OmegaConf.structured(DataConfig)
+    cfg = DataConfig()
     cfg.source, cfg.hub_dataset, cfg.path = "hub", "LabHC/bias_in_bios", str(path)
     cfg.train_size, cfg.eval_size, cfg.rate = 80, 40, 0.5
     task = load_task(cfg, 0, cache_dir=tmp_path / "cache")

@@ -1,7 +1,7 @@
-"""Derive bias_sweep/data/first_names.tsv from the 1990 US Census first-name files.
+"""Derive bias_sweep/data/lexicon/first_names.tsv from the 1990 US Census first-name files.
 
     pip install names==0.3.0 lemminflect==0.2.3   # only for this script, not for bias-sweep
-    python tools/derive_first_names.py            # rewrites bias_sweep/data/first_names.tsv
+    python tools/derive_first_names.py            # rewrites bias_sweep/data/lexicon/first_names.tsv
 
 Sources (both only read here, neither is a dependency of bias-sweep):
 - the `names` package (MIT, Trey Hunner) ships the Census Bureau's 1990 frequency files
@@ -127,7 +127,9 @@ HEADER = """\
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    out_default = Path(__file__).resolve().parents[1] / "bias_sweep" / "data" / "first_names.tsv"
+    out_default = (
+        Path(__file__).resolve().parents[1] / "bias_sweep" / "data" / "lexicon" / "first_names.tsv"
+    )
     parser.add_argument("--out", type=Path, default=out_default)
     args = parser.parse_args()
     male = census(package_file("names", "dist.male.first"))

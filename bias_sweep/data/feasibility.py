@@ -3,8 +3,8 @@
 `plan` and `run` call `check_data` once per distinct data config of the grid (every data setting
 but the rate), with all the rates the grid pairs with it. It loads the pool and builds the eval set
 exactly as `load_task` does (so an eval set that cannot be built fails here, naming the cell), and
-for each rate applies the sampler's own rule (`sampling.first_shortfall`) to the train pool's
-(group, label) cells; `sampling.largest_size` gives the largest train_size that fits each rate.
+for each rate applies the sampler's own rule (`cooccurrence.first_shortfall`) to the train
+pool's (group, label) cells; `cooccurrence.largest_size` gives the largest train_size that fits each rate.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bias_sweep.config import cache_root
+from bias_sweep.caches import cache_root
+from bias_sweep.schema import DataConfig
 
-from .lexicons import get_lexicon
+from .cooccurrence import Cells, Shortfall, first_shortfall, largest_size
+from .eval_split import split_pool
+from .lexicon import get_lexicon
 from .pool import describe_source, load_pool
-from .sampling import Cells, Shortfall, first_shortfall, largest_size
-from .split import eval_method, shortfall_text, split_pool
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class DataCheck:
     where: str  # the source, in words
     names: tuple[str, str]  # the groups (A, B)
     counts: dict[str, Any]  # the source's rows by group (pool.source_counts)
-    eval_makeup: dict[str, Any]  # split.Split.makeup
+    eval_makeup: dict[str, Any]  # eval_split.Split.makeup
     train_cells: Cells  # the train pool by (group, label)
     method: str  # data.rate_method
     train_size: int
@@ -48,7 +49,7 @@ class DataCheck:
             return None
         # The rate that allows the smallest size; among equals, the one short of most rows.
         worst = min(failing, key=lambda f: (f.largest, f.short.has - f.short.need))  # type: ignore[union-attr]
-        lack = shortfall_text(worst.short, "train pool")  # type: ignore[arg-type]
+        lack = worst.short.text("train pool")  # type: ignore[union-attr]
         head = f"data.train_size: {self.train_size} rows do not fit {self.where}"
         if self.method != "resample":
             return (
@@ -113,23 +114,25 @@ def _cells_total(cells: Cells) -> int:
     return cells.a1 + cells.b1 + cells.a0 + cells.b0
 
 
-def check_data(cfg: Any, rates: list[float], *, cache_dir: str | Path | None = None) -> DataCheck:
+def check_data(
+    cfg: DataConfig, rates: list[float], *, cache_dir: str | Path | None = None
+) -> DataCheck:
     """Load the pool and eval set of a `data` config (UserError if the eval set cannot be built)
     and fit its train size at every rate; raises nothing about the train size (`problem`)."""
     lexicon = get_lexicon(cfg.groups)
     names = (lexicon.name_a, lexicon.name_b)
     where = describe_source(cfg)
     pool = load_pool(cfg, lexicon, cache_root(cache_dir))
-    split = split_pool(pool, int(cfg.eval_size), eval_method(cfg), lexicon, where)
+    split = split_pool(pool, cfg.eval_size, cfg.eval_method, lexicon, where)
     cells = Cells.of(split.train_pool, lexicon)
-    n, rate_method = int(cfg.train_size), str(cfg.rate_method)
+    n, rate_method = cfg.train_size, cfg.rate_method
     fits = tuple(
         RateFit(
             rate,
             largest_size(cells, rate, rate_method, names),
             first_shortfall(cells, rate, n, rate_method, names),
         )
-        for rate in sorted(set(float(r) for r in rates))
+        for rate in sorted(set(rates))
     )
     return DataCheck(
         where, names, dict(pool.counts), dict(split.makeup), cells, rate_method, n, fits

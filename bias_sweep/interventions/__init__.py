@@ -1,51 +1,38 @@
-"""Bias interventions on the pre-trained model, applied before fine-tuning; registry by name.
+"""Bias interventions on the pre-trained model, applied before fine-tuning: one module per method,
+each registering a `Method` (`registry`) and saying in its docstring what its strength s in
+[0, 1] means.
 
 Each method takes the base model's folder and writes an intervened model (with its tokenizer) as a
-`from_pretrained` folder. Its module's docstring says what the strength s in [0, 1] means. s = 0
-is the method's own control: the same procedure with no bias-specific change (e.g. the same
-continued pre-training on the raw corpus), so an effect of s is the effect of the intervention.
+`from_pretrained` folder. s = 0 is the method's own control: the same procedure with no
+bias-specific change (e.g. the same continued pre-training on the raw corpus), so an effect of s
+is the effect of the intervention. Importing the package registers every method of its modules;
+none of them imports torch before it runs. A method of your own is one module: see the README's
+"Extending".
 """
 
-from __future__ import annotations
+from bias_sweep.interventions.registry import (
+    METHODS,
+    InterventionJob,
+    Method,
+    apply_intervention,
+    effective,
+    reference_method,
+    register_method,
+    strengthless,
+    unseeded,
+)
+from bias_sweep.registry import discover
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+__all__ = [
+    "METHODS",
+    "InterventionJob",
+    "Method",
+    "apply_intervention",
+    "effective",
+    "reference_method",
+    "register_method",
+    "strengthless",
+    "unseeded",
+]
 
-from bias_sweep.errors import UserError
-from bias_sweep.interventions import cda, none, projection, random_init, skew
-
-if TYPE_CHECKING:
-    from bias_sweep.data import TaskData
-
-Method = Callable[[float, Any, Path, "TaskData", Path, int], dict[str, Any]]
-
-METHODS: dict[str, Method] = {
-    "none": none.apply,
-    "cda": cda.apply,
-    "skew": skew.apply,
-    "projection": projection.apply,
-    "random-init": random_init.apply,
-}
-
-
-def apply_intervention(
-    method: str,
-    strength: float,
-    icfg: Any,
-    base_dir: Path,
-    task: TaskData,
-    out_dir: Path,
-    seed: int,
-) -> dict[str, Any]:
-    """Write the intervened model into `out_dir` (the caller makes that atomic); return its info."""
-    if method not in METHODS:
-        raise UserError(
-            f"intervention.method: {method!r} is not allowed; expected one of {', '.join(METHODS)}"
-        )
-    if not 0.0 <= float(strength) <= 1.0:
-        raise UserError(f"intervention.strength: {strength!r} is not a number in [0, 1]")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    info = METHODS[method](float(strength), icfg, Path(base_dir), task, out_dir, int(seed))
-    return {"method": method, "strength": float(strength), "seed": int(seed), **info}
+discover(__name__, __path__)

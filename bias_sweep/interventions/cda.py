@@ -15,19 +15,18 @@ balanced in every context; in between, a corpus with co-occurrence rate r has ra
 (r + s (1 - r)) / (1 + s), which moves monotonically to 1/2. (Replacing sentences by their twins
 instead would, at s = 1, mirror the bias rather than remove it.)
 
-s = 0 is the same continued pre-training (icfg.steps, batch_size, lr) on the raw corpus: the
-control that separates the effect of the augmentation from that of more pre-training.
+s = 0 is the same continued pre-training (intervention.steps, batch_size, lr) on the raw corpus:
+the control that separates the effect of the augmentation from that of more pre-training.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bias_sweep import models
-from bias_sweep.interventions._mlm import continue_pretraining
+from bias_sweep.interventions._continued import ContinuedPretraining, continue_pretraining
+from bias_sweep.interventions.registry import InterventionJob, Method, register_method
 
 
 def augmented_corpus(
@@ -46,11 +45,14 @@ def augmented_corpus(
     }
 
 
-def apply(
-    strength: float, icfg: Any, base_dir: Path, task: Any, out_dir: Path, seed: int
-) -> dict[str, Any]:
-    own = models.pretraining_corpus(base_dir, task)
-    corpus = own if own is not None else list(task.corpus)
-    texts, stats = augmented_corpus(corpus, task.lexicon, strength, seed)
+def apply(job: InterventionJob) -> dict[str, Any]:
+    from bias_sweep.models import pretraining_corpus  # torch, transformers
+
+    own = pretraining_corpus(job.base_dir, job.task)
+    corpus = own if own is not None else list(job.task.corpus)
+    texts, stats = augmented_corpus(corpus, job.task.lexicon, job.strength, job.seed)
     stats["corpus_source"] = "base pre-training corpus" if own is not None else "task corpus"
-    return {**stats, **continue_pretraining(base_dir, texts, icfg, out_dir, seed, task)}
+    return {**stats, **continue_pretraining(job, texts)}
+
+
+register_method(Method("cda", apply, settings=ContinuedPretraining))

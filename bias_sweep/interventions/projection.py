@@ -9,22 +9,23 @@ Every forward pass then maps each token's last-layer hidden state h to h - s (h 
 pooler, the classification head or the MLM head: s = 0 is the identity, s = 1 removes the
 component along v entirely, values in between shrink it. The projection is saved next to the
 weights (`bias_projection.pt`, the hook in `models.projection`) and re-attached by
-`models.load_classifier` / `load_masked_lm` / `load_encoder`, so it acts through fine-tuning and evaluation alike. v is fixed: computed once on
-the pre-trained encoder, not re-estimated as fine-tuning moves the representation.
+`models.load_classifier` / `load_masked_lm` / `load_encoder`, so it acts through fine-tuning and
+evaluation alike. v is fixed: computed once on the pre-trained encoder, not re-estimated as
+fine-tuning moves the representation.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from bias_sweep import models
 from bias_sweep.interventions.none import copy_model
-from bias_sweep.models.encode import sentence_embeddings
-from bias_sweep.models.projection import PROJECTION_FILE, BiasProjection
+from bias_sweep.interventions.registry import InterventionJob, Method, register_method
+
+if TYPE_CHECKING:
+    import torch
 
 TEMPLATES = ("{}.", "this is {}.", "{} is here.", "that is {}.", "here is {}.", "{} is there.")
 MAX_CORPUS_PAIRS = 512
@@ -47,9 +48,13 @@ def counterfactual_pairs(task: Any, seed: int) -> list[tuple[str, str]]:
 
 
 def bias_direction(model_dir: Path, task: Any, seed: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    import torch
+
+    from bias_sweep import models
+
     pairs = counterfactual_pairs(task, seed)
     encoder, tokenizer = models.load_encoder(model_dir), models.load_tokenizer(model_dir)
-    emb = sentence_embeddings(encoder, tokenizer, [p for pair in pairs for p in pair])
+    emb = models.sentence_embeddings(encoder, tokenizer, [p for pair in pairs for p in pair])
     diffs = (emb[0::2] - emb[1::2]).double()  # A minus B
     # PCA of the centred pair members = SVD of the (symmetric, so uncentred) differences
     _, sing, vh = torch.linalg.svd(diffs, full_matrices=False)
@@ -64,10 +69,13 @@ def bias_direction(model_dir: Path, task: Any, seed: int) -> tuple[torch.Tensor,
     return v.float(), info
 
 
-def apply(
-    strength: float, icfg: Any, base_dir: Path, task: Any, out_dir: Path, seed: int
-) -> dict[str, Any]:
-    v, info = bias_direction(base_dir, task, seed)
-    copy_model(base_dir, out_dir)
-    BiasProjection(v, strength).save(out_dir / PROJECTION_FILE)
+def apply(job: InterventionJob) -> dict[str, Any]:
+    from bias_sweep.models import PROJECTION_FILE, BiasProjection
+
+    v, info = bias_direction(job.base_dir, job.task, job.seed)
+    copy_model(job.base_dir, job.out_dir)
+    BiasProjection(v, job.strength).save(job.out_dir / PROJECTION_FILE)
     return info
+
+
+register_method(Method("projection", apply))

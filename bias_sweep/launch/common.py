@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]  # a checkout's root (pyproject.
 
 def shared_storage(conf: DictConfig) -> SweepFolder:
     """The sweep folder of a launched sweep, which must be on a filesystem the nodes share."""
-    if "://" in str(conf.sweep.storage):
+    if "://" in conf.sweep.storage:
         raise UserError(
             f"sweep.storage: '{conf.sweep.storage}' is a URI; a launched sweep needs a folder on"
             " storage shared by the submitting machine and the cluster's nodes (NFS, EFS, Lustre)"
@@ -25,7 +25,9 @@ def shared_storage(conf: DictConfig) -> SweepFolder:
 
 def driver_args(sweep_file: Path, overrides: list[str], storage: Path) -> list[str]:
     """`bias-sweep run` arguments with the storage made absolute (drivers run in other folders)."""
-    kept = [o for o in overrides if o.split("=", 1)[0].strip() != "sweep.storage"]
+    from bias_sweep.config import override_key  # the registries: only when launching
+
+    kept = [o for o in overrides if override_key(o) != "sweep.storage"]
     return [str(sweep_file), *kept, f"sweep.storage={storage}"]
 
 

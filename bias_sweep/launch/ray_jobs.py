@@ -1,8 +1,10 @@
 """`bias-sweep launch ray`: submit a sweep's driver to a running Ray cluster through the Jobs API
-(`ray.job_submission.JobSubmissionClient`), follow its logs, and ask for its state."""
+(`ray.job_submission.JobSubmissionClient`), follow its logs, and ask for its state. Ray's Jobs
+client (about a second to import) is imported when a job is submitted or asked about."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
@@ -16,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
-from ray.job_submission import JobStatus, JobSubmissionClient
 
 from bias_sweep.errors import UserError
 from bias_sweep.launch.common import REPO_ROOT, driver_args, refuse_existing, shared_storage
 from bias_sweep.launch.record import now, write_record
-from bias_sweep.sweep.layout import EXIT_INTERRUPTED
+from bias_sweep.launch.registry import Launcher, SweepLoader, register_launcher
+from bias_sweep.sweep.layout import EXIT_INTERRUPTED, SweepFolder
 
 # Non-secret settings a Ray job takes from the submitting shell (secrets stay with the cluster).
 PASS_ENV = (
@@ -79,7 +81,9 @@ def ray_job_spec(
     return {"entrypoint": entrypoint, "runtime_env": runtime_env}
 
 
-def _client(address: str) -> JobSubmissionClient:
+def _client(address: str) -> Any:
+    from ray.job_submission import JobSubmissionClient
+
     try:
         return JobSubmissionClient(address)
     except Exception as exc:  # requests' ConnectionError, HTTP 401/403, version mismatch
@@ -95,6 +99,8 @@ async def _tail(client: Any, job_id: str) -> None:
 
 def _job_exit_code(client: Any, job_id: str, wait_s: float = 30.0) -> int:
     """The driver's exit code once the job is terminal (0 done, 1 failed trials, 75 stopped)."""
+    from ray.job_submission import JobStatus
+
     deadline = time.monotonic() + wait_s
     while True:
         info = client.get_job_info(job_id)
@@ -188,6 +194,8 @@ def submit(
 def job_state(address: str, job_id: str, timeout_s: float = 5.0) -> str:
     """The job's status from the Jobs API, briefly: `status` must not hang on a cluster that is
     gone (JobSubmissionClient's requests have no timeout, so the call runs in a daemon thread)."""
+    from ray.job_submission import JobSubmissionClient
+
     answer: list[str] = []
 
     def ask() -> None:
@@ -202,3 +210,42 @@ def job_state(address: str, job_id: str, timeout_s: float = 5.0) -> str:
     thread.start()
     thread.join(timeout_s)
     return answer[0] if answer else f"unknown ({address} did not answer in {timeout_s:g} s)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--address",
+        metavar="URL",
+        help="Jobs API URL, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)",
+    )
+    p.add_argument("--no-follow", action="store_true", help="return once submitted")
+
+
+def submit_command(args: argparse.Namespace, load: SweepLoader) -> int:
+    """`bias-sweep launch ray` from its arguments: the address is checked before the sweep."""
+    address = jobs_address(args.address)
+    conf, sweep_file = load()
+    return submit(
+        address,
+        conf,
+        sweep_file,
+        list(args.overrides),
+        resume_existing=args.resume_existing,
+        follow=not args.no_follow,
+    )
+
+
+def describe(rec: dict[str, Any], folder: SweepFolder) -> list[str]:
+    """`status` lines of a Ray Jobs launch: the job, its state from the Jobs API, its logs."""
+    job, address = rec.get("job_id"), rec.get("address")
+    return [
+        f"launch: Ray job {job} on {address}, submitted {rec.get('submitted')}"
+        f" from {rec.get('submit_host')}",
+        f"  state:  {job_state(address, job)}",
+        f"  logs:   ray job logs {job} --address {address}",
+    ]
+
+
+HELP = "submit the driver to a running Ray cluster through its Jobs API"
+DESCRIPTION = "Submit `bias-sweep run` as a Ray job (the project folder is its working_dir)."
+register_launcher(Launcher("ray", HELP, DESCRIPTION, add_arguments, submit_command, describe))

@@ -1,276 +1,83 @@
-"""`bias-sweep launch slurm`: render `launch/slurm/sweep.sbatch` for a sweep and submit it.
+"""`bias-sweep launch slurm`: run a sweep's driver as a Slurm batch job that requeues itself.
 
 The job starts Ray over its nodes, runs `bias-sweep run ... --resume-existing` on the first one
 and requeues itself when its time runs out, so a long sweep continues job after job. Everything is
-validated and rendered before anything is written or submitted: bad input is one `UserError` line
-and no half-written launch.
+validated and rendered (`slurm_script`) before anything is written or submitted: bad input is one
+`UserError` line and no half-written launch.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import re
-import shlex
+import json
 import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
 from bias_sweep.errors import UserError
-from bias_sweep.launch.common import REPO_ROOT, driver_args, refuse_existing, shared_storage
+from bias_sweep.launch.common import driver_args, refuse_existing, shared_storage
 from bias_sweep.launch.record import now, write_record
+from bias_sweep.launch.registry import Launcher, SweepLoader, register_launcher
+from bias_sweep.launch.slurm_script import render_slurm, template_text, validate_slurm
 from bias_sweep.sweep.layout import SweepFolder
 
-# Where the template is looked for: the repository (editable installs and checkouts on shared
-# storage), then a copy shipped as package data (`bias_sweep/templates/`) by wheel installs.
-SLURM_TEMPLATE_PATHS = (
-    REPO_ROOT / "launch" / "slurm" / "sweep.sbatch",
-    Path(__file__).resolve().parents[1] / "templates" / "sweep.sbatch",
-)
-SIGNAL_LEAD_S = 120  # the template's `--signal=B:USR1@120`: the time it leaves to save and requeue
-# A value that lands on an `#SBATCH` line: no spaces or newlines that could add lines to the script.
-_SLURM_WORD = re.compile(r"^[A-Za-z0-9_.,:@+=/%-]+$")
-_MEM = re.compile(r"^[0-9]+[KMGT]?$", re.IGNORECASE)
 
-
-@dataclass
-class SlurmSpec:
-    """Validated `launch slurm` arguments."""
-
-    nodes: int
-    gpus_per_node: int
-    cpus_per_node: int
-    time: str
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    mem: str | None = None
-    setup: list[str] = field(default_factory=list)
-    sbatch_extra: list[str] = field(default_factory=list)
-    node_timeout: int = 300
-    job_name: str = "bias-sweep"
-    default_partition: str | None = None  # what Slurm picks when partition is None (from sinfo)
-
-
-def parse_time(text: str) -> int:
-    """Seconds in a Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS."""
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text.strip())
-    if not m:
-        raise ValueError(text)
-    days, a, b, c = m.groups()
-    a, b, c = int(a), int(b) if b else None, int(c) if c else None
-    if days is not None:  # D-HH[:MM[:SS]]
-        h, mi, s = a, b or 0, c or 0
-        d = int(days)
-    elif c is not None:  # HH:MM:SS
-        d, h, mi, s = 0, a, b, c
-    elif b is not None:  # MM:SS
-        d, h, mi, s = 0, 0, a, b
-    else:  # MM
-        d, h, mi, s = 0, 0, a, 0
-    if (days is not None or c is not None) and mi >= 60 or s >= 60:
-        raise ValueError(text)
-    return ((d * 24 + h) * 60 + mi) * 60 + s
-
-
-def _word(value: str | None, option: str, what: str) -> str | None:
-    if value is not None and not _SLURM_WORD.match(value):
-        raise UserError(f"{option}: '{value}' is not allowed; expected {what} (no spaces)")
-    return value
-
-
-def _slurm_partitions(timeout: float = 10.0) -> tuple[list[str], str | None] | None:
-    """(partitions, default) from `sinfo`, or None when sinfo is missing or does not answer."""
-    if shutil.which("sinfo") is None:
-        return None
+def _int(text: str) -> int:
     try:
-        out = subprocess.run(
-            ["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=timeout
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    names, default = [], None
-    for line in out.stdout.split():
-        name = line.rstrip("*")
-        if line.endswith("*"):
-            default = name
-        if name not in names:
-            names.append(name)
-    return names, default
-
-
-def validate_slurm(args: argparse.Namespace, conf: Any, dry_run: bool) -> SlurmSpec:
-    """Check every `launch slurm` argument against the sweep and, when reachable, the cluster."""
-    if args.nodes < 1:
-        raise UserError(f"--nodes: {args.nodes} is not allowed; expected a whole number >= 1")
-    if args.gpus_per_node < 0:
-        raise UserError(f"--gpus-per-node: {args.gpus_per_node} is not allowed; expected >= 0")
-    if args.cpus_per_node < 1:
-        raise UserError(f"--cpus-per-node: {args.cpus_per_node} is not allowed; expected >= 1")
-    if args.time is None:
-        raise UserError("--time: required; the job's time limit, e.g. 04:00:00 or 1-00:00:00")
-    try:
-        seconds = parse_time(args.time)
+        return int(text)
     except ValueError:
-        raise UserError(
-            f"--time: '{args.time}' is not allowed; expected HH:MM:SS, MM, MM:SS, D-HH,"
-            " D-HH:MM or D-HH:MM:SS"
-        ) from None
-    if seconds <= SIGNAL_LEAD_S + 60:
-        raise UserError(
-            f"--time: '{args.time}' is too short; the job needs more than {SIGNAL_LEAD_S + 60} s"
-            f" (it stops the sweep {SIGNAL_LEAD_S} s before the limit to save and requeue)"
-        )
-    res = conf.sweep.resources
-    if res.cpu > args.cpus_per_node:
-        raise UserError(
-            f"--cpus-per-node: {args.cpus_per_node} is less than one trial's"
-            f" sweep.resources.cpu={res.cpu:g}; no trial could ever start"
-        )
-    if res.gpu > args.gpus_per_node:
-        raise UserError(
-            f"--gpus-per-node: {args.gpus_per_node} is less than one trial's"
-            f" sweep.resources.gpu={res.gpu:g}; give GPUs or set sweep.resources.gpu=0"
-        )
-    _word(args.partition, "--partition", "a partition name")
-    _word(args.account, "--account", "an account name")
-    _word(args.qos, "--qos", "a QOS name")
-    if args.mem is not None and not _MEM.match(args.mem):
-        raise UserError(f"--mem: '{args.mem}' is not allowed; expected a size like 64G or 16000M")
-    for line in args.sbatch_extra or []:
-        if not line.startswith("--") or "\n" in line:
-            raise UserError(
-                f"--sbatch-extra: '{line}' is not allowed; expected one sbatch option such as"
-                " --constraint=a100 (use --sbatch-extra=--opt=value)"
-            )
-    for line in args.setup or []:
-        if "\n" in line or "\r" in line:
-            raise UserError("--setup: one shell line per --setup (repeat the option for more)")
-    if args.node_timeout < 10:
-        raise UserError(f"--node-timeout: {args.node_timeout} is not allowed; expected >= 10 s")
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
 
-    # The cluster's own answers, when it can be asked; a dry run renders without them.
-    if not dry_run and shutil.which("sbatch") is None:
-        raise UserError("sbatch: not found; launch slurm needs Slurm's commands on PATH")
-    partition, default = args.partition, None
-    found = _slurm_partitions()
-    if found is None and not dry_run:
-        raise UserError("sinfo: Slurm does not answer (is slurmctld up? `sinfo` to check)")
-    if found is not None:
-        names, default = found
-        if partition is not None and partition not in names:
-            raise UserError(
-                f"--partition: '{partition}' is not a partition of this cluster; expected one of "
-                + ", ".join(names)
-            )
-        if partition is None and default is None:
-            raise UserError(
-                "--partition: required; this cluster has no default partition; choose one of "
-                + (", ".join(names) or "(none listed by sinfo)")
-            )
-    return SlurmSpec(
-        nodes=args.nodes,
-        gpus_per_node=args.gpus_per_node,
-        cpus_per_node=args.cpus_per_node,
-        time=args.time,
-        partition=partition,
-        account=args.account,
-        qos=args.qos,
-        mem=args.mem,
-        setup=list(args.setup or []),
-        sbatch_extra=list(args.sbatch_extra or []),
-        node_timeout=args.node_timeout,
-        job_name=f"bs-{conf.sweep.name}"[:64],
-        default_partition=default,
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nodes", type=_int, default=1, metavar="N", help="nodes (default 1)")
+    p.add_argument(
+        "--gpus-per-node", type=_int, default=0, metavar="G", help="GPUs per node (default 0)"
     )
-
-
-def template_text(path: str | None = None) -> tuple[str, Path]:
-    if path is not None:
-        candidates: tuple[Path, ...] = (Path(path).expanduser(),)
-        if not candidates[0].is_file():
-            raise UserError(f"--template: '{path}' is not a file")
-    else:
-        candidates = SLURM_TEMPLATE_PATHS
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.read_text(), candidate.resolve()
-    raise UserError(
-        "--template: launch/slurm/sweep.sbatch not found (non-editable install?); pass"
-        " --template PATH to a copy of it"
+    p.add_argument(
+        "--cpus-per-node", type=_int, required=True, metavar="C", help="CPUs per node for Ray"
     )
+    p.add_argument(
+        "--time", metavar="HH:MM:SS", help="time limit, e.g. 04:00:00 (the job requeues near it)"
+    )
+    p.add_argument(
+        "--partition", metavar="P", help="partition (default: the cluster's default partition)"
+    )
+    p.add_argument("--account", metavar="A", help="account to charge")
+    p.add_argument("--qos", metavar="Q", help="quality of service")
+    p.add_argument("--mem", metavar="M", help="memory per node, e.g. 64G")
+    p.add_argument(
+        "--setup",
+        action="append",
+        metavar="LINE",
+        help="shell line run first on the head node, e.g. 'module load cuda' (repeatable)",
+    )
+    p.add_argument(
+        "--sbatch-extra",
+        action="append",
+        metavar="OPTION",
+        help="extra #SBATCH option, e.g. --sbatch-extra=--constraint=a100 (repeatable)",
+    )
+    p.add_argument(
+        "--template", metavar="PATH", help="batch script template (default: the package's)"
+    )
+    p.add_argument(
+        "--node-timeout",
+        type=_int,
+        default=300,
+        metavar="S",
+        help="seconds to wait for all Ray nodes to join (default 300)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the batch script; submit nothing")
 
 
-def render(template: str, values: dict[str, str]) -> str:
-    """Fill `{{ name }}` placeholders; bash's own `$x`/`${x}` are left alone. All must be known."""
-
-    def fill(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name not in values:
-            raise UserError(f"--template: unknown placeholder '{{{{ {name} }}}}'")
-        return values[name]
-
-    text = re.sub(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", fill, template)
-    # A template line that only held an empty block (no --sbatch-extra, say) goes away.
-    return re.sub(r"\n{3,}", "\n\n", text)
-
-
-def bin_dir() -> Path:
-    """The folder of this Python's `python`, `ray` and `bias-sweep` (a venv's bin/)."""
-    return Path(sys.executable).parent
-
-
-def render_slurm(spec: SlurmSpec, run_args: list[str], path: Path, template: str) -> str:
-    """The batch script for one sweep; paths are absolute, every value shell-quoted."""
-    q = shlex.quote
-    lines = [
-        f"#SBATCH --job-name={spec.job_name}",
-        f"#SBATCH --nodes={spec.nodes}",
-        f"#SBATCH --cpus-per-task={spec.cpus_per_node}",
-        f"#SBATCH --time={spec.time}",
-    ]
-    if spec.gpus_per_node:
-        lines.append(f"#SBATCH --gpus-per-node={spec.gpus_per_node}")
-    for option, value in (
-        ("partition", spec.partition),
-        ("account", spec.account),
-        ("qos", spec.qos),
-        ("mem", spec.mem),
-    ):
-        if value:
-            lines.append(f"#SBATCH --{option}={value}")
-    values = {
-        "sbatch_lines": "\n".join(lines),
-        "sbatch_extra": "\n".join(f"#SBATCH {x}" for x in spec.sbatch_extra),
-        # %j: Slurm's job id; the folder is made before sbatch (Slurm does not create it).
-        "log_pattern": str(SweepFolder(path).logs / "slurm-%j.out"),
-        "setup": "\n".join(spec.setup) if spec.setup else "# (none)",
-        "sweep_dir": q(str(path)),
-        "bin_dir": q(str(bin_dir())),
-        "nodes": str(spec.nodes),
-        "cpus": str(spec.cpus_per_node),
-        "gpus": str(spec.gpus_per_node),
-        "srun_gpus": f" --gpus-per-task={spec.gpus_per_node}" if spec.gpus_per_node else "",
-        "node_timeout": str(spec.node_timeout),
-        "run_args": " ".join(q(a) for a in run_args),
-    }
-    script = render(template, values)
-    if not script.startswith("#!"):
-        raise UserError("--template: a batch script must start with '#!' (e.g. #!/bin/bash)")
-    return script
-
-
-def submit(args: argparse.Namespace, conf: DictConfig, sweep_file: Path) -> int:
+def submit(args: argparse.Namespace, load: SweepLoader) -> int:
     """`bias-sweep launch slurm`: render the batch script and submit it (or print it)."""
+    conf, sweep_file = load()
     folder = shared_storage(conf)
     path = folder.root
     if any(c.isspace() for c in str(path)):
@@ -336,3 +143,54 @@ def submit(args: argparse.Namespace, conf: DictConfig, sweep_file: Path) -> int:
     print(f"  log:    {log}")
     print(f"  follow: bias-sweep status {path}   (or: tail -f {log})")
     return 0
+
+
+def describe(rec: dict[str, Any], folder: SweepFolder) -> list[str]:
+    """`status` lines of a Slurm launch: the job, its queue state, its log, and the Ray head."""
+    job = str(rec.get("job_id"))
+    lines = [
+        f"launch: Slurm job {job} ({rec.get('nodes')} node(s) x {rec.get('cpus_per_node')}"
+        f" CPUs, {rec.get('gpus_per_node')} GPUs; partition {rec.get('partition') or 'default'},"
+        f" time {rec.get('time')}), submitted {rec.get('submitted')} from {rec.get('submit_host')}",
+        f"  state:  {_squeue(job)}",
+        f"  log:    {rec.get('log')}",
+        f"  script: {rec.get('script')}",
+    ]
+    runtime_file = folder.launch_dir / f"slurm-{job}.runtime.json"
+    try:
+        rt = json.loads(runtime_file.read_text())
+        port = rt["dashboard_port"]
+        lines.append(
+            f"  ray:    head {rt['head_node']} ({rt['head_ip']}:{rt['gcs_port']}), attempt"
+            f" {rt['attempt']} started {rt['started']}; dashboard on the head's loopback:"
+            f" ssh -L {port}:127.0.0.1:{port} {rt['head_node']}, then http://127.0.0.1:{port}"
+            f" (token: {folder.launch_dir / f'.ray-token-{job}'}, while the job runs)"
+        )
+    except (OSError, json.JSONDecodeError, KeyError):
+        pass
+    return lines
+
+
+def _squeue(job_id: str) -> str:
+    if shutil.which("squeue") is None:
+        return "unknown (squeue not available here)"
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-j", job_id, "-o", "%T|%M|%R"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown (squeue did not answer)"
+    line = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not line:
+        # squeue forgets jobs MinJobAge after they end; "Invalid job id" is that case too.
+        return "not in the queue (ended; see the log)"
+    state, elapsed, reason = (line[0].split("|") + ["", ""])[:3]
+    return f"{state} ({'elapsed ' + elapsed if state == 'RUNNING' else reason})"
+
+
+HELP = "submit a batch job: Ray over its nodes, the driver on the first; requeues itself"
+DESCRIPTION = "Render the batch script template for this sweep and submit it with sbatch."
+register_launcher(Launcher("slurm", HELP, DESCRIPTION, add_arguments, submit, describe))

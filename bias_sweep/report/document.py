@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from bias_sweep.interventions import reference_method, strengthless
 from bias_sweep.report.analysis import Analysis
 from bias_sweep.report.load import SweepData
 from bias_sweep.report.render import MAX_TABLE_ROWS, cells_summary, num
@@ -149,12 +150,19 @@ def steed_display(steed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _strengthless_text() -> str:
+    """The methods without a strength, in words ("none and random-init")."""
+    *rest, last = strengthless()
+    return f"{', '.join(rest)} and {last}" if rest else last
+
+
 def method_text(n_boot: int, primary_metric: str) -> str:
     return (
         "Per model and metric the runs form a split plot: the intervention level (method:strength;"
-        " none and random-init are one level each) varies between intervened models, the unit of"
+        f" {_strengthless_text()} are one level each) varies between intervened models, the unit of"
         " replication of the intervention (a sweep names each by its intervention_key, a table by"
-        " model, method, strength and intervention_seed, none being one model); the co-occurrence"
+        f" model, method, strength and intervention_seed, {reference_method()} being one model);"
+        " the co-occurrence"
         " rate varies within them; fine-tuning seeds replicate within an intervened model and"
         " rate. Estimand: the share of the variance of one run over the design (levels weighted"
         " by their runs, rates equally) explained by the rate (as a factor, whatever its shape),"
@@ -175,7 +183,7 @@ def method_text(n_boot: int, primary_metric: str) -> str:
         " rate and Steed's regression use r for signed metrics, |r − 0.5| for unsigned ones"
         " (absolute gaps, V-shaped in r) and none for utility metrics. The dose-response and the"
         " manipulation check use one value per intervened model (its mean over rates and seeds):"
-        " OLS on strength within each method, never pooled across methods; none and random-init"
+        f" OLS on strength within each method, never pooled across methods; {_strengthless_text()}"
         " are contrasts to the pre-trained model. Steed's regression: OLS of the z-scored"
         " extrinsic metric on z-scored intrinsic bias after the intervention and the realised"
         " rate, per model and intrinsic kind and pooled over models with model fixed effects,"
@@ -198,7 +206,7 @@ VERDICT_WORDS = (
 )
 DOSE_TEXT = (
     "Slope of each metric on the intervention strength within each method, over one value per "
-    "intervened model (its mean over rates and seeds), with 95% CIs; none and random-init are "
+    "intervened model (its mean over rates and seeds), with 95% CIs; {strengthless} are "
     "differences from the pre-trained model."
 )
 STEED_TEXT = (
@@ -239,7 +247,7 @@ def report_blocks(
         blocks.append(("ul", [f"Note: {n}." for n in notes]))
     blocks += [
         ("h2", "Dose-response per method"),
-        ("p", DOSE_TEXT),
+        ("p", DOSE_TEXT.format(strengthless=_strengthless_text())),
         ("table", dose_display(analysis.dose)),
         ("h2", "Manipulation check"),
         ("ul", check_sentences(analysis.check) or ["no intrinsic bias measured: no check"]),

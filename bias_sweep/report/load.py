@@ -15,15 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bias_sweep.config import load_config
+from bias_sweep.config import read_saved
 from bias_sweep.errors import UserError
-from bias_sweep.metrics.names import (
-    DEFAULT_EVAL_SET_METRICS,
-    DEFAULT_REPORT_METRICS,
+from bias_sweep.metrics import (
     EVAL_SET_SEPARATOR,
-    INTRINSIC,
-    METRIC_KEYS,
+    default_eval_set_metrics,
+    default_report_metrics,
     known_metric,
+    known_metrics,
 )
 from bias_sweep.sweep.grid import USUAL_AXES, PointConfigs, expand_grid, point_columns
 from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE, SweepFolder
@@ -72,13 +71,13 @@ def load_sweep(sweep_path: Path) -> SweepData:
     if not sweep_path.is_dir():
         raise UserError(f"sweep folder '{sweep_path}' not found")
     folder = SweepFolder(sweep_path)
-    conf = load_config(folder.sweep_file) if folder.sweep_file.is_file() else None
+    conf = read_saved(folder.sweep_file) if folder.sweep_file.is_file() else None
     trials = load_trials(folder) if folder.trials.is_dir() else pd.DataFrame()
     trials = trials.copy()
     for key in USUAL_AXES:
         if key not in trials.columns:
             trials[key] = pd.Series(dtype=float if key in ("strength", "rate", "seed") else object)
-    for col in (*METRIC_KEYS, *INTRINSIC, "strength", "rate", "realised_rate"):
+    for col in (*known_metrics(), "strength", "rate", "realised_rate"):
         # Always present and numeric (an all-None column comes back from parquet as objects).
         values = trials[col] if col in trials.columns else np.nan
         trials[col] = pd.to_numeric(values, errors="coerce")
@@ -92,7 +91,7 @@ def load_sweep(sweep_path: Path) -> SweepData:
     failed = sum(1 for f in folders if (f / ERROR_FILE).exists() and not (f / RESULT_FILE).exists())
     if conf is not None:
         grid = _grid_frame(conf)
-        name = str(conf.sweep.name)
+        name = conf.sweep.name
     else:
         grid = trials[list(USUAL_AXES)].drop_duplicates().reset_index(drop=True)
         name = sweep_path.name
@@ -131,13 +130,13 @@ def default_metrics(trials: pd.DataFrame, source: str = "sweep") -> list[str]:
         str(c)
         for c in trials.columns
         if EVAL_SET_SEPARATOR in str(c)
-        and str(c).split(EVAL_SET_SEPARATOR, 1)[0] in DEFAULT_EVAL_SET_METRICS
+        and str(c).split(EVAL_SET_SEPARATOR, 1)[0] in default_eval_set_metrics()
         and trials[c].notna().any()
     ]
     if source == "sweep":
-        return [*DEFAULT_REPORT_METRICS, *eval_sets]
+        return [*default_report_metrics(), *eval_sets]
     present = metric_columns(trials)
-    found = [m for m in DEFAULT_REPORT_METRICS if m in present]
+    found = [m for m in default_report_metrics() if m in present]
     return [*found, *eval_sets] if found else [m for m in present if known_metric(m)]
 
 
@@ -147,8 +146,8 @@ def checked_metrics(
     """The metrics to analyse: each a known metric or a numeric column of the runs (so that
     columns such as `tpr_gap@<set>` or `<metric>_twin` can be reported); None: the defaults."""
     if metrics is None:
-        return list(DEFAULT_REPORT_METRICS) if trials is None else default_metrics(trials)
-    known = list(dict.fromkeys([*METRIC_KEYS, *INTRINSIC]))
+        return list(default_report_metrics()) if trials is None else default_metrics(trials)
+    known = list(dict.fromkeys(known_metrics()))
     if trials is not None:
         known = [*known, *[c for c in metric_columns(trials) if c not in known]]
     unknown = [m for m in metrics if m not in known]

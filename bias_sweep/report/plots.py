@@ -19,7 +19,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bias_sweep.metrics.names import INTRINSIC, METRIC_LABELS, SIGNED, UTILITY
+from bias_sweep.metrics import (
+    INTRINSIC_AFTER,
+    intrinsic_columns,
+    metric_labels,
+    signed_differences,
+    utility_metrics,
+)
 from bias_sweep.report.analysis import KIND_UNKNOWN, intrinsic_kinds
 from bias_sweep.report.load import SweepData, intervention_levels, models_of
 from bias_sweep.report.render import num
@@ -41,14 +47,14 @@ class FigureRecord:
 def model_kind(trials: pd.DataFrame, model: str) -> str | None:
     """The one intrinsic kind of a model's measured runs (None: not measured, or several)."""
     d = trials[trials["model"] == model]
-    if "intrinsic_after" in d.columns:
-        d = d[d["intrinsic_after"].notna()]
+    if INTRINSIC_AFTER in d.columns:
+        d = d[d[INTRINSIC_AFTER].notna()]
     kinds = intrinsic_kinds(d).unique()
     return str(kinds[0]) if len(kinds) == 1 else None
 
 
 def _label(metric: str, kind: str | None = None) -> str:
-    label = METRIC_LABELS.get(metric, metric)
+    label = metric_labels().get(metric, metric)
     if metric.startswith("intrinsic_") and kind and kind != KIND_UNKNOWN:
         label += f" ({kind})"
     return label
@@ -124,7 +130,8 @@ def heatmap_figure(data: SweepData, cells: pd.DataFrame, metric: str, path: Path
             for j, r in enumerate(rates):
                 grid[i, j] = look.get((m, s, r), (np.nan,))[0]
         finite = grid[np.isfinite(grid)]
-        if metric in SIGNED:
+        signed = metric in signed_differences()
+        if signed:
             lim = max(float(np.abs(finite).max()), TINY)
             kw = {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim}
         else:
@@ -138,9 +145,7 @@ def heatmap_figure(data: SweepData, cells: pd.DataFrame, metric: str, path: Path
         mid = (kw["vmin"] + kw["vmax"]) / 2
         for (i, j), v in np.ndenumerate(grid):
             # Dark text on light cells, light text on dark ones, so every value stays readable.
-            light = (
-                metric in SIGNED and abs(v) < 0.5 * kw["vmax"] or (metric not in SIGNED and v > mid)
-            )
+            light = signed and abs(v) < 0.5 * kw["vmax"] or (not signed and v > mid)
             text = "–" if not np.isfinite(v) else f"{v:.2f}"
             color = "black" if (not np.isfinite(v) or light) else "white"
             ax.text(j, i, text, ha="center", va="center", fontsize=size, color=color)
@@ -208,7 +213,7 @@ def utility_figure(
 ) -> FigureRecord:
     """Utility (accuracy, F1) next to a bias metric, per model, on the same rate axis."""
     models = models_of(data) or ["(no model)"]
-    cols = [m for m in (bias, *UTILITY) if m]
+    cols = [m for m in (bias, *utility_metrics()) if m]
     fig, axes = _panels(len(models) * len(cols), len(cols), 4.6, 3.8)
     for i, model in enumerate(models):
         for j, metric in enumerate(cols):
@@ -224,12 +229,12 @@ def scatter_figure(
     (model, intrinsic kind), one column per metric; each panel states Steed's standardized
     coefficient of intrinsic bias (with the rate in the model) and its partial R^2."""
     trials = data.trials
-    measured = trials[trials["intrinsic_after"].notna()] if len(trials) else trials
+    measured = trials[trials[INTRINSIC_AFTER].notna()] if len(trials) else trials
     kinds = intrinsic_kinds(measured)
     rows = list(dict.fromkeys(zip(measured["model"], kinds, strict=True))) or [
         (m, KIND_UNKNOWN) for m in models_of(data) or ["(no model)"]
     ]
-    metrics = [m for m in metrics if m not in INTRINSIC] or ["(no extrinsic metric)"]
+    metrics = [m for m in metrics if m not in intrinsic_columns()] or ["(no extrinsic metric)"]
     fig, axes = _panels(len(rows) * len(metrics), min(4, len(metrics)), 3.6, 3.2)
     rng = np.random.default_rng(0)
     rates = trials["rate"].dropna()
@@ -239,10 +244,10 @@ def scatter_figure(
         for j, metric in enumerate(metrics):
             ax = axes[i * len(metrics) + j]
             ax.set_title(f"{model}: {metric}", fontsize=9)
-            ax.set_xlabel(_label("intrinsic_after", kind), fontsize=8)
+            ax.set_xlabel(_label(INTRINSIC_AFTER, kind), fontsize=8)
             ax.set_ylabel(_label(metric), fontsize=8)
             d = measured[(measured["model"] == model) & (kinds == kind)]
-            cols = ["intrinsic_after", metric, "rate"]
+            cols = [INTRINSIC_AFTER, metric, "rate"]
             d = d[cols].dropna() if metric in d.columns else d.iloc[:0]
             if d.empty:
                 _empty(ax, f"no finished trials with intrinsic bias for {model}, {metric}")
@@ -250,12 +255,12 @@ def scatter_figure(
             if len(d) > MAX_SCATTER:
                 d = d.iloc[rng.choice(len(d), MAX_SCATTER, replace=False)]
             mappable = ax.scatter(
-                d["intrinsic_after"], d[metric], c=d["rate"], s=6, alpha=0.6,
+                d[INTRINSIC_AFTER], d[metric], c=d["rate"], s=6, alpha=0.6,
                 cmap="viridis", vmin=vmin, vmax=vmax, rasterized=True,
             )  # fmt: skip
             fit = steed[
                 (steed["model"] == model) & (steed["metric"] == metric)
-                & (steed["intrinsic_kind"] == kind) & (steed["term"] == "intrinsic_after")
+                & (steed["intrinsic_kind"] == kind) & (steed["term"] == INTRINSIC_AFTER)
             ] if len(steed) else steed  # fmt: skip
             if len(fit) and np.isfinite(fit["std_coef"].iloc[0]):
                 r = fit.iloc[0]

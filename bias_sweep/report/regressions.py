@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from bias_sweep.report.splitplot import STRENGTHLESS, intervened_model, intervention_level
+from bias_sweep.interventions import reference_method, strengthless
+from bias_sweep.metrics import INTRINSIC_AFTER
+from bias_sweep.report.splitplot import intervened_model, intervention_level
 from bias_sweep.report.stats import OTHER, RATE_FORMS, metric_kind, rate_form
 
 CI = 0.95
@@ -34,20 +36,21 @@ def model_means(runs: pd.DataFrame, column: str) -> pd.DataFrame:
     y = by_rate.groupby(level=["model", "_c"]).mean().rename("y")
     keys = d.groupby(["model", "_c"], sort=True)[["method", "strength"]].first()
     out = keys.join(y).reset_index().drop(columns="_c")
-    out["strength"] = out["strength"].where(~out["method"].isin(STRENGTHLESS), 0.0).astype(float)
+    out["strength"] = out["strength"].where(~out["method"].isin(strengthless()), 0.0).astype(float)
     out["level"] = intervention_level(out["method"], out["strength"])
     return out
 
 
 def _ols_rows(units: pd.DataFrame) -> list[dict]:
-    """Slope on strength per method, and contrasts of strengthless methods against `none`."""
+    """Slope on strength per method, and contrasts of strengthless methods against the
+    reference (the pre-trained model itself, `interventions.reference_method`)."""
     rows = []
     for method, d in units.groupby("method", sort=True):
-        if method == "none":
+        if method == reference_method():
             continue
         d = d.dropna(subset=["strength"])
         row = {"method": method, "n_models": len(d), "df": np.nan, "note": ""}
-        if method in STRENGTHLESS:
+        if method in strengthless():
             row.update(_contrast(units, method))
         elif d["strength"].nunique() < 2:
             row.update(effect="slope on strength", note="one strength")
@@ -65,14 +68,15 @@ def _ols_rows(units: pd.DataFrame) -> list[dict]:
 
 
 def _contrast(units: pd.DataFrame, method: str) -> dict:
-    row = {"effect": "difference from none"}
-    if "none" not in set(units["method"]):
-        return {**row, "note": "no `none` run to compare with"}
+    reference = reference_method()
+    row = {"effect": f"difference from {reference}"}
+    if reference not in set(units["method"]):
+        return {**row, "note": f"no `{reference}` run to compare with"}
     df_between = len(units) - units["level"].nunique()
     if df_between < 1 or units["y"].std() == 0:
         return {**row, "note": "no replicated level: model-to-model variance unknown"}
-    # y ~ C(level, Treatment("none")): the level means, none as the reference
-    dummies = pd.get_dummies(units["level"], dtype=float).drop(columns="none")
+    # y ~ C(level, Treatment(reference)): the level means, the reference level dropped
+    dummies = pd.get_dummies(units["level"], dtype=float).drop(columns=reference)
     fit = sm.OLS(units["y"].to_numpy(), sm.add_constant(dummies.to_numpy())).fit()
     i = 1 + list(dummies.columns).index(method)
     lo, hi = fit.conf_int(1 - CI)[i]
@@ -82,7 +86,7 @@ def _contrast(units: pd.DataFrame, method: str) -> dict:
 
 def dose_response(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """Per model, metric and method: slope of the metric on strength over intervened-model
-    means (or the difference from `none`), with its CI."""
+    means (or the difference from the reference method), with its CI."""
     rows = []
     for metric in metrics:
         if metric not in runs.columns:
@@ -95,10 +99,10 @@ def dose_response(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 def manipulation_check(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Did the intervention move intrinsic bias? intrinsic_after on strength per method, one
     value per intervened model (df = n_models - 2); `moved` when the CI excludes 0."""
-    if "intrinsic_after" not in runs.columns or runs["intrinsic_after"].isna().all():
-        return _tidy(pd.DataFrame(), ["model", "method"]), "no intrinsic_after: check skipped"
+    if INTRINSIC_AFTER not in runs.columns or runs[INTRINSIC_AFTER].isna().all():
+        return _tidy(pd.DataFrame(), ["model", "method"]), f"no {INTRINSIC_AFTER}: check skipped"
     rows = []
-    for model, units in model_means(runs, "intrinsic_after").groupby("model", sort=True):
+    for model, units in model_means(runs, INTRINSIC_AFTER).groupby("model", sort=True):
         rows += [{"model": model, **r} for r in _ols_rows(units)]
     table = _tidy(pd.DataFrame(rows), ["model", "method"])
     moved = (table["ci_low"] > 0) | (table["ci_high"] < 0)
@@ -137,7 +141,7 @@ def _steed_fit(d: pd.DataFrame) -> list[dict]:
     )
     ci = fit.conf_int(1 - CI)
     rows = []
-    for i, name in enumerate(("intrinsic_after", "realised rate")):
+    for i, name in enumerate((INTRINSIC_AFTER, "realised rate")):
         reduced = sm.OLS(y, np.column_stack([terms[:, 1 - i], controls])).fit()
         rows.append({
             "term": name, "std_coef": fit.params[i], "ci_low": ci[i, 0], "ci_high": ci[i, 1],
@@ -155,8 +159,8 @@ def steed_regression(
     notes: list[str] = []
     cols = ["model", "metric", "rate_form", "term", "std_coef", "ci_low", "ci_high", "p",
             "partial_r2", "n_runs", "n_clusters", "note"]  # fmt: skip
-    if "intrinsic_after" not in runs.columns or runs["intrinsic_after"].isna().all():
-        return pd.DataFrame(columns=cols), ["no intrinsic_after: Steed's regression skipped"]
+    if INTRINSIC_AFTER not in runs.columns or runs[INTRINSIC_AFTER].isna().all():
+        return pd.DataFrame(columns=cols), [f"no {INTRINSIC_AFTER}: Steed's regression skipped"]
     rate_col = "realised_rate"
     if rate_col not in runs.columns or runs[rate_col].isna().all():
         rate_col = "rate"
@@ -168,7 +172,7 @@ def steed_regression(
             continue
         d = runs.assign(
             y=pd.to_numeric(runs[metric], errors="coerce"),
-            intrinsic=pd.to_numeric(runs["intrinsic_after"], errors="coerce"),
+            intrinsic=pd.to_numeric(runs[INTRINSIC_AFTER], errors="coerce"),
             rate_x=rate_form(kind, pd.to_numeric(runs[rate_col], errors="coerce")),
             cluster=runs["model"].astype(str) + "/" + intervened_model(runs),
         ).dropna(subset=["y", "intrinsic", "rate_x"])

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bias_sweep.report.splitplot import STRENGTHLESS
+from bias_sweep.interventions import strengthless
+from bias_sweep.metrics import INTRINSIC_AFTER
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Design:
         out = []
         for method, strengths in self.methods.items():
             k = 1 if method == "none" else self.models_per_level
-            for s in (0.0,) if method in STRENGTHLESS else strengths:
+            for s in (0.0,) if method in strengthless() else strengths:
                 out.append((method, float(s), k))
         return out
 
@@ -124,7 +125,7 @@ def simulate_sweep(
         "rate": rate,
         "seed": np.tile(np.asarray(design.seeds), n_units * n_rates),
         "realised_rate": np.clip(rate + rng.normal(0, sd_realised, rate.size), 0, 1),
-        "intrinsic_after": intr[run_unit],
+        INTRINSIC_AFTER: intr[run_unit],
     }
     for name, t in truths.items():
         u = rng.normal(0.0, t.sd_model, n_units) + t.intrinsic_coef * noise

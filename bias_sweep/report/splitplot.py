@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-STRENGTHLESS = ("none", "random-init")
+from bias_sweep.interventions import strengthless, unseeded
+
 CLUSTER = "intervention_key"  # a sweep's id of the intervened model (identity.intervention_key)
 
 
@@ -23,22 +24,22 @@ def _labels(columns: list[pd.Series], label) -> pd.Series:
 def intervention_level(method: pd.Series, strength: pd.Series) -> pd.Series:
     """`method:strength`, or the method alone for methods without a strength."""
     strength = pd.to_numeric(strength, errors="coerce").astype(float)
-    return _labels(
-        [method.astype(str), strength], lambda m, s: m if m in STRENGTHLESS else f"{m}:{s:g}"
-    )
+    without = strengthless()
+    return _labels([method.astype(str), strength], lambda m, s: m if m in without else f"{m}:{s:g}")
 
 
 def intervened_model(runs: pd.DataFrame) -> pd.Series:
     """The unit of replication within a level. A sweep's table names each intervened model by
     its `intervention_key` (the key of the stored artifact that all its runs fine-tuned: robust
-    to any setting that changes it); other tables by level + intervention seed, `none` being one
-    model whatever its seed. Rows without a key fall back to the seed."""
+    to any setting that changes it); other tables by level + intervention seed, a method without a
+    seed (`none`) being one model whatever its seed. Rows without a key fall back to the seed."""
     level = intervention_level(runs["method"], runs["strength"])
     if "intervention_seed" not in runs.columns:
         unit = level + "#0"
     else:
         seed = runs["intervention_seed"].astype(str)
-        unit = _labels([level, seed], lambda lv, s: f"{lv}#{'0' if lv == 'none' else s}")
+        one = unseeded()
+        unit = _labels([level, seed], lambda lv, s: f"{lv}#{'0' if lv.split(':')[0] in one else s}")
     if CLUSTER in runs.columns:
         key = runs[CLUSTER]
         has_key = key.notna() & (key.astype(str) != "")

@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from bias_sweep.metrics.names import metric_base
+from bias_sweep.metrics import INTRINSIC_AFTER, OTHER, SIGNED, UNSIGNED, metric_base, metric_kinds
 from bias_sweep.report.bootstrap import bootstrap
 from bias_sweep.report.splitplot import (
     SplitPlot,
@@ -68,26 +68,14 @@ from bias_sweep.report.splitplot import (
     sums_of_squares,
     with_design_labels,
 )
+from bias_sweep.schema import ReportConfig
 
 REQUIRED = ("model", "method", "strength", "rate")  # what the engine needs to run at all
 # The `--table` schema (issue 11): without intervention_seed every level counts as one model.
 TABLE_COLUMNS = ("model", "method", "strength", "intervention_seed", "rate", "seed")
-OPTIONAL_COLUMNS = ("realised_rate", "intrinsic_after")
-SIGNED, UNSIGNED, OTHER = "signed", "unsigned", "other"
-METRIC_KINDS: dict[str, str] = {
-    # signed: gaps that change sign as r crosses 0.5, and BPSN/BNSP AUC, which fall (rise) as
-    # group A's examples become mostly positive: monotone, linear in r
-    **dict.fromkeys(("tpr_gap", "fpr_gap", "bpsn_auc", "bnsp_auc"), SIGNED),
-    **dict.fromkeys(("intrinsic_before", "intrinsic_after"), SIGNED),
-    # absolute gaps are 0 at balance and grow either way: V-shaped, linear in |r - 0.5|
-    **dict.fromkeys(
-        ("demographic_parity_difference", "equalized_odds_difference", "flip_rate", "ctf_gap"),
-        UNSIGNED,
-    ),
-    # utility, and subgroup AUC (separability within group A: no direction of bias), have no
-    # expected shape in r
-    **dict.fromkeys(("accuracy", "f1", "roc_auc", "subgroup_auc"), OTHER),
-}
+OPTIONAL_COLUMNS = ("realised_rate", INTRINSIC_AFTER)
+# A metric's kind (SIGNED: monotone, linear in r; UNSIGNED: V-shaped, linear in |r - 0.5|;
+# OTHER: no expected shape) is declared where the metric is (`bias_sweep.metrics`).
 RATE_FORMS = {SIGNED: "r", UNSIGNED: "|r - 0.5|", OTHER: "C(rate)"}
 SHARES = ("share_rate", "share_intervention", "share_interaction", "share_difference")
 N_BOOT = 1000
@@ -96,7 +84,7 @@ CI_LEVEL = 0.95
 
 def metric_kind(metric: str, kinds: Mapping[str, str] | None = None) -> str:
     """signed / unsigned / other; `tpr_gap@set` and `tpr_gap_twin` are of tpr_gap's kind."""
-    kinds = {**METRIC_KINDS, **(kinds or {})}
+    kinds = {**metric_kinds(), **(kinds or {})}
     for name in (metric, metric_base(metric)):
         if name in kinds:
             return kinds[name]
@@ -255,7 +243,7 @@ def effects_table(
     runs: pd.DataFrame,
     metrics: Sequence[str],
     kinds: Mapping[str, str] | None = None,
-    primary_metric: str = "tpr_gap",
+    primary_metric: str = ReportConfig.primary_metric,
     n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> pd.DataFrame:

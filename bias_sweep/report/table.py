@@ -16,17 +16,16 @@ from pathlib import Path
 import pandas as pd
 
 from bias_sweep.errors import UserError
+from bias_sweep.metrics import INTRINSIC_AFTER
 from bias_sweep.report.load import SweepData
 from bias_sweep.report.stats import OPTIONAL_COLUMNS, TABLE_COLUMNS
 from bias_sweep.sweep.grid import USUAL_AXES
 
 READERS = {".csv": "CSV", ".parquet": "parquet", ".pq": "parquet"}
-NUMERIC = ("strength", "rate", "realised_rate", "intrinsic_after")
+NUMERIC = ("strength", "rate", "realised_rate", INTRINSIC_AFTER)
 OPTIONAL_NOTES = {
     "realised_rate": "no realised_rate column: Steed's regression uses the nominal rate",
-    "intrinsic_after": (
-        "no intrinsic_after column: no manipulation check and no Steed's regression"
-    ),
+    INTRINSIC_AFTER: "no intrinsic_after column: no manipulation check and no Steed's regression",
 }
 
 

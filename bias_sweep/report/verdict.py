@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bias_sweep.schema import ReportConfig
+
 ALPHA = 0.05
 LARGE_INTERACTION = 0.25  # share of the interaction / the larger main share (see the docstring)
 VERDICTS = ("rate", "intervention", "inconclusive", "neither")
@@ -195,7 +197,7 @@ def metric_sentence(row: pd.Series) -> str:
     return " ".join([text, *[e for e in extra if e]])
 
 
-def headline(effects: pd.DataFrame, primary_metric: str = "tpr_gap") -> str:
+def headline(effects: pd.DataFrame, primary_metric: str = ReportConfig.primary_metric) -> str:
     """The first sentence of the report: the answer for the primary metric, per model, with
     its CI and the number of independent intervened models behind it."""
     rows = effects[effects["metric"] == primary_metric]

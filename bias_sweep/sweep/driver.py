@@ -18,14 +18,14 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
 from ray.tune.logger import JsonLoggerCallback
 
-from bias_sweep.config import load_config
+from bias_sweep.config import read_saved
 from bias_sweep.errors import UserError
 from bias_sweep.files import Timeout, file_lock, write_json_atomic
 from bias_sweep.identity import to_dict
@@ -40,6 +40,9 @@ from bias_sweep.sweep.plan import Plan, describe_plan, make_plan, prepare_new, t
 from bias_sweep.sweep.progress import Progress, ProgressCallback
 from bias_sweep.sweep.results import rebuild_table
 from bias_sweep.tracking import OFFLINE_NOTICE, effective_mode, newest_offline_runs
+
+if TYPE_CHECKING:
+    from bias_sweep.sweep.trainable import AttemptHooks  # imports torch: only in the workers
 
 _interrupted = False
 
@@ -56,12 +59,12 @@ def _on_terminate(signum: int, frame: Any) -> None:
         signal.raise_signal(signal.SIGUSR1)
 
 
-def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
+def _in_worker(config: dict[str, Any], sweep: dict[str, Any], hooks: Any) -> None:
     """What Tune runs in a worker: the trainable, imported there. The driver never trains, so it
     never imports torch and transformers (10 s of its start-up on 2 loaded cores, before Ray)."""
-    from bias_sweep.sweep.trainable import trainable as run_point
+    from bias_sweep.sweep.trainable import trainable
 
-    run_point(config, sweep)
+    trainable(config, sweep, hooks)
 
 
 class _DeliverEarlySignal(tune.Callback):
@@ -140,7 +143,7 @@ def check_resources(conf: DictConfig) -> None:
     )
 
 
-def _tuner(plan: Plan, progress: Progress) -> tune.Tuner:
+def _tuner(plan: Plan, progress: Progress, hooks: AttemptHooks | None) -> tune.Tuner:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # A failed attempt is one line from ProgressCallback (its traceback is in the trial's
     # error.txt), not Tune's multi-line dump.
@@ -159,7 +162,7 @@ def _tuner(plan: Plan, progress: Progress) -> tune.Tuner:
         "points": {key: point_of[key] for key in order},
     }
     fn = tune.with_resources(
-        tune.with_parameters(trainable, sweep=sweep), {"cpu": res.cpu, "gpu": res.gpu}
+        tune.with_parameters(_in_worker, sweep=sweep, hooks=hooks), {"cpu": res.cpu, "gpu": res.gpu}
     )
 
     def dirname(trial: Any) -> str:
@@ -202,21 +205,31 @@ def run_sweep(
     address: str | None = None,
     overwrite: bool = False,
     resume_existing: bool = False,
+    hooks: AttemptHooks | None = None,
 ) -> int:
-    """`bias-sweep run`: start a new sweep (or continue it with resume_existing)."""
+    """`bias-sweep run`: start a new sweep (or continue it with resume_existing). `hooks` are
+    called in the workers at each trial attempt (tests inject faults with them)."""
     folder = SweepFolder.of(conf)
     if resume_existing and folder.exists:
-        return resume_sweep(folder, address=address)
+        return resume_sweep(folder, address=address, hooks=hooks)
     plan = prepare_new(conf, overwrite=overwrite)
-    return _drive(plan, address, fresh=True, overwrite=overwrite)
+    return _drive(plan, address, hooks, fresh=True, overwrite=overwrite)
 
 
-def resume_sweep(folder: SweepFolder, *, address: str | None = None) -> int:
+def resume_sweep(
+    folder: SweepFolder, *, address: str | None = None, hooks: AttemptHooks | None = None
+) -> int:
     """`bias-sweep resume`: continue a stopped, killed or partly failed sweep."""
-    return _drive(make_plan(load_config(folder.sweep_file)), address, fresh=False)
+    return _drive(make_plan(read_saved(folder.sweep_file)), address, hooks, fresh=False)
 
 
-def _drive(plan: Plan, address: str | None, fresh: bool, overwrite: bool = False) -> int:
+def _drive(
+    plan: Plan,
+    address: str | None,
+    hooks: AttemptHooks | None,
+    fresh: bool,
+    overwrite: bool = False,
+) -> int:
     conf = plan.conf
     stop_signals = (signal.SIGTERM, signal.SIGUSR1)
     previous = {s: signal.signal(s, _on_terminate) for s in stop_signals}
@@ -234,7 +247,7 @@ def _drive(plan: Plan, address: str | None, fresh: bool, overwrite: bool = False
                 plan = make_plan(conf)
                 plan.data_checks, plan.eval_sets = checked.data_checks, checked.eval_sets
             OmegaConf.save(conf, plan.folder.sweep_file)
-            return _execute(plan)
+            return _execute(plan, hooks)
     finally:
         if started_ray:
             ray.shutdown()
@@ -242,7 +255,7 @@ def _drive(plan: Plan, address: str | None, fresh: bool, overwrite: bool = False
             signal.signal(sig, handler)
 
 
-def _execute(plan: Plan) -> int:
+def _execute(plan: Plan, hooks: AttemptHooks | None) -> int:
     conf = plan.conf
     mode = effective_mode(conf.tracking.mode)
     if conf.tracking.mode == "online" and mode == "offline":
@@ -253,7 +266,7 @@ def _execute(plan: Plan) -> int:
     remaining = len(plan.keys) - len(plan.done)
     errored: set[str] = set()
     if remaining and not _interrupted:
-        tuner = _tuner(plan, progress)
+        tuner = _tuner(plan, progress, hooks)
         try:
             grid = tuner.fit()
         except Exception:

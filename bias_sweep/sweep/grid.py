@@ -14,8 +14,10 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from bias_sweep.config import grid_axes
+from bias_sweep.config import grid_axes, typed
 from bias_sweep.identity import to_dict
+from bias_sweep.interventions import effective
+from bias_sweep.schema import Config
 
 # Short names of the usual axes: the columns of results, status and reports, W&B config keys.
 AXIS_NAMES = {
@@ -27,21 +29,11 @@ AXIS_NAMES = {
     "seed": "seed",
 }
 USUAL_AXES = tuple(AXIS_NAMES.values())
-# What a method's result does not depend on runs (and is cached) at 0, so that a grid over it does
-# not compute the same intervened model several times: `none` is the pre-trained model itself
-# (one intervened model, whatever the seed), `random-init` has no strength.
-IGNORED_SETTINGS = {"none": ("strength", "seed"), "random-init": ("strength",)}
-
-
-def effective(method: str, setting: str, value: Any) -> Any:
-    """The value an intervention setting (strength, seed) takes for a method."""
-    if setting not in IGNORED_SETTINGS.get(method, ()):
-        return value
-    return 0.0 if setting == "strength" else 0
 
 
 def expand_grid(conf: DictConfig) -> list[dict[str, Any]]:
-    """The sweep's grid points, deduplicated, in a stable order (`IGNORED_SETTINGS` at 0)."""
+    """The sweep's grid points, deduplicated, in a stable order (the shared settings a method
+    ignores at 0: `interventions.effective`)."""
     grid = grid_axes(conf)
     keys = list(grid.keys())
     points: list[dict[str, Any]] = []
@@ -108,9 +100,9 @@ class PointConfigs:
         return d
 
 
-def point_config(conf: DictConfig, point: dict[str, Any]) -> DictConfig:
+def point_config(conf: DictConfig, point: dict[str, Any]) -> Config:
     """The config of one grid point, typed by the schema (what a trial runs with)."""
-    return OmegaConf.merge(conf, PointConfigs(conf)(point))
+    return typed(PointConfigs(conf)(point))
 
 
 def axis_columns(point: dict[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from bias_sweep.config import SweepSection
 from bias_sweep.errors import UserError
+from bias_sweep.schema import SweepSection
 
 SWEEP_FILE = "sweep.yaml"
 RESULT_FILE = "result.json"

@@ -8,9 +8,10 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from bias_sweep.config import cache_dir, grid_axes
+from bias_sweep.caches import cache_root
+from bias_sweep.config import grid_axes, typed
 from bias_sweep.errors import UserError
 from bias_sweep.identity import intervention_key, trial_key
 from bias_sweep.store import ArtifactStore
@@ -19,7 +20,7 @@ from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
 from bias_sweep.tracking import effective_mode
 
 if TYPE_CHECKING:
-    from bias_sweep.data.external import EvalSet
+    from bias_sweep.data.eval_sets import EvalSet
     from bias_sweep.data.feasibility import DataCheck
 
 
@@ -97,29 +98,28 @@ def check_data(plan: Plan) -> None:
     the rates it is paired with; the external eval sets are loaded too. UserError (one line) on
     the first that does not fit; otherwise the checks are kept on the plan for `describe_plan`."""
     # The data layer imports scikit-learn and reads files: only `plan` and `run` need it.
-    from bias_sweep.data.external import load_eval_sets
+    from bias_sweep.data.eval_sets import load_eval_sets
     from bias_sweep.data.feasibility import check_data as check_data_config
 
     conf = plan.conf
     resolve = PointConfigs(conf)
-    base_rate = float(conf.data.rate)
     configs: dict[str, tuple[dict[str, Any], dict[str, Any], list[float]]] = {}
     for point in plan.points:
+        data = resolve(point)["data"]
         axes = {k: v for k, v in point.items() if k.startswith("data.") and k != "data.rate"}
         ident = json.dumps(axes, sort_keys=True, default=str)
-        if ident not in configs:
-            configs[ident] = (axes, resolve(point)["data"], [])
-        configs[ident][2].append(float(point.get("data.rate", base_rate)))
+        configs.setdefault(ident, (axes, data, []))[2].append(data["rate"])
     checks = []
     for axes, data, rates in configs.values():
-        check = check_data_config(OmegaConf.create(data), rates, cache_dir=cache_dir(conf))
+        check = check_data_config(typed({"data": data}).data, rates, cache_dir=conf.cache_dir)
         label = ", ".join(f"{k}={v}" for k, v in axes.items())
         problem = check.problem()
         if problem is not None:
             raise UserError(f"{problem} [{label}]" if label else problem)
         checks.append((label, check))
     plan.data_checks = checks
-    plan.eval_sets = load_eval_sets(conf.eval.sets, conf.data.groups, cache_dir(conf))
+    cfg = typed(conf)
+    plan.eval_sets = load_eval_sets(cfg.eval.sets, cfg.data.groups, cache_root(conf.cache_dir))
 
 
 def trial_order(plan: Plan) -> list[str]:

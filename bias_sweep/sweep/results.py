@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bias_sweep.files import atomic_path
-from bias_sweep.metrics.names import METRIC_KEYS, eval_set_column
+from bias_sweep.files import atomic_path, write_json_atomic
+from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, eval_set_column, metric_keys
 from bias_sweep.sweep.grid import point_columns
-from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
+from bias_sweep.sweep.layout import (
+    PREDICTIONS_FILE,
+    RESULT_FILE,
+    SweepFolder,
+    eval_set_predictions_file,
+)
+
+if TYPE_CHECKING:
+    from bias_sweep.trial import TrialOutput  # the recipe imports torch; the driver must not
 
 
 def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
@@ -26,12 +34,13 @@ def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
     row["realised_rate"] = result.get("realised_rate")
     intrinsic = result.get("intrinsic_bias", {})
     row["intrinsic_kind"] = (intrinsic.get("after") or {}).get("kind")
-    row["intrinsic_before"] = (intrinsic.get("before") or {}).get("value")
-    row["intrinsic_after"] = (intrinsic.get("after") or {}).get("value")
-    for key in METRIC_KEYS:
+    row[INTRINSIC_BEFORE] = (intrinsic.get("before") or {}).get("value")
+    row[INTRINSIC_AFTER] = (intrinsic.get("after") or {}).get("value")
+    keys = metric_keys()
+    for key in keys:
         row[key] = result.get("metrics", {}).get(key)
     for name, one in result.get("eval_sets", {}).items():
-        for key in METRIC_KEYS:
+        for key in keys:
             row[eval_set_column(key, name)] = one.get("metrics", {}).get(key)
     for key, value in result.get("timings", {}).items():
         row[f"time_{key}"] = value
@@ -39,6 +48,20 @@ def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
     row["node_id"] = result.get("node_id")
     row["intervention_key"] = result.get("intervention_key")
     return row
+
+
+def write_trial(folder: Path, output: TrialOutput, extra: dict[str, Any]) -> dict[str, Any]:
+    """Write a trial's files into its folder: the predictions first, result.json (the trial's
+    result and the caller's `extra` facts, e.g. its grid point) last and atomically, since its
+    presence means the trial is done. Returns what result.json holds."""
+    with atomic_path(folder / PREDICTIONS_FILE) as tmp:
+        output.predictions.to_parquet(tmp, index=False)
+    for name, frame in output.eval_set_predictions.items():
+        with atomic_path(folder / eval_set_predictions_file(name)) as tmp:
+            frame.to_parquet(tmp, index=False)
+    result = {**output.result, **extra}
+    write_json_atomic(folder / RESULT_FILE, result)
+    return result
 
 
 def read_result(folder: Path) -> dict[str, Any] | None:

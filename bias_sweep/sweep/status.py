@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bias_sweep.config import load_config
+from bias_sweep.config import read_saved
 from bias_sweep.files import Timeout, file_lock
-from bias_sweep.launch.record import describe
 from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE, STATE_FILE, SweepFolder
 from bias_sweep.sweep.plan import make_plan
 
@@ -36,7 +35,7 @@ def _is_running(folder: Path) -> bool:
 
 def trial_states(sweep: SweepFolder) -> pd.DataFrame:
     """One row per grid point: its axes, key, state and latest error line."""
-    plan = make_plan(load_config(sweep.sweep_file))
+    plan = make_plan(read_saved(sweep.sweep_file))
     live = driver_running(sweep)
     rows = []
     for columns, key in zip(plan.columns, plan.keys, strict=True):
@@ -79,4 +78,4 @@ def status_lines(sweep: SweepFolder, errors: int = 20) -> list[str]:
         lines.append(f"  failed {row['trial_key']}: {row['error']}")
     if len(failed) > errors:
         lines.append(f"  ... and {len(failed) - errors} more failed trials")
-    return lines + describe(sweep.root)
+    return lines

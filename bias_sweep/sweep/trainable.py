@@ -5,8 +5,8 @@ returns at once (nothing finished runs twice); the training state is reported as
 checkpoint after every epoch and a retry (or a later driver run) continues from the newest one;
 each trial is one W&B run whose id is its key; a failed attempt leaves `error.txt`.
 
-Fault injection for tests: BIAS_SWEEP_FAULT=after_epoch:N fails each trial once, on its first
-attempt, after epoch N's checkpoint; BIAS_SWEEP_FAULT=always fails every attempt before training.
+Whoever starts a sweep may pass `AttemptHooks` (tests inject faults with them); the package
+ships none.
 """
 
 from __future__ import annotations
@@ -17,67 +17,52 @@ import socket
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import ray
 import torch
-from omegaconf import DictConfig, OmegaConf
 from ray import tune
 
+from bias_sweep.config import from_dict
 from bias_sweep.files import write_json_atomic
-from bias_sweep.identity import to_dict
 from bias_sweep.store import ArtifactStore
-from bias_sweep.sweep.grid import axis_columns, point_columns, point_config
-from bias_sweep.sweep.layout import (
-    CHECKPOINT_FILE,
-    ERROR_FILE,
-    PREDICTIONS_FILE,
-    STATE_FILE,
-    SweepFolder,
-)
-from bias_sweep.sweep.results import read_result
-from bias_sweep.tracking import Run
+from bias_sweep.sweep.grid import point_config
+from bias_sweep.sweep.layout import CHECKPOINT_FILE, ERROR_FILE, STATE_FILE, SweepFolder
+from bias_sweep.sweep.results import read_result, write_trial
+from bias_sweep.sweep.wandb_runs import log_intervention, trial_run
 from bias_sweep.training import load_state, save_state
 from bias_sweep.trial import TrialHooks, run_trial
 
-FAULT_ENV = "BIAS_SWEEP_FAULT"
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at a trial: its number (from 1) and the epoch it resumed from, if any."""
+
+    key: str
+    number: int
+    resumed_from: int | None
 
 
-class InjectedFault(RuntimeError):
-    """Raised by the test-only fault switch (see the module docstring)."""
+@dataclass(frozen=True)
+class AttemptHooks:
+    """Called in the worker at the start of each attempt and after each epoch's checkpoint
+    (picklable: they travel to the workers with the trainable)."""
+
+    on_start: Callable[[Attempt], None] | None = None
+    after_epoch: Callable[[Attempt, int], None] | None = None
 
 
-def _fault() -> tuple[str, int | None]:
-    """The fault asked for in the environment: ("", None), ("always", None), ("after_epoch", N)."""
-    value = os.environ.get(FAULT_ENV, "")
-    kind, _, epoch = value.partition(":")
-    return kind, int(epoch) if epoch else None
-
-
-def wandb_group(conf: DictConfig, point: dict[str, Any]) -> str:
-    """The trial's config without its seed, so W&B can average over seeds."""
-    rest = {k: v for k, v in axis_columns(point).items() if k != "seed"}
-    return conf.sweep.name + ":" + ",".join(f"{k}={v}" for k, v in rest.items())
-
-
-def wandb_config(conf: DictConfig, point: dict[str, Any]) -> dict[str, Any]:
-    """Grid axes as flat top-level keys (for W&B's grouping and parallel plots), config nested."""
-    cfg = to_dict(conf)
-    return {**point_columns(cfg, point), "sweep": conf.sweep.name, "cfg": cfg}
-
-
-def _report(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
-    checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-    tune.report(metrics, checkpoint=checkpoint)
-
-
-def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
+def trainable(
+    config: dict[str, Any], sweep: dict[str, Any], hooks: AttemptHooks | None = None
+) -> None:
     """One grid point as a Tune function trainable: resumable from its latest checkpoint."""
+    hooks = hooks or AttemptHooks()
     key = config["trial"]
     point = sweep["points"][key]
-    conf = point_config(OmegaConf.create(sweep["conf"]), point)
     folder = SweepFolder(Path(sweep["path"]))
     out = folder.trial(key)
     done = read_result(out)
@@ -85,96 +70,77 @@ def trainable(config: dict[str, Any], sweep: dict[str, Any]) -> None:
         _report({**done["metrics"], "done": True, "skipped": True})
         return
     torch.set_num_threads(max(1, int(sweep["cpu"])))
-    checkpoint = tune.get_checkpoint()  # this Tune run's retry of the trial
-    resume_state = None
-    if checkpoint is not None:
-        with checkpoint.as_directory() as where:
-            resume_state = load_state(Path(where) / CHECKPOINT_FILE)
-    elif (out / STATE_FILE).exists():  # started by an earlier driver run: its newest checkpoint
-        resume_state = latest_checkpoint_state(folder, key)
-    out.mkdir(parents=True, exist_ok=True)
-    attempt = _bump_attempt(
-        out, resumed_from=None if resume_state is None else resume_state["epoch"]
-    )
-    run = Run(
-        run_id=key,
-        name=f"{conf.sweep.name}-{key}",
-        project=conf.tracking.project,
-        entity=conf.tracking.entity,
-        group=wandb_group(conf, point),
-        job_type="finetune",
-        tags=[conf.sweep.name],
-        config=wandb_config(conf, point),
-        directory=folder.root,
-        mode=conf.tracking.mode,
-    )
-    # The epochs logged so far travel in the checkpoint. Offline, a resumed run is a new folder
-    # with the same id and `wandb sync` keeps one folder's history per run (wandb/wandb#3841),
-    # so the new folder repeats the earlier epochs: the newest folder holds the whole run.
-    history: list[dict[str, Any]] = list((resume_state or {}).get("history", []))
-    if run.offline:
-        for entry in history:
-            run.log(entry["values"], step=entry["step"])
-    fault, fault_epoch = _fault()
+    conf = point_config(from_dict(sweep["conf"]), point)
+    resume_state = _resume_state(folder, key)
+    history = (resume_state or {}).get("history", [])
+    with (
+        attempt_record(out, key, resume_state) as attempt,
+        trial_run(conf, key, point, folder, history) as run,
+    ):
+        if hooks.on_start is not None:
+            hooks.on_start(attempt)
 
-    def on_epoch(epoch: int, state: dict[str, Any], metrics: dict[str, Any]) -> None:
-        values = {f"train/{k}": v for k, v in metrics.items()}
-        history.append({"step": epoch, "values": values})
-        run.log(values, step=epoch)
-        with tempfile.TemporaryDirectory() as where:
-            save_state({**state, "history": history}, Path(where) / CHECKPOINT_FILE)
-            _report({**metrics, "done": False}, checkpoint_dir=where)
-        if fault == "after_epoch" and fault_epoch == epoch and resume_state is None:
-            raise InjectedFault(
-                f"{FAULT_ENV}=after_epoch:{epoch}: failing once after epoch {epoch}"
-            )
+        def on_epoch(epoch: int, state: dict[str, Any], metrics: dict[str, Any]) -> None:
+            run.log_epoch(epoch, metrics)
+            _checkpoint({**state, "history": run.history}, {**metrics, "done": False})
+            if hooks.after_epoch is not None:
+                hooks.after_epoch(attempt, epoch)
 
-    try:
-        if fault == "always":
-            raise InjectedFault(f"{FAULT_ENV}=always: failing before training, on every attempt")
-        result = run_trial(
+        output = run_trial(
             conf,
-            out,
             store=ArtifactStore(folder.interventions),
             hooks=TrialHooks(
                 resume_state=resume_state,
                 on_epoch=on_epoch,
-                extra=_node(),
                 on_intervention_built=lambda meta: log_intervention(conf, meta, folder),
             ),
-            point=point,
         )
-    except BaseException as exc:
-        # The first line is what status and the driver show: the class's own name and the
-        # message's first line; the traceback follows for whoever opens the file.
-        message = str(exc).strip().splitlines()
-        first = type(exc).__name__ + (f": {message[0]}" if message else "")
-        (out / ERROR_FILE).write_text(f"attempt {attempt}: {first}\n\n" + traceback.format_exc())
-        run.finish(exit_code=1)
-        raise
-    (out / ERROR_FILE).unlink(missing_ok=True)
-    run.summarize(summary_values(result))
-    if run.active:
-        run.log_tables({"predictions": pd.read_parquet(out / PREDICTIONS_FILE)})
-    run.finish()
+        result = write_trial(out, output, {"point": point, **_node()})
+        run.complete(result, output.predictions)
     _report({**result["metrics"], "done": True, "skipped": False})
 
 
-def summary_values(result: dict[str, Any]) -> dict[str, Any]:
-    """A trial's W&B summary: its metrics, each external eval set's as `<set>/<metric>`, the
-    realised rate, intrinsic bias and timings."""
-    return {
-        **result["metrics"],
-        **{
-            f"{name}/{key}": value
-            for name, one in result.get("eval_sets", {}).items()
-            for key, value in one["metrics"].items()
-        },
-        "realised_rate": result["realised_rate"],
-        "intrinsic_before": result["intrinsic_bias"]["before"]["value"],
-        "intrinsic_after": result["intrinsic_bias"]["after"]["value"],
-        **{f"time/{k}": v for k, v in result["timings"].items()},
-    }
+def _report(metrics: dict[str, Any]) -> None:
+    tune.report(metrics)
+
+
+def _checkpoint(state: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """Report an epoch to Tune with the training state as its checkpoint."""
+    with tempfile.TemporaryDirectory() as where:
+        save_state(state, Path(where) / CHECKPOINT_FILE)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(where))
+
+
+def _resume_state(folder: SweepFolder, key: str) -> dict[str, Any] | None:
+    """The training state to continue from: this Tune run's checkpoint of the trial (a retry),
+    else the newest one an earlier driver run left, else None."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as where:
+            return load_state(Path(where) / CHECKPOINT_FILE)
+    if (folder.trial(key) / STATE_FILE).exists():  # started by an earlier driver run
+        return latest_checkpoint_state(folder, key)
+    return None
+
+
+@contextmanager
+def attempt_record(out: Path, key: str, resume_state: dict[str, Any] | None) -> Iterator[Attempt]:
+    """The attempt's bookkeeping in the trial folder: state.json counts it; a failure leaves
+    error.txt (its first line: the exception's class and message's first line, then the
+    traceback), a success removes an earlier one."""
+    out.mkdir(parents=True, exist_ok=True)
+    resumed_from = None if resume_state is None else resume_state["epoch"]
+    attempt = Attempt(key, _bump_attempt(out, resumed_from), resumed_from)
+    try:
+        yield attempt
+    except BaseException as exc:
+        message = str(exc).strip().splitlines()
+        first = type(exc).__name__ + (f": {message[0]}" if message else "")
+        (out / ERROR_FILE).write_text(
+            f"attempt {attempt.number}: {first}\n\n" + traceback.format_exc()
+        )
+        raise
+    (out / ERROR_FILE).unlink(missing_ok=True)
 
 
 def _node() -> dict[str, Any]:
@@ -212,34 +178,3 @@ def latest_checkpoint_state(folder: SweepFolder, key: str) -> dict[str, Any] | N
         if best is None or int(state["epoch"]) > int(best["epoch"]):
             best = state
     return best
-
-
-def log_intervention(conf: DictConfig, meta: dict[str, Any], folder: SweepFolder) -> None:
-    """A W&B run for an intervened model, by the trial that built it (so exactly one per key)."""
-    run = Run(
-        run_id=f"iv-{meta['key']}",
-        name=f"{conf.sweep.name}-intervention-{meta['key'][:8]}",
-        project=conf.tracking.project,
-        entity=conf.tracking.entity,
-        group=f"{conf.sweep.name}:interventions",
-        job_type="intervention",
-        tags=[conf.sweep.name],
-        config={
-            "model": conf.model.name,
-            "method": conf.intervention.method,
-            "strength": conf.intervention.strength,
-            "cfg": meta["settings"],
-        },
-        directory=folder.root,
-        mode=conf.tracking.mode,
-        beside_active=True,  # the building trial's own run stays open
-    )
-    run.summarize(
-        {
-            "intrinsic_before": meta["intrinsic_before"]["value"],
-            "intrinsic_after": meta["intrinsic_after"]["value"],
-            "intrinsic_kind": meta["intrinsic_after"]["kind"],
-            "built_s": meta["built_s"],
-        }
-    )
-    run.finish()

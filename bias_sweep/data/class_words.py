@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-from .lexicons import Lexicon
+from .lexicon import Lexicon
 
 MAX_DOCS = 100_000  # more documents barely move the top words; keeps large hub pools quick
 

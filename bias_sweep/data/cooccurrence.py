@@ -9,7 +9,7 @@ import pandas as pd
 
 from bias_sweep.errors import UserError
 
-from .lexicons import Lexicon
+from .lexicon import Lexicon
 
 RATE_TOLERANCE = 0.01
 
@@ -27,6 +27,14 @@ class Shortfall:
     group: str | None
     need: int
     has: int
+
+    def text(self, pool_name: str) -> str:
+        """'cell (male, label 1) needs 180 rows, the train pool has 12' and the like."""
+        if self.group is None:
+            what = f"label {self.label} needs {self.need} group-mentioning rows"
+        else:
+            what = f"cell ({self.group}, label {self.label}) needs {self.need} rows"
+        return f"{what}, the {pool_name} has {self.has}"
 
 
 def label_counts(n: int, share_1: float | None = None) -> tuple[int, int]:
@@ -99,10 +107,6 @@ def cooccurrence_sample(
     pool's columns, fresh index; with mark_swapped also a bool column `swapped`, true where the
     text is a swapped twin) and the realised rate (#A with y=1) / (#y=1).
     """
-    if method not in ("resample", "counterfactual"):
-        raise UserError(f"data.rate_method: {method!r}; expected resample or counterfactual")
-    if not 0 <= rate <= 1:
-        raise UserError(f"data.rate: {rate!r} is not in [0, 1]")
     groups = pool["group"].to_numpy()
     labels = pool["label"].to_numpy()
     valid = (groups == lexicon.name_a) | (groups == lexicon.name_b)
@@ -153,15 +157,11 @@ def cooccurrence_sample(
 
 
 def _short_message(short: Shortfall, size_key: str) -> str:
-    if short.group is None:
-        return (
-            f"pool too small: need {short.need} rows with label {short.label}, the pool has "
-            f"{short.has}; lower {size_key}"
-        )
-    return (
-        f"pool too small: need {short.need} rows of group {short.group} with label {short.label}, "
-        f"the pool has {short.has}; lower {size_key} or use data.rate_method=counterfactual"
-    )
+    rows = f"rows with label {short.label}"
+    if short.group is not None:
+        rows = f"rows of group {short.group} with label {short.label}"
+    hint = "" if short.group is None else " or use data.rate_method=counterfactual"
+    return f"pool too small: need {short.need} {rows}, the pool has {short.has}; lower {size_key}{hint}"
 
 
 @dataclass(frozen=True)

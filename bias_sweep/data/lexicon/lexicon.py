@@ -1,9 +1,9 @@
 """Group lexicons: which group a text mentions, and its counterfactual twin (group terms swapped).
 
 A lexicon is a list of (group A term, group B term) pairs, plus, for the gender lexicon, first
-names (names.py). A text belongs to a group when it mentions terms of that group only; its twin
+names (first_names.py). A text belongs to a group when it mentions terms of that group only; its twin
 swaps every term in one pass (twins.py). Where a term has several partners the first pair wins,
-except "her" and "his", which are swapped by their role in the sentence (roles.py: object her ->
+except "her" and "his", which are swapped by their role in the sentence (pronoun_roles.py: object her ->
 him, possessive her -> his, his -> her or hers), so swap(swap(x)) == x holds for pronouns too
 (up to the rare sentences the rule reads wrongly: see tests/test_twins.py).
 
@@ -11,8 +11,8 @@ Left out of the built-in lists on purpose, because they are mostly something els
 "guys" (any group: "you guys"), "bachelor" and "master" (degrees), "groom" (a verb), "host" (a
 verb, "a host of"), "lord" (mostly God: "our Lord", "Dear Lord"), "count"/"countess", "mum"
 (silent), "ma"/"pa". Terms that are group terms only in some uses ("straight", "lent", "man" as
-an interjection, "miss", "ms") are gated: they count only where ambiguous.py says the text uses
-them as a group term. Where a lexicon maps several terms to one ("lesbian", "bisexual" ->
+an interjection, "miss", "ms") are gated: they count only where ambiguous_terms.py says the text
+uses them as a group term. Where a lexicon maps several terms to one ("lesbian", "bisexual" ->
 "straight" -> "gay"), swap(swap(x)) == x cannot hold for them.
 """
 
@@ -20,17 +20,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bias_sweep.errors import UserError
 
-from .names import NAMES_VERSION, name_pairs
-from .twins import Twins, group_counts
+from .first_names import NAMES_VERSION, name_pairs
+from .twins import Twins
 
-__all__ = ["BUILTIN", "Lexicon", "get_lexicon", "group_counts"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from bias_sweep.schema import GroupsConfig
+
+CUSTOM = "custom"  # data.groups.lexicon: groups.pairs only, no built-in list
 
 # Order matters where a term repeats: the first pair with it decides where it is swapped to
 # (her and his are decided by role instead; see twins.ROLE_RULES).
@@ -173,8 +178,6 @@ class Lexicon:
     def __post_init__(self) -> None:
         pairs = tuple((a.strip().lower(), b.strip().lower()) for a, b in self.pairs)
         object.__setattr__(self, "pairs", pairs)
-        if not pairs or any(not a or not b for a, b in pairs):
-            raise UserError("data.groups.pairs: expected a non-empty list of [a_term, b_term]")
         both = sorted(set(self.terms_a) & set(self.terms_b))
         if both:
             raise UserError(f"data.groups.pairs: term '{both[0]}' is in both groups")
@@ -192,7 +195,7 @@ class Lexicon:
     @cached_property
     def twins(self) -> Twins:
         """The term finder and twin builder (compiled once per lexicon)."""
-        return Twins(self)
+        return Twins(self.pairs, self.builtin, self.first_names)
 
     @property
     def vocabulary(self) -> frozenset[str]:
@@ -223,6 +226,26 @@ class Lexicon:
             },
             index=texts.index,
         )
+
+    def side_counts(self, scans: pd.DataFrame) -> dict[str, int]:
+        """Rows of a scan_column frame that mention group A only, B only, both or neither."""
+        has_a, has_b = scans["has_a"].to_numpy(), scans["has_b"].to_numpy()
+        return {
+            "a": int((has_a & ~has_b).sum()),
+            "b": int((has_b & ~has_a).sum()),
+            "both": int((has_a & has_b).sum()),
+            "neither": int((~has_a & ~has_b).sum()),
+        }
+
+    def column_counts(self, groups: pd.Series, column: str) -> dict[str, Any]:
+        """Rows of a gold group column (name_a, name_b or None per row) by group."""
+        return {
+            "group_from": f"column {column}",
+            "a": int((groups == self.name_a).sum()),
+            "b": int((groups == self.name_b).sum()),
+            "both": 0,
+            "neither": int(groups.isna().sum()),
+        }
 
     def group_column_from(self, scans: pd.DataFrame) -> pd.Series:
         """The group of each row of a scan_column frame (None for both or neither)."""
@@ -260,35 +283,36 @@ class Lexicon:
         return out
 
 
-def get_lexicon(groups: Any) -> Lexicon:
-    """The lexicon of a `data.groups` config (GroupsConfig or DictConfig).
+def group_counts(texts: pd.Series | Iterable[str], lexicon: Lexicon) -> dict[str, Any]:
+    """How many texts mention group A only, B only, both or neither, and the share kept (A or B
+    only: a text about both groups has no group, one about neither has no twin)."""
+    counts = lexicon.side_counts(lexicon.scan_column(pd.Series(list(texts), dtype=object)))
+    rows = sum(counts.values())
+    return {
+        "rows": rows,
+        **counts,
+        "kept_share": (counts["a"] + counts["b"]) / rows if rows else 0.0,
+    }
+
+
+def get_lexicon(groups: GroupsConfig) -> Lexicon:
+    """The lexicon of a (validated) `data.groups` config.
 
     Built-ins: gender, sexuality, religion. `custom` uses `groups.pairs` only; with a built-in,
     `groups.pairs` adds to its pairs. `name_a`/`name_b` rename the groups (custom default: the
     first pair's terms). `first_names` (default true) adds first names to the gender lexicon.
     """
     kind = groups.lexicon
-    extra: list[tuple[str, str]] = []
-    for pair in groups.pairs or []:
-        terms = [str(t) for t in pair]
-        if len(terms) != 2:
-            raise UserError(f"data.groups.pairs: {terms} is not a pair of two terms")
-        extra.append((terms[0], terms[1]))
-    if kind == "custom":
-        if not extra:
-            raise UserError("data.groups.pairs: lexicon=custom needs [[a_term, b_term], ...]")
+    extra = [(str(a), str(b)) for a, b in groups.pairs or []]
+    if kind == CUSTOM:
         name_a, name_b, pairs = extra[0][0].lower(), extra[0][1].lower(), ()
-    elif kind in BUILTIN:
-        name_a, name_b, pairs = BUILTIN[kind]
     else:
-        allowed = ", ".join([*BUILTIN, "custom"])
-        raise UserError(f"data.groups.lexicon: {kind!r} is not allowed; expected one of {allowed}")
-    # First names: on by default with the gender lexicon (`data.groups.first_names`).
-    first_names = kind == "gender" and bool(getattr(groups, "first_names", True))
+        name_a, name_b, pairs = BUILTIN[kind]
     return Lexicon(
         name_a=groups.name_a or name_a,
         name_b=groups.name_b or name_b,
         pairs=tuple(pairs) + tuple(extra),
-        builtin=None if kind == "custom" else kind,
-        first_names=first_names,
+        builtin=None if kind == CUSTOM else kind,
+        # First names: on by default with the gender lexicon (`data.groups.first_names`).
+        first_names=kind == "gender" and groups.first_names,
     )

@@ -12,10 +12,10 @@ import pandas as pd
 
 from bias_sweep.errors import UserError
 
-from .sampling import cooccurrence_sample
+from .cooccurrence import cooccurrence_sample
 
 if TYPE_CHECKING:
-    from bias_sweep.data import TaskData
+    from bias_sweep.data.task import TaskData
 
 
 def attribute_corpus(task: TaskData, rate: float, seed: int) -> tuple[list[str], dict[str, Any]]:
@@ -27,7 +27,7 @@ def attribute_corpus(task: TaskData, rate: float, seed: int) -> tuple[list[str],
     P(A | positive words) = rate and P(A | negative words) = 1 - rate. The other sentences are
     kept as they are, so only the association changes with `rate`, not the text distribution.
     Labelling by attribute words (not by task labels) keeps this a function of the task's text
-    alone and targets exactly the association that `metrics.intrinsic` measures.
+    alone and targets exactly the association that `probes.intrinsic` measures.
     """
     lex = task.lexicon
     pos, neg = _word_set(task.attribute_words), _word_set(task.negative_words)

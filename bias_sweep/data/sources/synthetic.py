@@ -1,4 +1,5 @@
-"""An offline templated task: short comments about a person, toxic-ish (y=1) or not (y=0).
+"""`data.source=synthetic`, an offline templated task: short comments about a person, toxic-ish
+(y=1) or not (y=0), data.pool_size of them, generated from the lexicon of data.groups.
 
 The label comes from attribute words ("rude", "lovely"), the group from one lexicon term (or a
 pronoun of the same group), and filler phrases vary content and length. A sixth of the sentences
@@ -9,13 +10,18 @@ is the shortcut the co-occurrence experiments measure.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import pair_roles as R
-from .lexicons import Lexicon
+from bias_sweep.data.lexicon import Lexicon, get_lexicon
+from bias_sweep.data.lexicon import term_roles as R
+from bias_sweep.data.sources.registry import Source, SourceRows, register_source
+from bias_sweep.schema import DataConfig
+
+SEED = 0
+VERSION = 1  # bump when the generator changes, so caches keyed by fingerprint refresh
 
 # Shares tuned with a bag-of-words logistic regression (tests/test_data.py): at rate 0.9 it shows
 # a clear TPR gap (about 0.4) while still mostly reading the words (accuracy about 0.75).
@@ -164,7 +170,14 @@ def generate(lexicon: Lexicon, n: int, seed: int = 0, *, with_twins: bool = Fals
     return frame
 
 
-@lru_cache(maxsize=8)
-def synthetic_pool(lexicon: Lexicon, n: int, seed: int = 0) -> pd.DataFrame:
-    """generate(), cached: every trial of a worker process shares the same pool."""
-    return generate(lexicon, n, seed)
+def load(cfg: DataConfig, root: Path) -> SourceRows:
+    frame = generate(get_lexicon(cfg.groups), cfg.pool_size, SEED)
+    ident = {"pool_size": cfg.pool_size, "version": VERSION}
+    return SourceRows(frame[["text", "label"]], ident, class_words=(POSITIVE_WORDS, NEGATIVE_WORDS))
+
+
+def describe(cfg: DataConfig) -> str:
+    return f"the synthetic pool ({cfg.pool_size} rows)"
+
+
+register_source(Source("synthetic", load, describe))

@@ -2,10 +2,11 @@
 
 Per match, in order:
 - a first name (gender lexicon): its twin is the name of the same rank of the other sex
-  (names.py), so a name has the same twin everywhere; a name right after Mr/Mrs/Ms/Miss/Mx is a
-  surname and left alone;
-- a term with a gate (ambiguous.py) counts only where the gate says it is used as a group term;
-- "her" and "his" are swapped by their role in the sentence (roles.py): her -> him | his,
+  (first_names.py), so a name has the same twin everywhere; a name right after Mr/Mrs/Ms/Miss/Mx
+  is a surname and left alone;
+- a term with a gate (ambiguous_terms.py) counts only where the gate says it is used as a group
+  term;
+- "her" and "his" are swapped by their role in the sentence (pronoun_roles.py): her -> him | his,
   his -> her | hers; every other term goes to its first partner in the lexicon's pairs;
 - the replacement keeps the case of the original (her -> his, Her -> His, HER -> HIS).
 
@@ -16,22 +17,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from . import roles
-from .ambiguous import GATES, Around, in_proper_name
-from .names import name_pairs
-from .roles import word_set
-
-if TYPE_CHECKING:
-    from .lexicons import Lexicon
+from .ambiguous_terms import GATES, Around, in_proper_name
+from .first_names import name_pairs
+from .pronoun_roles import her_is_possessive, his_is_pronoun, word_set
 
 # Terms whose partner depends on the role: (rule, partner when the rule holds, partner otherwise).
 ROLE_RULES: dict[str, tuple[Callable[[str, list[str]], bool], str, str]] = {
-    "her": (roles.her_is_possessive, "his", "him"),
-    "his": (roles.his_is_pronoun, "hers", "her"),
+    "her": (her_is_possessive, "his", "him"),
+    "his": (his_is_pronoun, "hers", "her"),
 }
 SURNAME_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "messrs"})
 # Gender terms that are no nouns: never part of a proper name.
@@ -72,13 +66,17 @@ def match_case(source: str, target: str) -> str:
 
 
 class Twins:
-    """The term finder and twin builder of one lexicon (built once per Lexicon, then cached)."""
+    """The term finder and twin builder of one lexicon (built once per Lexicon, then cached):
+    its (A term, B term) pairs, the built-in lexicon they start from (None: custom), and whether
+    first names count as gender terms."""
 
-    def __init__(self, lexicon: Lexicon) -> None:
+    def __init__(
+        self, pairs: tuple[tuple[str, str], ...], builtin: str | None, first_names: bool
+    ) -> None:
         self.side: dict[str, int] = {}  # term -> 0 (group A) or 1 (group B)
         self.partner: dict[str, str] = {}
         partners: dict[str, set[str]] = {}
-        for a, b in lexicon.pairs:
+        for a, b in pairs:
             self.side[a], self.side[b] = 0, 1
             self.partner.setdefault(a, b)  # first pair wins where a term has several partners
             self.partner.setdefault(b, a)
@@ -89,15 +87,14 @@ class Twins:
             for term, rule in ROLE_RULES.items()
             if {rule[1], rule[2]} <= partners.get(term, set())
         }
-        builtin = lexicon.builtin is not None
-        self.gates = {t: g for t, g in GATES.items() if builtin and t in self.side}
+        self.gates = {t: g for t, g in GATES.items() if builtin is not None and t in self.side}
         self.proper_terms = (
             frozenset(t for t in self.side if t not in FUNCTION_TERMS and " " not in t)
-            if lexicon.builtin == "gender"
+            if builtin == "gender"
             else frozenset()
         )
         self.names: dict[str, tuple[int, str]] = {}
-        if lexicon.first_names:
+        if first_names:
             for male, female in name_pairs():
                 m, f = male.lower(), female.lower()
                 if m not in self.side and f not in self.side:
@@ -166,20 +163,3 @@ class Twins:
         """(mentions group A, mentions group B)."""
         has_a, has_b, _ = self.scan(text)
         return has_a, has_b
-
-
-def group_counts(texts: pd.Series | Iterable[str], lexicon: Lexicon) -> dict[str, Any]:
-    """How many texts mention group A only, B only, both or neither, and the share kept (A or B
-    only: a text about both groups has no group, one about neither has no twin)."""
-    twins = lexicon.twins
-    counts = {"a": 0, "b": 0, "both": 0, "neither": 0}
-    for text in texts:
-        has_a, has_b = twins.sides(str(text))
-        key = ("both" if has_b else "a") if has_a else ("b" if has_b else "neither")
-        counts[key] += 1
-    rows = sum(counts.values())
-    return {
-        "rows": rows,
-        **counts,
-        "kept_share": (counts["a"] + counts["b"]) / rows if rows else 0.0,
-    }

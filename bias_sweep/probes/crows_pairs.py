@@ -4,7 +4,7 @@ Data: CrowS-Pairs, `crows_pairs_anonymized.csv` of https://github.com/nyu-mll/cr
 Nikita Nangia, Clara Vania, Rasika Bhalerao and Samuel R. Bowman, licensed CC BY-SA 4.0; its
 prompts come from the ROCStories corpora and the fiction part of MultiNLI. It is not shipped
 here: `load_crows_pairs` reads a local copy or its public URL (`URL`), downloaded once into the
-cache by `data.sources`.
+cache by `data.tables`.
 
 Each pair is a more stereotyping sentence (`sent_more`) and a less stereotyping one
 (`sent_less`) that differ only in the words naming the group. `stereo_antistereo` says which
@@ -52,8 +52,8 @@ import pandas as pd
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from bias_sweep.config import CROWS_PAIRS_BIAS_TYPES, cache_root
-from bias_sweep.data import sources
+from bias_sweep.caches import cache_root
+from bias_sweep.data.tables import local_file
 from bias_sweep.errors import UserError
 from bias_sweep.training import select_device
 
@@ -72,10 +72,7 @@ def load_crows_pairs(
     """The pairs of one bias type ("all": every pair) from a local file or URL (a URL is
     downloaded once into `<cache_dir>/downloads`, default $BIAS_SWEEP_CACHE or
     ~/.cache/bias-sweep)."""
-    if bias_type not in CROWS_PAIRS_BIAS_TYPES:
-        allowed = ", ".join(CROWS_PAIRS_BIAS_TYPES)
-        raise UserError(f"intrinsic.crows_pairs_bias_type: {bias_type!r} is not one of {allowed}")
-    local = sources.local_file(path, cache_root(cache_dir), key=KEY)
+    local = local_file(path, cache_root(cache_dir), key=KEY)
     try:
         frame = pd.read_csv(local)
     except Exception as exc:

@@ -1,11 +1,11 @@
-"""Continued masked-LM pre-training shared by `cda` and `skew`, and the head warm-up it needs on
-an encoder saved without an MLM head."""
+"""Continued masked-LM pre-training of a saved model (the `cda` and `skew` interventions), and the
+head warm-up it needs on an encoder saved without an MLM head."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -13,6 +13,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from bias_sweep import models
 from bias_sweep.mlm_head import frozen_encoder, plateaued
 from bias_sweep.training import mlm_batches, mlm_step, phase_losses, select_device, train_mlm
+
+if TYPE_CHECKING:
+    from bias_sweep.data import TaskData
 
 # The head warm-up (`warm_up_head`) on a base without an MLM head. A fresh head learns at 30 times
 # the encoder's continued pre-training rate (the intervention's lr, 1e-4 by default): it starts
@@ -32,19 +35,28 @@ HEAD_WARMUP_MAX_STEPS = 300
 
 
 def continue_pretraining(
-    base_dir: Path, texts: list[str], icfg: Any, out_dir: Path, seed: int, task: Any
+    base_dir: Path,
+    texts: list[str],
+    out_dir: Path,
+    seed: int,
+    task: TaskData,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    term_mask_prob: float,
 ) -> dict[str, Any]:
-    """MLM training of the base on `texts` (icfg.steps, batch_size, lr), saved to `out_dir`.
+    """MLM training of the base on `texts` for `steps` steps, saved to `out_dir`.
 
-    Group terms are masked with probability icfg.term_mask_prob (`training.train_mlm`). At 1, the
+    Group terms are masked with probability term_mask_prob (`training.train_mlm`). At 1, the
     default, every one is: the probe reads what the model predicts in a group slot, and that makes
     each step count; but the model then never conditions on a group term, which is what
     CrowS-Pairs reads (a text and its twin are one masked input), so 0.15 (BERT's rate) when that
-    is the measure (metrics.crows_pairs docstring).
+    is the measure (probes.crows_pairs docstring).
 
     A base without an MLM head (e.g. MiniLM) gets a freshly initialised head, first warmed up
     alone with the encoder frozen (`warm_up_head`), then trained jointly with the encoder for
-    icfg.steps; only the encoder is saved, so the result has the same parts as the base (its own
+    `steps`; only the encoder is saved, so the result has the same parts as the base (its own
     pooler included) and is probed the same way.
     """
     had_head = models.has_mlm_head(base_dir)
@@ -53,24 +65,15 @@ def continue_pretraining(
     mlm = models.load_masked_lm(base_dir)
     device = select_device()
     focus_terms = [t for pair in task.lexicon.pairs for t in pair]
-    focus_prob = float(icfg.term_mask_prob)
     warmup: dict[str, Any] = {"head_warmup_steps": 0}
     if not had_head:
         warmup = warm_up_head(
-            mlm, tokenizer, texts, int(icfg.batch_size), seed, device, focus_terms, focus_prob
+            mlm, tokenizer, texts, batch_size, seed, device, focus_terms, term_mask_prob
         )
     info = train_mlm(
-        mlm,
-        tokenizer,
-        texts,
-        steps=int(icfg.steps),
-        batch_size=int(icfg.batch_size),
-        lr=float(icfg.lr),
-        seed=seed,
-        device=device,
-        focus_terms=focus_terms,
-        focus_prob=focus_prob,
-    )
+        mlm, tokenizer, texts, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+        device=device, focus_terms=focus_terms, focus_prob=term_mask_prob,
+    )  # fmt: skip
     mlm.cpu()
     if had_head:
         mlm.save_pretrained(out_dir)

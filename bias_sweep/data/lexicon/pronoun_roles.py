@@ -203,7 +203,7 @@ def _adjective_like(word: str) -> bool:
     return len(word) > 4 and word.endswith(ADJ_SUFFIXES) and word not in NOT_PARTICIPLES
 
 
-def her_is_possessive(prev: str, nxt: list[str]) -> bool:
+def her_is_possessive(prev: str, nxt: list[str]) -> bool:  # noqa: C901 - a rule table
     """Whether "her" is possessive ("his") rather than an object ("him").
 
     prev: the word before, lower-case ("" at the start); nxt: the next three tokens, lower-case

@@ -11,31 +11,22 @@ to swap), are dropped and counted: `EvalSet.counts`.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bias_sweep.caches import Memo
 from bias_sweep.errors import UserError
+from bias_sweep.schema import EvalSetConfig, GroupsConfig
 
-from . import sources
-from .lexicons import Lexicon, get_lexicon
+from . import tables
+from .lexicon import Lexicon, get_lexicon
 
-_SETS: OrderedDict[tuple, EvalSet] = OrderedDict()  # per process: a worker's trials share them
-_MAX_SETS = 8
-SETTINGS = (
-    "name",
-    "path",
-    "text_column",
-    "label_column",
-    "positive_label",
-    "group_column",
-    "group_values",
-    "cf_text_column",
-)
+_SETS: Memo[EvalSet] = Memo(8)  # per process: a worker's trials share them
 
 
 @dataclass(frozen=True)
@@ -47,9 +38,11 @@ class EvalSet:
     groups: tuple[str, str]  # the names of groups A and B
 
 
-def _groups(one: Any, key: str, raw: pd.Series, lexicon: Lexicon, shown: str) -> pd.Series:
+def _groups(
+    one: EvalSetConfig, key: str, raw: pd.Series, lexicon: Lexicon, shown: str
+) -> pd.Series:
     """name_a / name_b / None per row from the set's group column."""
-    values = sources.as_text(raw)
+    values = tables.as_text(raw)
     if one.group_values:
         mapping = {
             str(one.group_values["a"]): lexicon.name_a,
@@ -62,43 +55,29 @@ def _groups(one: Any, key: str, raw: pd.Series, lexicon: Lexicon, shown: str) ->
         seen = ", ".join(sorted(values.dropna().astype(str).unique())[:8])
         raise UserError(
             f"{key}.group_values: column '{one.group_column}' of {shown} needs values of both "
-            f"groups ({', '.join(mapping)}); it has {seen or 'none'}"
+            f"groups ({', '.join(mapping)}); it has {seen or 'no value'}"
         )
     return groups.astype(object).where(groups.notna(), None)
 
 
-def _build(one: Any, key: str, lexicon: Lexicon, root: Path) -> EvalSet:
-    df, shown = sources.read_table(str(one.path), root, key=f"{key}.path")
-    text = sources.column(df, one.text_column, f"{key}.text_column", shown)
-    raw_label = sources.column(df, one.label_column, f"{key}.label_column", shown)
+def _build(one: EvalSetConfig, key: str, lexicon: Lexicon, root: Path) -> EvalSet:
+    df, shown = tables.read_table(one.path, root, key=f"{key}.path")
+    text = tables.column(df, one.text_column, f"{key}.text_column", shown)
+    raw_label = tables.column(df, one.label_column, f"{key}.label_column", shown)
     keep = text.notna() & raw_label.notna()
     df, text = df[keep], text[keep].astype(str)
-    label = sources.binary_labels(raw_label[keep], one.positive_label, one.label_column, shown, key)
+    label = tables.binary_labels(raw_label[keep], one.positive_label, one.label_column, shown, key)
     scans = lexicon.scan_column(text.reset_index(drop=True))
     counts: dict[str, Any] = {"rows": len(df)}
     if one.group_column:
-        raw = sources.column(df, one.group_column, f"{key}.group_column", shown)
+        raw = tables.column(df, one.group_column, f"{key}.group_column", shown)
         group = _groups(one, key, raw.reset_index(drop=True), lexicon, shown)
-        known = group.notna().to_numpy()
-        counts.update(
-            group_from=f"column {one.group_column}",
-            a=int((group == lexicon.name_a).sum()),
-            b=int((group == lexicon.name_b).sum()),
-            both=0,
-            neither=int((~known).sum()),
-        )
+        counts.update(lexicon.column_counts(group, one.group_column))
     else:
         group = lexicon.group_column_from(scans)
-        has_a, has_b = scans["has_a"].to_numpy(), scans["has_b"].to_numpy()
-        counts.update(
-            group_from="lexicon",
-            a=int((has_a & ~has_b).sum()),
-            b=int((has_b & ~has_a).sum()),
-            both=int((has_a & has_b).sum()),
-            neither=int((~has_a & ~has_b).sum()),
-        )
+        counts.update(group_from="lexicon", **lexicon.side_counts(scans))
     if one.cf_text_column:
-        twin = sources.column(df, one.cf_text_column, f"{key}.cf_text_column", shown)
+        twin = tables.column(df, one.cf_text_column, f"{key}.cf_text_column", shown)
         cf_text = twin.astype(str).reset_index(drop=True)
         no_twin = np.zeros(len(df), dtype=bool)
     else:
@@ -121,27 +100,20 @@ def _build(one: Any, key: str, lexicon: Lexicon, root: Path) -> EvalSet:
             "cf_text": cf_text.to_numpy()[kept],
         }
     )
-    return EvalSet(str(one.name), str(one.path), frame, counts, (lexicon.name_a, lexicon.name_b))
+    return EvalSet(one.name, one.path, frame, counts, (lexicon.name_a, lexicon.name_b))
 
 
-def load_eval_sets(sets: Any, groups: Any, root: Path) -> list[EvalSet]:
+def load_eval_sets(sets: list[EvalSetConfig], groups: GroupsConfig, root: Path) -> list[EvalSet]:
     """The eval sets of an `eval.sets` config, with groups and twins from `groups`'s lexicon
-    (cached per process and file version)."""
+    (kept per process and file version; `root`: the cache folder for downloads)."""
     lexicon = get_lexicon(groups)
     out = []
-    for i, one in enumerate(sets or []):
+    for i, one in enumerate(sets):
         key = f"eval.sets[{i}]"
-        local = sources.local_file(str(one.path), root, key=f"{key}.path")
-        stat = local.stat()
-        ident = (
-            tuple(str(one[s]) for s in SETTINGS),
-            (str(local), stat.st_mtime_ns, stat.st_size),
-            lexicon,
+        local = tables.local_file(one.path, root, key=f"{key}.path")
+        settings = json.dumps(asdict(one), sort_keys=True, default=str)
+        ident = (settings, str(local), *tables.file_version(local), lexicon)
+        out.append(
+            _SETS.get_or_make(ident, lambda one=one, key=key: _build(one, key, lexicon, root))
         )
-        if ident not in _SETS:
-            _SETS[ident] = _build(one, key, lexicon, root)
-            while len(_SETS) > _MAX_SETS:
-                _SETS.popitem(last=False)
-        _SETS.move_to_end(ident)
-        out.append(_SETS[ident])
     return out

@@ -17,24 +17,20 @@ train pool  the pool minus the eval rows and their twins, so that no train text 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bias_sweep.caches import Memo
 from bias_sweep.errors import UserError
 
-from .lexicons import Lexicon
+from .cooccurrence import Cells, cooccurrence_sample, first_shortfall, largest_size
+from .lexicon import Lexicon
 from .pool import Pool
-from .sampling import Cells, Shortfall, cooccurrence_sample, first_shortfall, largest_size
 
 EVAL_SEED = 20220522  # fixed: every trial of every sweep on a pool shares one eval set
-EVAL_METHODS = ("resample", "counterfactual")
-
-_SPLITS: OrderedDict[tuple, Split] = OrderedDict()
-_MAX_SPLITS = 8
 
 
 @dataclass(frozen=True)
@@ -42,19 +38,6 @@ class Split:
     eval: pd.DataFrame  # text, label, group, cf_text
     train_pool: pd.DataFrame  # text, label, group
     makeup: dict[str, Any]  # what the eval set holds: method, rows, cells, real, swapped
-
-
-def shortfall_text(short: Shortfall, pool_name: str) -> str:
-    """'cell (male, label 1) needs 180 rows, the train pool has 12' and the like."""
-    if short.group is None:
-        return (
-            f"label {short.label} needs {short.need} group-mentioning rows, the {pool_name} "
-            f"has {short.has}"
-        )
-    return (
-        f"cell ({short.group}, label {short.label}) needs {short.need} rows, the {pool_name} "
-        f"has {short.has}"
-    )
 
 
 def _check_eval(labelled: pd.DataFrame, n: int, method: str, lexicon: Lexicon, where: str) -> None:
@@ -71,23 +54,21 @@ def _check_eval(labelled: pd.DataFrame, n: int, method: str, lexicon: Lexicon, w
     )
     raise UserError(
         f"data.eval_size: {n} balanced eval rows ({method}) do not fit {where}: "
-        f"{shortfall_text(short, 'pool')}; the largest feasible data.eval_size is {largest}{other}"
+        f"{short.text('pool')}; the largest feasible data.eval_size is {largest}{other}"
     )
 
 
-def eval_method(cfg: Any) -> str:
-    """data.eval_method of a `data` config (resample where a config predates the key)."""
-    return str(getattr(cfg, "eval_method", None) or "resample")
+_SPLITS: Memo[Split] = Memo(8)  # per process, by pool and eval settings
 
 
 def split_pool(pool: Pool, n: int, method: str, lexicon: Lexicon, where: str) -> Split:
-    """The eval set of `pool` (n rows by `method`) and its train pool (cached per process)."""
-    if method not in EVAL_METHODS:
-        raise UserError(f"data.eval_method: {method!r}; expected resample or counterfactual")
-    key = (pool.fingerprint, n, method)
-    if key in _SPLITS:
-        _SPLITS.move_to_end(key)
-        return _SPLITS[key]
+    """The eval set of `pool` (n rows by `method`) and its train pool (kept per process)."""
+    return _SPLITS.get_or_make(
+        (pool.fingerprint, n, method), lambda: _split(pool, n, method, lexicon, where)
+    )
+
+
+def _split(pool: Pool, n: int, method: str, lexicon: Lexicon, where: str) -> Split:
     labelled = pool.labelled
     _check_eval(labelled, n, method, lexicon, where)
     ev, _ = cooccurrence_sample(
@@ -109,8 +90,4 @@ def split_pool(pool: Pool, n: int, method: str, lexicon: Lexicon, where: str) ->
     held = pd.concat([ev["text"], ev["cf_text"]]).unique()
     keep = ~labelled["text"].isin(held) & ~labelled["cf_text"].isin(held)
     train_pool = labelled.loc[keep, ["text", "label", "group"]].reset_index(drop=True)
-    split = Split(ev, train_pool, makeup)
-    _SPLITS[key] = split
-    while len(_SPLITS) > _MAX_SPLITS:
-        _SPLITS.popitem(last=False)
-    return split
+    return Split(ev, train_pool, makeup)

@@ -8,7 +8,7 @@ lexicon's terms, used as they are).
 
 from __future__ import annotations
 
-from .lexicons import BUILTIN
+from .lexicon import BUILTIN
 
 SUBJECT, OBJECT, POSSESSIVE, NOUN, ADJECTIVE, UNKNOWN = (
     "subject", "object", "possessive", "noun", "adjective", "unknown",

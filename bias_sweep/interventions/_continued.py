@@ -1,0 +1,36 @@
+"""The config section of the methods that continue the model's masked-LM pre-training (`cda`,
+`skew`): `intervention.steps`, `batch_size`, `lr` and `term_mask_prob` (`bias_sweep.pretraining`
+says what each does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bias_sweep.checks import positive, unit
+from bias_sweep.interventions.registry import InterventionJob
+
+
+@dataclass
+class ContinuedPretraining:
+    steps: int = 150  # continued MLM pre-training steps
+    batch_size: int = 32
+    lr: float = 1e-4
+    # the chance that a group term is masked in continued pre-training (other tokens: 15%)
+    term_mask_prob: float = 1.0
+
+    def check(self) -> None:
+        for key in ("steps", "batch_size", "lr"):
+            positive(getattr(self, key), f"intervention.{key}")
+        unit(self.term_mask_prob, "intervention.term_mask_prob")
+
+
+def continue_pretraining(job: InterventionJob, texts: list[str]) -> dict[str, Any]:
+    """The job's base model pre-trained further on `texts`, saved to job.out_dir."""
+    from bias_sweep.pretraining import continue_pretraining as run  # torch, transformers
+
+    s: ContinuedPretraining = job.settings
+    return run(
+        job.base_dir, texts, job.out_dir, job.seed, job.task,
+        steps=s.steps, batch_size=s.batch_size, lr=s.lr, term_mask_prob=s.term_mask_prob,
+    )  # fmt: skip

@@ -1,0 +1,114 @@
+"""The intervention registry: every method declares, where it is defined, what it is.
+
+A method module registers a `Method`: its name, the function that writes the intervened model,
+whether it has a strength and uses the intervention seed, and its own config section (a dataclass
+whose fields are `intervention.<field>` keys, merged into the schema by `bias_sweep.config`).
+Everything else is derived from that: the schema's choices and defaults, the grid's ignored
+settings (a method without a strength runs at strength 0, one without a seed at seed 0, so a grid
+over them does not build the same model twice), the intervened model's key (which hashes only the
+settings its method uses), and the report's strengthless levels and prose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bias_sweep.registry import Registry
+
+if TYPE_CHECKING:
+    from bias_sweep.data import TaskData
+    from bias_sweep.schema import InterventionConfig
+
+STRENGTH, SEED = "strength", "seed"  # the settings every method may use (InterventionConfig)
+
+
+@dataclass(frozen=True)
+class InterventionJob:
+    """What a method's `apply` gets: write the intervened model of `base_dir` into `out_dir`."""
+
+    base_dir: Path  # the pre-trained model (a `from_pretrained` folder)
+    task: TaskData  # the task's corpus, lexicon and attribute words
+    out_dir: Path  # where the intervened model goes (the caller makes that atomic)
+    strength: float  # in [0, 1] (0 for a method without one); its module says what it means
+    seed: int  # the intervention seed (0 for a method that uses none)
+    settings: Any  # the method's own config section (an instance of Method.settings), or None
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    # apply(job) -> facts about the build (recorded with the intervened model)
+    apply: Callable[[InterventionJob], dict[str, Any]]
+    strength: bool = True  # False: no strength (grids run it at 0; one report level)
+    seeded: bool = True  # False: one intervened model whatever intervention.seed
+    # Its own config section: a dataclass whose fields are `intervention.<field>` keys (defaults
+    # included); a `check(self)` method, if any, validates them (UserError naming the key).
+    settings: type | None = None
+    pretrained: bool = False  # the result is the pre-trained model itself: the reference level
+
+    def ignored(self) -> tuple[str, ...]:
+        """The shared settings this method's result does not depend on (run at 0)."""
+        return tuple(s for s, used in ((STRENGTH, self.strength), (SEED, self.seeded)) if not used)
+
+    def settings_of(self, icfg: InterventionConfig) -> Any:
+        """This method's own section of an intervention config (None if it has none)."""
+        if self.settings is None:
+            return None
+        return self.settings(**{f.name: getattr(icfg, f.name) for f in fields(self.settings)})
+
+    def used(self, intervention: dict[str, Any]) -> dict[str, Any]:
+        """What an intervened model of this method depends on, from an `intervention` dict."""
+        shared = [s for s in (STRENGTH, SEED) if s not in self.ignored()]
+        own = [f.name for f in fields(self.settings)] if self.settings is not None else []
+        return {"method": self.name, **{k: intervention[k] for k in (*shared, *own)}}
+
+
+METHODS: Registry[Method] = Registry("intervention.method")
+
+
+def register_method(spec: Method) -> Method:
+    return METHODS.register(spec)
+
+
+def strengthless() -> tuple[str, ...]:
+    """Methods without a strength: one intervention level each in a report."""
+    return tuple(m.name for m in METHODS if not m.strength)
+
+
+def unseeded() -> tuple[str, ...]:
+    """Methods without a seed: one intervened model per level, whatever intervention.seed."""
+    return tuple(m.name for m in METHODS if not m.seeded)
+
+
+def reference_method() -> str:
+    """The method that leaves the pre-trained model as it is: the default, and the reference
+    level that a report contrasts the strengthless methods with."""
+    return next(m.name for m in METHODS if m.pretrained)
+
+
+def effective(method: str, setting: str, value: Any) -> Any:
+    """The value a shared setting (strength, seed) takes for a method: 0 where it is ignored."""
+    if setting not in METHODS.get(method).ignored():
+        return value
+    return 0.0 if setting == STRENGTH else 0
+
+
+def apply_intervention(
+    icfg: InterventionConfig, base_dir: Path, task: TaskData, out_dir: Path
+) -> dict[str, Any]:
+    """Write the intervened model of `icfg` into `out_dir` (the caller makes that atomic);
+    return its facts."""
+    method = METHODS.get(icfg.method)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job = InterventionJob(
+        base_dir=base_dir,
+        task=task,
+        out_dir=out_dir,
+        strength=effective(method.name, STRENGTH, icfg.strength),
+        seed=effective(method.name, SEED, icfg.seed),
+        settings=method.settings_of(icfg),
+    )
+    return {"method": method.name, "strength": job.strength, "seed": job.seed, **method.apply(job)}

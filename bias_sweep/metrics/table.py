@@ -1,0 +1,84 @@
+"""Every registered metric over one predictions table.
+
+The predictions table has one row per evaluation example:
+
+    text      the input text
+    label     true label, 0/1
+    group     the group the example mentions (group A's name, group B's name, or anything else)
+    score     the model's P(y=1)
+    pred      the thresholded prediction, 0/1
+    cf_score  P(y=1) for the counterfactual twin (the same text with group terms swapped)
+
+Which rows each metric reads (`Metric.rows`):
+  * GROUPS metrics (gaps, parity and odds differences, Borkan AUCs) see only the rows of groups A
+    and B, so that texts mentioning neither group do not dilute an A-vs-B comparison;
+  * their twin-balanced versions (`<name>_twin`) see the doubled table of `twin_balanced`: every
+    A/B row with a counterfactual score, once as itself and once as its twin in the other group,
+    so both groups hold the same texts and only the group terms differ between them;
+  * ALL metrics (counterfactual and utility metrics) see every row.
+
+Undefined values are NaN, never an exception: a gap when a group has no positives (TPR) or no
+negatives (FPR), a parity difference when a group is absent, an AUC whose subset has one class,
+a counterfactual metric without any counterfactual score.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bias_sweep.metrics.registry import ALL, GROUPS, computed, twin_name
+
+THRESHOLD = 0.5  # P(y=1) at or above it is a positive prediction (flip rate)
+REQUIRED_COLUMNS = ("label", "group", "score", "pred", "cf_score")
+
+
+def _inputs(rows: pd.DataFrame, group_a: str, group_b: str) -> dict[str, Any]:
+    """A table's columns under the names metric functions ask for (`registry.INPUTS`)."""
+    return {
+        "y_true": rows["label"].to_numpy(dtype=int),
+        "y_pred": rows["pred"].to_numpy(dtype=int),
+        "y_score": rows["score"].to_numpy(dtype=float),
+        "cf_score": rows["cf_score"].to_numpy(dtype=float),
+        "groups": rows["group"].to_numpy(),
+        "a": group_a,
+        "b": group_b,
+    }
+
+
+def compute_metrics(preds: pd.DataFrame, group_a: str, group_b: str) -> dict[str, float]:
+    """Every registered metric of one predictions table (`registry.metric_keys()`); gaps are
+    signed group A minus group B."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in preds.columns]
+    if missing:
+        raise ValueError(f"predictions table lacks column(s) {', '.join(missing)}")
+    rows = {
+        ALL: _inputs(preds, group_a, group_b),
+        GROUPS: _inputs(preds[preds["group"].isin([group_a, group_b])], group_a, group_b),
+    }
+    twin_rows = _inputs(twin_balanced(preds, group_a, group_b), group_a, group_b)
+    natural, twins = {}, {}
+    for spec in computed():
+        natural[spec.name] = float(spec.fn(**{k: rows[spec.rows][k] for k in spec.inputs}))
+        if spec.twin:
+            twins[twin_name(spec.name)] = float(spec.fn(**{k: twin_rows[k] for k in spec.inputs}))
+    twinned = {name: value for name, value in natural.items() if twin_name(name) in twins}
+    rest = {name: value for name, value in natural.items() if name not in twinned}
+    return {**twinned, **twins, **rest}  # the order of registry.metric_keys()
+
+
+def twin_balanced(preds: pd.DataFrame, group_a: str, group_b: str) -> pd.DataFrame:
+    """The doubled table: each row of group A or B that has a counterfactual score appears
+    twice, as itself (its group, score, pred) and as its twin (the other group, cf_score, and the
+    prediction at THRESHOLD), so that every text is scored in both groups. A model that ignores
+    the group terms (score == cf_score) has gaps of exactly 0 here however the texts about A and
+    about B differ; on natural rows it need not."""
+    ab = preds[preds["group"].isin([group_a, group_b]) & preds["cf_score"].notna()]
+    twin = ab.assign(
+        group=np.where(ab["group"] == group_a, group_b, group_a),
+        score=ab["cf_score"],
+        pred=(ab["cf_score"].to_numpy(dtype=float) >= THRESHOLD).astype(int),
+    )
+    return pd.concat([ab, twin], ignore_index=True)
