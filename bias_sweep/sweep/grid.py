@@ -99,10 +99,14 @@ class PointConfigs:
             iv[setting] = effective(iv["method"], setting, iv[setting])
         return d
 
+    def config(self, point: dict[str, Any]) -> Config:
+        """The point's config, typed by the schema (what a trial runs with)."""
+        return typed(self(point))
+
 
 def point_config(conf: DictConfig, point: dict[str, Any]) -> Config:
     """The config of one grid point, typed by the schema (what a trial runs with)."""
-    return typed(PointConfigs(conf)(point))
+    return PointConfigs(conf).config(point)
 
 
 def axis_columns(point: dict[str, Any]) -> dict[str, Any]:
