@@ -13,11 +13,12 @@ dataclasses, whose sections (`DataConfig`, `TrainConfig`, ...) the lower layers 
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
-from dataclasses import field, fields, make_dataclass
+from dataclasses import field, fields, is_dataclass, make_dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -30,6 +31,7 @@ from bias_sweep.validation import explain, one_line, validate
 __all__ = [
     "checked_overrides",
     "from_dict",
+    "from_typed_dict",
     "grid_axes",
     "load_config",
     "load_sweep",
@@ -77,7 +79,43 @@ def _schema(version: int) -> type[Config]:
 def typed(conf: DictConfig | dict[str, Any]) -> Config:
     """A (validated) config, or a part of one with the rest at its defaults, as the schema's
     dataclasses: what a trial runs with."""
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema()), conf))
+    return OmegaConf.to_object(OmegaConf.merge(_structured(schema()), conf))
+
+
+def from_typed_dict(conf: dict[str, Any]) -> Config:
+    """`typed` for a dict whose values have the schema's types already (a validated config's
+    own dict, such as a grid point's): the dataclasses built directly, without OmegaConf's merge
+    (65 ms a trial on 2 loaded cores). Keys the dict lacks take their defaults."""
+    return _build(schema(), conf)
+
+
+def _build(kind: type, values: dict[str, Any]) -> Any:
+    hints = _hints(kind)
+    return kind(**{name: _field_value(hints[name], v) for name, v in values.items()})
+
+
+@functools.lru_cache(maxsize=64)
+def _hints(kind: type) -> dict[str, Any]:
+    return get_type_hints(kind)
+
+
+def _field_value(hint: Any, value: Any) -> Any:
+    """A section as its dataclass, a list of sections as a list of them, anything else as a
+    copy of itself (the instance owns its containers, as OmegaConf's would)."""
+    if isinstance(value, dict):
+        for kind in (hint, *get_args(hint)):  # the section's class, or X in `X | None`
+            if is_dataclass(kind):
+                return _build(kind, value)
+    if isinstance(value, list) and get_origin(hint) is list and is_dataclass(get_args(hint)[0]):
+        return [_field_value(get_args(hint)[0], v) for v in value]
+    return copy.deepcopy(value)
+
+
+@functools.lru_cache(maxsize=4)
+def _structured(kind: type[Config]) -> DictConfig:
+    """The schema as an OmegaConf node, built once: 60 ms a time on 2 loaded cores, twice per
+    trial. Only merged from (a merge copies its first argument), never changed."""
+    return OmegaConf.structured(kind)
 
 
 def override_key(item: str) -> str:
@@ -176,7 +214,7 @@ def load_sweep(sweep: str | None, overrides: list[str]) -> tuple[DictConfig, Pat
 
 def from_dict(conf: dict[str, Any]) -> DictConfig:
     """A config written out as a plain dict (a Ray task's argument), under the schema again."""
-    return OmegaConf.merge(OmegaConf.structured(schema()), conf)
+    return OmegaConf.merge(_structured(schema()), conf)
 
 
 def read_saved(path: Path) -> DictConfig:

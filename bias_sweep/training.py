@@ -32,7 +32,7 @@ from bias_sweep.caches import Memo
 from bias_sweep.files import atomic_path
 from bias_sweep.mlm_head import mlm_loss
 from bias_sweep.schema import TrainConfig
-from bias_sweep.terms import single_token_ids, term_masks  # single_token_ids: for models.tiny
+from bias_sweep.terms import single_token_ids, tokens_and_term_masks
 
 # Batches are sorted by length within chunks of this many batches: batches hold texts of similar
 # length (little padding) while the order still changes with the seed and the epoch.
@@ -293,8 +293,8 @@ def mlm_batches(
     """Masked batches (input ids, attention mask, labels; on the CPU) without end: the texts in
     seeded random order, epoch after epoch, masked by `mask_tokens` with the same generator (the
     `focus_terms` chosen with probability `focus_prob`)."""
-    seqs = tokenize(tokenizer, texts, max_length)
-    focus = term_masks(tokenizer, texts, focus_terms, max_length)  # group terms as spelled
+    # The group terms as spelled, found by the same tokenization that gives the ids.
+    seqs, focus = tokens_and_term_masks(tokenizer, texts, focus_terms, max_length)
     special = torch.tensor(tokenizer.all_special_ids, dtype=torch.long)
     gen = torch.Generator().manual_seed(seed)
     order: list[int] = []

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from bias_sweep.config import grid_axes, load_config
+from bias_sweep.config import from_typed_dict, grid_axes, load_config, typed
 from bias_sweep.errors import UserError
 from bias_sweep.identity import intervention_key, to_dict, trial_key
-from bias_sweep.sweep.grid import expand_grid, first_point, point_config
+from bias_sweep.sweep.grid import PointConfigs, expand_grid, first_point, point_config
 from bias_sweep.sweep.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,3 +159,23 @@ def test_intervention_key_hashes_only_the_settings_its_method_uses() -> None:
     assert key("none") == key("none", "intervention.strength=0.5", "intervention.seed=3")
     assert key("random-init") == key("random-init", "intervention.strength=0.5")
     assert key("random-init") != key("random-init", "intervention.seed=3")
+
+
+def test_a_points_config_built_directly_equals_omegaconfs(tmp_path: Path) -> None:
+    """The worker's fast path (`from_typed_dict`) gives the very dataclasses OmegaConf's merge
+    gives, for every sweep shipped and for sections in lists and optional sections."""
+    (tmp_path / "set.csv").write_text("text,label\na,0\n")
+    extra = [
+        f"eval.sets=[{{name: s, path: {tmp_path / 'set.csv'}}}]",
+        "data.groups.lexicon=custom",
+        "data.groups.pairs=[[he,she],[man,woman]]",
+        "sweep.grid.intervention.method=[none,cda]",
+    ]
+    configs = [load_config(path, []) for path in sorted((ROOT / "sweeps").glob("*.yaml"))]
+    configs.append(load_config(None, extra))
+    for conf in configs:
+        points = PointConfigs(conf)
+        for point in expand_grid(conf)[:20]:
+            values = points(point)
+            assert from_typed_dict(values) == typed(values), point
+    assert from_typed_dict(values).eval.sets[0].name == "s"
