@@ -111,9 +111,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from bias_sweep.tracking import sync_offline  # pandas
+    from bias_sweep.sweep.wandb_runs import sync_sweep  # pandas
 
-    return sync_offline(find_sweep(args.name, args.storage).wandb)
+    return sync_sweep(find_sweep(args.name, args.storage))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

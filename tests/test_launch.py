@@ -489,8 +489,10 @@ def launch_slurm(slurm: dict, storage: Path, name: str, extra: list[str]) -> tup
 
 
 def wandb_ids(sweep: Path) -> Counter:
-    """Offline W&B run folders per run id (offline-run-<time>-<id>)."""
-    return Counter(p.name.split("-", 3)[3] for p in (sweep / "wandb").glob("offline-run-*"))
+    """Offline W&B run folders per run id without the sweep instance's prefix
+    (offline-run-<time>-<instance>-<id>)."""
+    folders = (sweep / "wandb").glob("offline-run-*")
+    return Counter(p.name.split("-", 3)[3].split("-", 1)[1] for p in folders)
 
 
 @pytest.mark.slurm

@@ -27,6 +27,7 @@ from bias_sweep.report import build_report, compare
 from bias_sweep.report.stats import effects_table
 from bias_sweep.report.verdict import VERDICTS, add_verdicts
 from bias_sweep.sweep.grid import expand_grid, point_config
+from bias_sweep.tracking import newest_offline_runs
 
 GRID = [
     "sweep.grid.intervention.method=[cda]",
@@ -462,10 +463,16 @@ def test_intrinsic_kinds_never_share_an_axis(tmp_path: Path) -> None:
 def test_wandb_offline_summary_run(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    build_report(sweep, metrics=["tpr_gap"], use_wandb=True, plots=False, **FAST)
     summary = build_report(sweep, metrics=["tpr_gap"], use_wandb=True, plots=False, **FAST)
-    runs = list((summary.out_dir / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1
-    (log,) = runs[0].glob("run-*.wandb")
+    # One report run per sweep instance, with the sweep's other runs (`bias-sweep sync`
+    # uploads it): a second report updates it (offline, a newer folder of the same id).
+    instance = (sweep / "wandb_instance").read_text().strip()
+    runs = sorted((sweep / "wandb").glob("offline-run-*"))
+    assert [r.name.split("-", 3)[3] for r in runs] == [f"{instance}-report"] * 2
+    assert newest_offline_runs(sweep / "wandb") == runs[-1:]
+    assert (runs[-1] / "files" / "report.html").exists()
+    (log,) = runs[-1].glob("run-*.wandb")
     values = {}
     for record in records(log):
         if record.WhichOneof("record_type") == "summary":
