@@ -180,8 +180,8 @@ def folder_artifact(
     import wandb
 
     artifact = wandb.Artifact(name, type=kind, metadata=metadata)
-    if upload:
-        artifact.add_dir(str(folder))
+    if upload:  # immutable: never changed after it was built, so no staged copy per run
+        artifact.add_dir(str(folder), policy="immutable")
     else:
         artifact.add_reference(Path(folder).resolve().as_uri(), checksum=True)
     return artifact

@@ -20,7 +20,7 @@ from bias_sweep.metrics.table import group_rates
 from bias_sweep.sweep.grid import point_config
 from bias_sweep.sweep.plan import make_plan
 from bias_sweep.sweep.wandb_runs import run_name, wandb_config
-from bias_sweep.tracking import Run, newest_offline_runs, resolved_mode
+from bias_sweep.tracking import Run, folder_artifact, newest_offline_runs, resolved_mode
 
 TWO_TRIALS = [
     *SMALL,
@@ -73,6 +73,22 @@ def test_names_and_keys_for_wandb_ui() -> None:
     assert not [k for k in config if "." in k]
     assert config["train_lr"] == 0.001 and config["intervention_seed"] == 1
     assert config["intervention_key"] == intervention_key(cfg)
+
+
+def test_model_artifact_is_one_version_for_its_maker_and_users(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"w" * 1000)
+    before = folder_artifact("m", "model", model, upload=False, metadata={}).digest
+    for upload in (False, True):
+        made, used = (
+            folder_artifact("m", "model", model, upload=upload, metadata={}) for _ in "ab"
+        )
+        assert made.digest == used.digest
+        (entry,) = made.manifest.entries.values()
+        assert bool(entry.ref) is not upload  # a reference to the file, or the file itself
+    (model / "weights.bin").write_bytes(b"v" * 1000)  # other weights, another version
+    assert folder_artifact("m", "model", model, upload=False, metadata={}).digest != before
 
 
 def test_group_rates_by_group() -> None:
