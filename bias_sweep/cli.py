@@ -200,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument("--storage", help=f"storage folder (default: ./{DEFAULT_STORAGE})")
     p.add_argument("--out", help="output folder (default: ./bias-sweep-compare)")
+    p.add_argument("--wandb", action="store_true", help="also log the comparison to W&B")
     p.set_defaults(func=cmd_compare)
     for p in (sub.choices["report"], sub.choices["compare"]):
         p.add_argument("--metric", action="append", help="metric to analyse (repeatable)")

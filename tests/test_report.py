@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
-from wandb_records import records
+from wandb_records import records, run_log
 
+from bias_sweep.cli import main
 from bias_sweep.config import load_config
 from bias_sweep.errors import UserError
 from bias_sweep.identity import intervention_key, to_dict, trial_key
@@ -385,6 +386,23 @@ def test_compare_puts_sweeps_side_by_side(tmp_path: Path) -> None:
     html = (tmp_path / "cmp" / "report.html").read_text()
     assert "https://" not in html and "http://" not in html
     assert all(p.is_file() for p in summary.files)
+
+
+def test_compare_logs_to_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for name, seed in (("first", 1), ("second", 2)):
+        write_sweep(tmp_path, name=name, seed=seed)
+    out = tmp_path / "cmp"
+    args = ["compare", "first", "second", "--storage", str(tmp_path), "--out", str(out)]
+    assert main([*args, "--metric", "tpr_gap", "--wandb"]) == 0
+    (run,) = (out / "wandb").glob("offline-run-*")
+    log = run_log(run)
+    assert log["name"] == "compare-first-second-report" and log["config"]["sweeps"] == [
+        "first",
+        "second",
+    ]
+    assert log["summary"]["headline"].startswith("first: ")
+    assert (run / "files" / "report.html").exists()
 
 
 def test_unknown_metric_is_a_user_error(sweep: Path) -> None:
