@@ -19,7 +19,7 @@ from bias_sweep.identity import intervention_key, to_dict
 from bias_sweep.metrics.table import group_rates
 from bias_sweep.sweep.grid import point_config
 from bias_sweep.sweep.plan import make_plan
-from bias_sweep.sweep.wandb_runs import run_name, wandb_config
+from bias_sweep.sweep.wandb_runs import run_name, trial_run, wandb_config
 from bias_sweep.tracking import Run, folder_artifact, newest_offline_runs, resolved_mode
 
 TWO_TRIALS = [
@@ -105,14 +105,17 @@ def test_group_rates_by_group() -> None:
     assert rates["support"].tolist() == [4, 3] and rates["positives"].tolist() == [2, 1]
 
 
-def test_refused_run_goes_offline_and_says_why(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def refusing_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online, with a key, at a W&B server that refuses every connection."""
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_BASE_URL", UNREACHABLE)
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
     monkeypatch.setenv("WANDB_INIT_TIMEOUT", "3")
     monkeypatch.setattr(tracking, "_refused", None)
+
+
+def test_refused_run_goes_offline_and_says_why(tmp_path: Path, refusing_wandb: None) -> None:
     common = {"project": "p", "entity": None, "group": "g", "job_type": "finetune"}
     common.update(config={}, directory=tmp_path, mode="online", run_id="r1")
     with pytest.raises(Exception, match="127.0.0.1:9|deadline|timed out"):
@@ -122,6 +125,25 @@ def test_refused_run_goes_offline_and_says_why(
     run.finish()
     (folder,) = newest_offline_runs(tmp_path / "wandb")
     assert run_log(folder)["summary"]["wandb_fallback"] == run.fallback
+
+
+def test_refused_run_that_must_not_fall_back_fails_the_attempt_with_its_reason(
+    tmp_path: Path, refusing_wandb: None
+) -> None:
+    from bias_sweep.sweep.trainable import attempt_record  # torch, Ray
+
+    conf = load_config(QUICKSTART, [*TWO_TRIALS, "tracking.mode=online", "tracking.on_error=fail"])
+    point = make_plan(conf).points[0]
+    sweep = {"path": str(tmp_path), "wandb_instance": "abcd1234"}
+    out = tmp_path / "trials" / "k"
+    with (
+        pytest.raises(Exception, match="127.0.0.1:9|deadline|timed out"),
+        attempt_record(out, "k", None),
+        trial_run(point_config(conf, point), "k", point, sweep, []),
+    ):
+        pass
+    first = (out / "error.txt").read_text().splitlines()[0]
+    assert first.startswith("attempt 1: ") and ("127.0.0.1:9" in first or "deadline" in first)
 
 
 def test_overwrite_renews_wandb_ids_resume_keeps_them_and_runs_show_lineage(
