@@ -3,7 +3,8 @@
 It adds what Tune runs need and the recipe must not know: a trial that finds its `result.json`
 returns at once (nothing finished runs twice); the training state is reported as a Tune
 checkpoint after every epoch and a retry (or a later driver run) continues from the newest one;
-each trial is one W&B run (`sweep.wandb_runs`) that uses its intervened model's artifact; a failed attempt leaves `error.txt`.
+each trial is one W&B run (`sweep.wandb_runs`) that uses its intervened model's artifact; a
+failed attempt leaves `error.txt`.
 
 Whoever starts a sweep may pass `AttemptHooks` (tests inject faults with them); the package
 ships none.
