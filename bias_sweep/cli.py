@@ -112,9 +112,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from bias_sweep.tracking import sync_offline  # pandas
+    from bias_sweep.sweep.wandb_runs import sync_sweep  # pandas
 
-    return sync_offline(find_sweep(args.name, args.storage).wandb)
+    return sync_sweep(find_sweep(args.name, args.storage))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument("--storage", help=f"storage folder (default: ./{DEFAULT_STORAGE})")
     p.add_argument("--out", help="output folder (default: ./bias-sweep-compare)")
+    p.add_argument("--wandb", action="store_true", help="also log the comparison to W&B")
     p.set_defaults(func=cmd_compare)
     for p in (sub.choices["report"], sub.choices["compare"]):
         p.add_argument("--metric", action="append", help="metric to analyse (repeatable)")

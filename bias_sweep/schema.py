@@ -18,6 +18,12 @@ EVAL_METHODS = ("resample", "counterfactual")
 # Names of external eval sets: suffixes of result columns (`tpr_gap@madlibs`) and W&B keys.
 EVAL_SET_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 TRACKING_MODES = ("online", "offline", "disabled")
+TRACKING_ON_ERROR = ("offline", "fail")
+# What W&B refuses: tags (the sweep's name is one) of more than 64 characters, project names of
+# more than 128 or with one of these characters; entities are letters, digits, '-' and '_'.
+WANDB_TAG_MAX = 64
+WANDB_PROJECT_MAX = 128
+WANDB_PROJECT_FORBIDDEN = "/\\#?%:"
 # The `bias_type` values of CrowS-Pairs (Nangia et al. 2020), and "all" for every pair.
 CROWS_PAIRS_BIAS_TYPES = (
     "gender", "race-color", "socioeconomic", "nationality", "religion", "age",
@@ -152,9 +158,16 @@ class TrainConfig:
 
 @dataclass
 class TrackingConfig:
-    mode: str = "offline"  # online | offline | disabled; online without credentials -> offline
+    # online | offline | disabled; W&B's own WANDB_MODE, where set, wins (as W&B users expect)
+    mode: str = "offline"
     project: str = "bias-sweep"
     entity: str | None = None
+    # When W&B refuses a run (no credentials, server unreachable, id refused): offline (the
+    # trial goes on offline and records why) | fail (the attempt fails)
+    on_error: str = "offline"
+    # Intervened models are logged as reference artifacts (their path, no upload); true uploads
+    # their weights to W&B.
+    upload_models: bool = False
 
 
 @dataclass

@@ -44,8 +44,8 @@ class TrialHooks:
     resume_state: dict[str, Any] | None = None  # training state from the latest checkpoint
     # Called after each epoch with (epoch, state, metrics): checkpoint and report from here.
     on_epoch: Callable[[int, dict[str, Any], dict[str, Any]], None] | None = None
-    # Called with the intervention's metadata when this trial is the one that built it.
-    on_intervention_built: Callable[[dict[str, Any]], None] | None = None
+    # Called with the intervened model's folder, its metadata and whether this trial built it.
+    on_intervention: Callable[[Path, dict[str, Any], bool], None] | None = None
 
 
 @dataclass
@@ -115,8 +115,8 @@ def run_trial(
     tick = time.perf_counter()
     model_dir, intervention, built = build_intervention(cfg, task, store)
     timings["intervention_s"] = time.perf_counter() - tick
-    if built and hooks.on_intervention_built is not None:
-        hooks.on_intervention_built(intervention)
+    if hooks.on_intervention is not None:
+        hooks.on_intervention(model_dir, intervention, built)
 
     # 3. Fine-tuning, checkpointed through the hooks after every epoch.
     tick = time.perf_counter()

@@ -27,6 +27,10 @@ from bias_sweep.schema import (
     EVAL_SET_NAME,
     RATE_METHODS,
     TRACKING_MODES,
+    TRACKING_ON_ERROR,
+    WANDB_PROJECT_FORBIDDEN,
+    WANDB_PROJECT_MAX,
+    WANDB_TAG_MAX,
     EvalSetConfig,
 )
 
@@ -76,6 +80,7 @@ def validate(conf: DictConfig, grid: dict[str, Any]) -> None:
                 raise UserError(f"sweep.grid.{key}: {exc}") from None
     _trial(conf)
     _sweep(conf.sweep)
+    _tracking(conf.tracking)
     primary = conf.report.primary_metric
     known = "one of " + ", ".join(known_metrics()) + " (or NAME@<eval set>)"
     check(known_metric(primary), "report.primary_metric", known, primary)
@@ -84,6 +89,9 @@ def validate(conf: DictConfig, grid: dict[str, Any]) -> None:
 def _sweep(s: DictConfig) -> None:
     name_ok = bool(s.name) and all(c.isalnum() or c in "-_." for c in s.name) and s.name[0] != "."
     check(name_ok, "sweep.name", "letters, digits, '-', '_' or '.'", s.name)
+    # The name is each W&B run's tag, and W&B refuses longer tags (every trial would fail).
+    short = len(s.name) <= WANDB_TAG_MAX
+    check(short, "sweep.name", f"at most {WANDB_TAG_MAX} characters (a W&B tag)", s.name)
     check(bool(s.storage), "sweep.storage", "a folder path or storage URI", s.storage)
     check(s.resources.cpu > 0, "sweep.resources.cpu", "a number > 0", s.resources.cpu)
     gpu = s.resources.gpu
@@ -120,8 +128,21 @@ def _trial(c: DictConfig) -> None:
         positive(t[key], f"train.{key}")
     check(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
     check(t.weight_decay >= 0, "train.weight_decay", ">= 0", t.weight_decay)
-    one_of(c.tracking.mode, "tracking.mode", TRACKING_MODES)
     _eval_sets(c.eval.sets)
+
+
+def _tracking(t: DictConfig) -> None:
+    """What W&B itself would refuse at every trial's start."""
+    one_of(t.mode, "tracking.mode", TRACKING_MODES)
+    one_of(t.on_error, "tracking.on_error", TRACKING_ON_ERROR)
+    project_ok = 0 < len(t.project) <= WANDB_PROJECT_MAX and not (
+        set(t.project) & set(WANDB_PROJECT_FORBIDDEN)
+    )
+    allowed = f"1 to {WANDB_PROJECT_MAX} characters, none of {WANDB_PROJECT_FORBIDDEN}"
+    check(project_ok, "tracking.project", allowed, t.project)
+    if t.entity is not None:
+        entity_ok = bool(t.entity) and all(c.isalnum() or c in "-_" for c in t.entity)
+        check(entity_ok, "tracking.entity", "letters, digits, '-' or '_'", t.entity)
 
 
 def _data(d: DictConfig) -> None:

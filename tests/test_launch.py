@@ -351,7 +351,12 @@ def test_parse_time(text: str, seconds: int) -> None:
     assert launch.parse_time(text) == seconds
 
 
-def test_ray_job_spec_uploads_the_project_without_results(tmp_path) -> None:
+def test_ray_job_spec_uploads_the_project_without_results(tmp_path, monkeypatch) -> None:
+    # W&B's own variables travel with the job (they win over the sweep file there too); a key
+    # never does.
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_API_KEY", "secret-key-never-forwarded-0123456789")
     spec = ray_jobs.ray_job_spec(
         ROOT / "sweeps" / "quickstart.yaml",
         ["train.epochs=2", "sweep.storage=elsewhere"],
@@ -366,6 +371,8 @@ def test_ray_job_spec_uploads_the_project_without_results(tmp_path) -> None:
     assert f"sweep.storage={tmp_path / 'runs'}" in spec["entrypoint"]
     assert "sweep.storage=elsewhere" not in spec["entrypoint"]
     assert spec["entrypoint"].endswith("--address auto --resume-existing")
+    assert env["env_vars"]["WANDB_BASE_URL"] == "https://wandb.example.org"
+    assert env["env_vars"]["WANDB_MODE"] == "online" and "WANDB_API_KEY" not in env["env_vars"]
 
 
 @pytest.mark.parametrize(
@@ -489,8 +496,10 @@ def launch_slurm(slurm: dict, storage: Path, name: str, extra: list[str]) -> tup
 
 
 def wandb_ids(sweep: Path) -> Counter:
-    """Offline W&B run folders per run id (offline-run-<time>-<id>)."""
-    return Counter(p.name.split("-", 3)[3] for p in (sweep / "wandb").glob("offline-run-*"))
+    """Offline W&B run folders per run id without the sweep instance's prefix
+    (offline-run-<time>-<instance>-<id>)."""
+    folders = (sweep / "wandb").glob("offline-run-*")
+    return Counter(p.name.split("-", 3)[3].split("-", 1)[1] for p in folders)
 
 
 @pytest.mark.slurm

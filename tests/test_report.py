@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
-from wandb_records import records
+from wandb_records import records, run_log
 
+from bias_sweep.cli import main
 from bias_sweep.config import load_config
 from bias_sweep.errors import UserError
 from bias_sweep.identity import intervention_key, to_dict, trial_key
@@ -27,6 +28,7 @@ from bias_sweep.report import build_report, compare
 from bias_sweep.report.stats import effects_table
 from bias_sweep.report.verdict import VERDICTS, add_verdicts
 from bias_sweep.sweep.grid import expand_grid, point_config
+from bias_sweep.tracking import newest_offline_runs
 
 GRID = [
     "sweep.grid.intervention.method=[cda]",
@@ -404,6 +406,23 @@ def test_compare_puts_sweeps_side_by_side(tmp_path: Path) -> None:
     assert all(p.is_file() for p in summary.files)
 
 
+def test_compare_logs_to_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for name, seed in (("first", 1), ("second", 2)):
+        write_sweep(tmp_path, name=name, seed=seed)
+    out = tmp_path / "cmp"
+    args = ["compare", "first", "second", "--storage", str(tmp_path), "--out", str(out)]
+    assert main([*args, "--metric", "tpr_gap", "--wandb"]) == 0
+    (run,) = (out / "wandb").glob("offline-run-*")
+    log = run_log(run)
+    assert log["name"] == "compare-first-second-report" and log["config"]["sweeps"] == [
+        "first",
+        "second",
+    ]
+    assert log["summary"]["headline"].startswith("first: ")
+    assert (run / "files" / "report.html").exists()
+
+
 def test_unknown_metric_is_a_user_error(sweep: Path) -> None:
     with pytest.raises(UserError, match="unknown metric"):
         build_report(sweep, metrics=["tpr_gap", "nonsense"])
@@ -480,10 +499,16 @@ def test_intrinsic_kinds_never_share_an_axis(tmp_path: Path) -> None:
 def test_wandb_offline_summary_run(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    build_report(sweep, metrics=["tpr_gap"], use_wandb=True, plots=False, **FAST)
     summary = build_report(sweep, metrics=["tpr_gap"], use_wandb=True, plots=False, **FAST)
-    runs = list((summary.out_dir / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1
-    (log,) = runs[0].glob("run-*.wandb")
+    # One report run per sweep instance, with the sweep's other runs (`bias-sweep sync`
+    # uploads it): a second report updates it (offline, a newer folder of the same id).
+    instance = (sweep / "wandb_instance").read_text().strip()
+    runs = sorted((sweep / "wandb").glob("offline-run-*"))
+    assert [r.name.split("-", 3)[3] for r in runs] == [f"{instance}-report"] * 2
+    assert newest_offline_runs(sweep / "wandb") == runs[-1:]
+    assert (runs[-1] / "files" / "report.html").exists()
+    (log,) = runs[-1].glob("run-*.wandb")
     values = {}
     for record in records(log):
         if record.WhichOneof("record_type") == "summary":

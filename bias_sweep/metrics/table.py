@@ -82,3 +82,28 @@ def twin_balanced(preds: pd.DataFrame, group_a: str, group_b: str) -> pd.DataFra
         pred=(ab["cf_score"].to_numpy(dtype=float) >= THRESHOLD).astype(int),
     )
     return pd.concat([ab, twin], ignore_index=True)
+
+
+def group_rates(preds: pd.DataFrame) -> pd.DataFrame:
+    """Per group of a predictions table: TPR, FPR and the support (rows, positives, negatives),
+    from fairlearn's `MetricFrame.by_group` (NaN where a group has no positives or negatives)."""
+    import warnings
+
+    from fairlearn.metrics import MetricFrame, count, false_positive_rate, true_positive_rate
+
+    y_true = preds["label"].to_numpy(dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns on empty rows of the confusion matrix
+        by = MetricFrame(
+            metrics={"tpr": true_positive_rate, "fpr": false_positive_rate, "support": count},
+            y_true=y_true,
+            y_pred=preds["pred"].to_numpy(dtype=int),
+            sensitive_features=preds["group"].to_numpy(),
+        ).by_group
+    labels = pd.Series(y_true).groupby(preds["group"].to_numpy())
+    by["support"] = by["support"].astype(int)
+    by["positives"] = labels.sum().reindex(by.index)
+    by["negatives"] = by["support"] - by["positives"]
+    by["tpr"] = by["tpr"].where(by["positives"] > 0)
+    by["fpr"] = by["fpr"].where(by["negatives"] > 0)
+    return by.rename_axis("group").reset_index()

@@ -49,6 +49,7 @@ from bias_sweep.report.table import read_table
 from bias_sweep.report.verdict import metric_sentence, summary_effects
 from bias_sweep.schema import ReportConfig
 from bias_sweep.sweep.layout import SweepFolder
+from bias_sweep.sweep.wandb_runs import report_run_id
 from bias_sweep.tracking import log_report
 
 DEFAULT_PRIMARY = ReportConfig.primary_metric
@@ -246,10 +247,15 @@ def _log_wandb(
                             summary[f"{prefix}/{key}_{end}"] = v
                 elif value is not None:
                     summary[f"{prefix}/{key}"] = value
+    sweep = SweepFolder(data.path) if data.source == "sweep" else None
     log_report(
         name=data.name,
         tracking=data.conf.tracking if data.conf is not None else None,
-        out_dir=out_dir,
+        # A sweep's report run lives with its other runs (`bias-sweep sync` uploads it), one
+        # per sweep instance, updated by each report.
+        directory=sweep.root if sweep else out_dir,
+        run_id=report_run_id(sweep) if sweep else None,
+        files=[out_dir / "report.html"],
         config={"sweep": data.name, "source": data.source, "done": data.done, "total": data.total},
         tables={
             "trials": data.trials,

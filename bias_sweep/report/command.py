@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bias_sweep.config import read_saved
 from bias_sweep.errors import UserError
 from bias_sweep.report.build import ReportSummary, build_report, build_table_report
 from bias_sweep.report.compare import compare
@@ -47,14 +48,36 @@ def report(args: argparse.Namespace) -> int:
 
 
 def compare_sweeps(args: argparse.Namespace) -> int:
-    paths = [find_sweep(name, args.storage).root for name in args.names]
+    folders = [find_sweep(name, args.storage) for name in args.names]
     summary = compare(
-        paths,
+        [f.root for f in folders],
         Path(args.out or "bias-sweep-compare"),
         metrics=args.metric or None,
         primary_metric=args.primary_metric,
     )
     for line in summary.verdicts:
         print(line)
+    if args.wandb:
+        _log_comparison(summary, folders)
     print(f"wrote {len(summary.files)} files to {summary.out_dir}")
     return 0
+
+
+def _log_comparison(summary: ReportSummary, folders: list) -> None:
+    """`compare --wandb`: a run of its own, in the first sweep's W&B project."""
+    import pandas as pd
+
+    from bias_sweep.tracking import log_report
+
+    names = [f.root.name for f in folders]
+    log_report(
+        name="compare-" + "-".join(names),
+        tracking=read_saved(folders[0].sweep_file).tracking,
+        directory=summary.out_dir,
+        run_id=None,
+        config={"sweeps": names},
+        tables={"compare": pd.read_csv(summary.out_dir / "compare.csv")},
+        images={f"plots/{f.path.stem}": (f.path, f.title) for f in summary.figures},
+        summary={"headline": summary.headline, "verdicts": summary.verdicts},
+        files=[summary.out_dir / "report.html"],
+    )

@@ -39,7 +39,8 @@ from bias_sweep.sweep.local_ray import start_local_ray
 from bias_sweep.sweep.plan import Plan, describe_plan, make_plan, prepare_new, trial_order
 from bias_sweep.sweep.progress import Progress, ProgressCallback
 from bias_sweep.sweep.results import rebuild_table
-from bias_sweep.tracking import OFFLINE_NOTICE, effective_mode, newest_offline_runs
+from bias_sweep.sweep.wandb_runs import wandb_instance
+from bias_sweep.tracking import newest_offline_runs, resolved_mode
 
 if TYPE_CHECKING:
     from bias_sweep.sweep.trainable import AttemptHooks  # imports torch: only in the workers
@@ -143,7 +144,7 @@ def check_resources(conf: DictConfig) -> None:
     )
 
 
-def _tuner(plan: Plan, progress: Progress, hooks: AttemptHooks | None) -> tune.Tuner:
+def _tuner(plan: Plan, progress: Progress, hooks: AttemptHooks | None, instance: str) -> tune.Tuner:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # A failed attempt is one line from ProgressCallback (its traceback is in the trial's
     # error.txt), not Tune's multi-line dump.
@@ -160,6 +161,7 @@ def _tuner(plan: Plan, progress: Progress, hooks: AttemptHooks | None) -> tune.T
         "path": str(plan.folder.root),
         "cpu": res.cpu,
         "points": {key: point_of[key] for key in order},
+        "wandb_instance": instance,
     }
     fn = tune.with_resources(
         tune.with_parameters(_in_worker, sweep=sweep, hooks=hooks), {"cpu": res.cpu, "gpu": res.gpu}
@@ -247,7 +249,9 @@ def _drive(
                 plan = make_plan(conf)
                 plan.data_checks, plan.eval_sets = checked.data_checks, checked.eval_sets
             OmegaConf.save(conf, plan.folder.sweep_file)
-            return _execute(plan, hooks)
+            # A new W&B id for a new sweep or one started over: never the old runs' ids.
+            instance = wandb_instance(plan.folder, renew=fresh)
+            return _execute(plan, hooks, instance)
     finally:
         if started_ray:
             ray.shutdown()
@@ -255,18 +259,16 @@ def _drive(
             signal.signal(sig, handler)
 
 
-def _execute(plan: Plan, hooks: AttemptHooks | None) -> int:
+def _execute(plan: Plan, hooks: AttemptHooks | None, instance: str) -> int:
     conf = plan.conf
-    mode = effective_mode(conf.tracking.mode)
-    if conf.tracking.mode == "online" and mode == "offline":
-        print(OFFLINE_NOTICE.format(name=conf.sweep.name), flush=True)
+    mode = resolved_mode(conf.tracking.mode)
     for line in describe_plan(plan):
         print(line, flush=True)
     progress = Progress(plan)
     remaining = len(plan.keys) - len(plan.done)
     errored: set[str] = set()
     if remaining and not _interrupted:
-        tuner = _tuner(plan, progress, hooks)
+        tuner = _tuner(plan, progress, hooks, instance)
         try:
             grid = tuner.fit()
         except Exception:

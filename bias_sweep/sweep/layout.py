@@ -14,6 +14,7 @@ The only module that knows them. A sweep folder (`<sweep.storage>/<sweep.name>/`
     artifacts/interventions/ the shared intervened models (`store.ArtifactStore`)
     tune/run-NNN/            one Ray Tune experiment per `run`/`resume`: epoch checkpoints
     wandb/                   offline W&B runs (wandb's own folder under the sweep folder)
+    wandb_instance           this instance's W&B id, renewed by `run --overwrite`
     launch.json, launch/, logs/   how and where it was launched (Slurm, Ray Jobs)
     report/                  the default output folder of `bias-sweep report`
     .driver.lock, driver.json     the running driver's lock and who holds it
@@ -60,6 +61,7 @@ class SweepFolder:
         self.interventions = self.root / "artifacts" / "interventions"
         self.tune = self.root / "tune"
         self.wandb = self.root / "wandb"  # wandb's own folder: `wandb.init(dir=root)` writes here
+        self.wandb_instance = self.root / "wandb_instance"  # the id W&B run ids start with
         self.launch_file = self.root / LAUNCH_FILE
         self.launch_dir = self.root / "launch"
         self.logs = self.root / "logs"

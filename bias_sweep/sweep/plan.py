@@ -18,7 +18,7 @@ from bias_sweep.interventions import configured_corpus
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import PointConfigs, expand_grid, point_columns
 from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
-from bias_sweep.tracking import effective_mode
+from bias_sweep.tracking import resolved_mode
 
 if TYPE_CHECKING:
     from bias_sweep.data.eval_sets import EvalSet
@@ -223,8 +223,8 @@ def _span(low: int, high: int) -> str:
 
 
 def _mode_text(mode: str) -> str:
-    effective = effective_mode(mode)
-    return effective if effective == mode else f"{effective} ({mode} asked, no credentials)"
+    effective = resolved_mode(mode)
+    return effective if effective == mode else f"{effective} (WANDB_MODE; {mode} in the sweep)"
 
 
 def _short(values: list[Any], most: int = 8) -> str:
