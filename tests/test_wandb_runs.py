@@ -119,7 +119,8 @@ def test_refused_run_goes_offline_and_says_why(tmp_path: Path, refusing_wandb: N
     common = {"project": "p", "entity": None, "group": "g", "job_type": "finetune"}
     common.update(config={}, directory=tmp_path, mode="online", run_id="r1")
     with pytest.raises(Exception, match="127.0.0.1:9|deadline|timed out"):
-        Run(name="strict", on_error="fail", **common)
+        Run(name="strict", on_error="fail", **{**common, "run_id": "r0"})
+    # Another id: under load W&B's service may still hold the refused one ("run ID r1 is in use").
     run = Run(name="lenient", **common)
     assert run.offline and run.fallback
     run.finish()
