@@ -14,8 +14,7 @@ about 14% overhead), run as variants side by side, each in a fresh process with 
   replaced, inside each worker, by 1 s of sleep that reports one epoch through the trial's hooks
   and returns a result and predictions, which the trainable writes as for a real trial.
 - ablations and Tune settings, as `BASE[:MOD...]`: `ours:no-checkpoint` (the stand-in reports no
-  epoch: no training-state save, no Tune checkpoint), `ours:warm` (Ray's worker setup hook
-  imports the trainable in each worker as it starts), `ours:no-callbacks` (the driver's progress
+  epoch: no training-state save, no Tune checkpoint), `ours:no-callbacks` (the driver's progress
   and JSON-log callbacks swapped for no-ops), and any `KEY=VALUE` (an environment variable set
   before Ray starts, e.g. `ours:TUNE_MAX_PENDING_TRIALS_PG=4`).
 
@@ -123,11 +122,6 @@ def bookkeeping_trainable(config: dict, sweep: dict, hooks: object) -> None:
     trainable.trainable(config, sweep, hooks)
 
 
-def import_trainable() -> None:
-    """Ray's worker setup hook of the `warm` variant (shipped by value, as __main__'s)."""
-    import bias_sweep.sweep.trainable  # noqa: F401
-
-
 def bare_trainable(config: dict) -> None:
     """Ray Tune's anchor: sleep 1 s, report once (as Tune's release test does), with the same
     marks as ours (its exit as it reports)."""
@@ -196,10 +190,6 @@ def run_ours(n: int, root: Path, tracking: str, mods: list[str]) -> dict:
             ray_init["s"] = time.time() - t0
 
     driver._start_ray = timed_start_ray
-    if "warm" in mods:  # each Ray worker imports the trainable as it starts, while Tune sets up
-        start = driver.start_local_ray
-        hook = {"worker_process_setup_hook": import_trainable}
-        driver.start_local_ray = lambda **kwargs: start(runtime_env=hook, **kwargs)
     if "no-callbacks" in mods:
         driver.ProgressCallback = lambda progress, first_run: tune.Callback()
         driver.JsonLoggerCallback = tune.Callback
