@@ -219,8 +219,9 @@ def run_sweep(
 def resume_sweep(
     folder: SweepFolder, *, address: str | None = None, hooks: AttemptHooks | None = None
 ) -> int:
-    """`bias-sweep resume`: continue a stopped, killed or partly failed sweep."""
-    return _drive(make_plan(read_saved(folder.sweep_file)), address, hooks, fresh=False)
+    """`bias-sweep resume`: continue a stopped, killed or partly failed sweep, in the folder it
+    is in now (a moved or copied sweep works where it is, whatever its sweep.storage says)."""
+    return _drive(make_plan(read_saved(folder.sweep_file), folder), address, hooks, fresh=False)
 
 
 def _drive(

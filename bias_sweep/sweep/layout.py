@@ -4,7 +4,9 @@ The only module that knows them. A sweep folder (`<sweep.storage>/<sweep.name>/`
 
     sweep.yaml               the resolved sweep config (grid included); its presence: the sweep exists
     trials/<key>/            one folder per grid point (key: `identity.trial_key`):
-        result.json              written last and atomically: its presence means the trial is done
+        result.json              written last and atomically: the trial is done when it holds a
+                                 valid result (`results.read_result` checks it on every read)
+        result.json.damaged-<ns> a result.json that failed that check, kept aside; the trial reruns
         predictions.parquet      the evaluation rows and scores (text, cf_text, label, group,
                                  score, pred, cf_score)
         predictions@<set>.parquet   the same for each external eval set (`eval.sets`)
@@ -30,6 +32,7 @@ from bias_sweep.schema import SweepSection
 
 SWEEP_FILE = "sweep.yaml"
 RESULT_FILE = "result.json"
+DAMAGED_RESULT = RESULT_FILE + ".damaged-"  # + a time stamp: a damaged result.json, kept aside
 PREDICTIONS_FILE = "predictions.parquet"
 STATE_FILE = "state.json"
 ERROR_FILE = "error.txt"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,10 +12,12 @@ from omegaconf import DictConfig
 from bias_sweep.caches import cache_root
 from bias_sweep.config import grid_axes, typed
 from bias_sweep.errors import UserError
+from bias_sweep.files import unwritable
 from bias_sweep.identity import intervention_key, trial_key
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import PointConfigs, expand_grid, point_columns
-from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
+from bias_sweep.sweep.layout import SweepFolder
+from bias_sweep.sweep.results import read_result
 from bias_sweep.tracking import effective_mode
 
 if TYPE_CHECKING:
@@ -57,8 +58,10 @@ class Plan:
         return {level: len(k) for level, k in keys.items()}
 
 
-def make_plan(conf: DictConfig) -> Plan:
-    folder = SweepFolder.of(conf)
+def make_plan(conf: DictConfig, folder: SweepFolder | None = None) -> Plan:
+    """The plan of a sweep config, in `folder` (an existing sweep's, wherever it is now; default:
+    where the config's sweep.storage and name put it)."""
+    folder = folder or SweepFolder.of(conf)
     points = expand_grid(conf) or [{}]
     keys, ikeys, columns = [], [], []
     resolve = PointConfigs(conf)
@@ -68,7 +71,7 @@ def make_plan(conf: DictConfig) -> Plan:
         ikeys.append(intervention_key(d))
         columns.append(point_columns(d, point))
     plan = Plan(conf, folder, points, keys, ikeys, columns)
-    plan.done = {k for k in keys if (folder.trial(k) / RESULT_FILE).exists()}
+    plan.done = {k for k in keys if read_result(folder.trial(k)) is not None}
     store = ArtifactStore(folder.interventions)
     plan.cached_interventions = {k for k in plan.intervention_keys if store.has(k)}
     return plan
@@ -82,11 +85,10 @@ def prepare_new(conf: DictConfig, overwrite: bool = False) -> Plan:
             f"sweep '{conf.sweep.name}' already exists at {folder.root}; continue it with "
             f"`bias-sweep resume {conf.sweep.name}` or start over with --overwrite"
         )
-    probe = folder.root.parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise UserError(f"sweep.storage: '{conf.sweep.storage}' is not writable ({probe})")
+    for key, where in (("sweep.storage", folder.root), ("cache_dir", cache_root(conf.cache_dir))):
+        problem = unwritable(where)
+        if problem is not None:
+            raise UserError(f"{key}: not writable: {problem}; give a folder this user can write in")
     plan = make_plan(conf)
     check_data(plan)
     return plan
