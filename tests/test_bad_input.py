@@ -1,0 +1,189 @@
+"""Bad input is caught before Ray starts: one line naming the key or file, exit code 2, nothing
+written, quickly (issue 23). Property-based: any override or YAML mapping either loads or gives
+one `UserError` line."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from bias_sweep.cli import main
+from bias_sweep.config import load_config, schema
+from bias_sweep.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = str(ROOT / "sweeps" / "quickstart.yaml")
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, float]:
+    started = time.perf_counter()
+    code = main(args)
+    return code, capsys.readouterr().err, time.perf_counter() - started
+
+
+def _yaml(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+# (extra words after `run SWEEP`, or a YAML text for the sweep file; what the line must say)
+OVERRIDES = [
+    (["data.rate=${nosuch}"], "key 'data.rate': Interpolation key 'nosuch' not found"),
+    (["data.rate=${oc.env:HOME}"], "key 'data.rate': While dereferencing interpolation"),
+    (["data.rate=${oc.env:NO_SUCH_VARIABLE_23}"], "key 'data.rate'"),
+    (["sweep.grid=[1,2]"], "key 'sweep.grid' takes a mapping"),
+    (["eval.sets={name: x}"], "key 'eval.sets' takes a list"),
+    (["seed=-1"], "key 'seed': -1 is not allowed; expected a whole number in [0, 4294967296)"),
+    (["intervention.seed=4294967296"], "key 'intervention.seed'"),
+    (["sweep.grid.seed=[0,-2]"], "sweep.grid.seed: key 'seed': -2 is not allowed"),
+    (["intervention.lr=.inf"], "key 'intervention.lr': inf is not allowed; expected a positive"),
+    (["train.lr=inf"], "key 'train.lr'"),
+    (["train.weight_decay=.inf"], "key 'train.weight_decay'"),
+    (["data.eval_size=3"], "key 'data.eval_size': 3 is not allowed; expected >= 8"),
+    # A base value's error is its own, not the first grid axis' (data.rate is an axis here).
+    (["data.train_size=-5"], "error: key 'data.train_size'"),
+    (["data.eval_size=${model.pretrain_steps}", "model.pretrain_steps=4"],
+     "error: key 'data.eval_size': 4 is not allowed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "says"), OVERRIDES)
+def test_bad_overrides_are_one_line_before_ray(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], says: str
+) -> None:
+    storage = tmp_path / "runs"
+    code, err, took = _run(["run", QUICKSTART, f"sweep.storage={storage}", *extra], capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert says in err, err
+    assert not storage.exists()
+    assert took < 10
+
+
+YAML_FILES = [
+    ("", "empty"),
+    ("# nothing but a comment\n", "empty"),
+    ("seed: 1\nseed: 2\n", "found duplicate key seed at line 2"),
+    ("sweep:\n  grid: [1, 2]\n", "key 'sweep.grid' takes a mapping"),
+    ("eval:\n  sets: {a: 1}\n", "key 'eval.sets' takes a list"),
+    ("data:\n  rate: ${nosuch}\n", "key 'data.rate'"),
+    ("- 1\n- 2\n", "expected a mapping at the top level"),
+]
+
+
+@pytest.mark.parametrize(("text", "says"), YAML_FILES)
+def test_bad_sweep_files_are_one_line_before_ray(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, says: str
+) -> None:
+    storage = tmp_path / "runs"
+    code, err, took = _run(["run", _yaml(tmp_path, text), f"sweep.storage={storage}"], capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert says in err and ("sweep.yaml" in err or "key '" in err), err
+    assert not storage.exists()
+    assert took < 10
+
+
+@pytest.mark.parametrize("key", ["sweep.storage", "cache_dir"])
+def test_unwritable_folders_are_found_by_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    """A path under a file cannot be written, whoever asks (root included): refused in one line."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    words = [f"sweep.storage={tmp_path / 'runs'}", f"{key}={blocker / 'below'}"]
+    code, err, _ = _run(["run", QUICKSTART, *words], capsys)
+    assert code == 2, err
+    assert f"{key}: not writable: '{blocker}' is not a folder" in err
+    assert not (tmp_path / "runs").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a read-only bind needs root")
+def test_write_probe_leaves_nothing(tmp_path: Path) -> None:
+    from bias_sweep.files import unwritable
+
+    assert unwritable(tmp_path / "new" / "deeper") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+# Property-based: every override string and every YAML mapping loads or is one UserError line.
+
+
+def _leaf_keys() -> list[str]:
+    def walk(prefix: str, node: object) -> list[str]:
+        if isinstance(node, dict) and node:
+            return [k for key, v in node.items() for k in walk(f"{prefix}{key}.", v)]
+        return [prefix[:-1]]
+
+    return walk("", OmegaConf.to_container(OmegaConf.structured(schema())))
+
+
+KEYS = st.one_of(
+    st.sampled_from(_leaf_keys()),
+    st.sampled_from(["sweep.grid.data.rate", "sweep.grid.seed", "sweep.grid", "eval.sets",
+                     "data.groups", "sweep.grid.sweep.name", "sweep.grid.nope.x", "data"]),
+    st.text(min_size=1, max_size=12),
+)  # fmt: skip
+TRICKY = ["${nosuch}", "${oc.env:HOME}", "${oc.env:NOPE_23}", "${", "[", "{", "{a:", "???",
+          "null", "[1,[2", "!!python/object:os.system", "[0,-1]", "[.inf]", "{a: 1}", "1e999",
+          "-0.0", "[]", "{}", "${data.rate}", "${oc.decode:'[1'}", "0x10", "[[1,2],[3]]"]  # fmt: skip
+VALUES = st.one_of(
+    st.sampled_from(TRICKY),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.text(max_size=20),
+)
+
+
+def _loads_or_one_line(call: object) -> None:
+    try:
+        call()  # type: ignore[operator]
+    except UserError as exc:
+        text = str(exc)
+        assert text and "\n" not in text, text
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.builds("{}={}".format, KEYS, VALUES), max_size=3))
+def test_any_overrides_load_or_give_one_line(overrides: list[str]) -> None:
+    _loads_or_one_line(lambda: load_config(None, overrides))
+
+
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10),
+    st.sampled_from(TRICKY),
+)  # fmt: skip
+SECTION_KEYS = st.sampled_from(
+    ["seed", "data", "model", "intervention", "train", "sweep", "grid", "rate", "eval", "sets",
+     "name", "storage", "lr", "seed", "groups", "pairs", "nope", "report", "cache_dir"]
+)  # fmt: skip
+MAPPINGS = st.dictionaries(
+    SECTION_KEYS,
+    st.recursive(
+        SCALARS,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(SECTION_KEYS, inner, max_size=3)
+        ),
+        max_leaves=8,
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MAPPINGS)
+def test_any_yaml_mapping_loads_or_gives_one_line(mapping: dict) -> None:
+    with tempfile.TemporaryDirectory() as where:
+        path = Path(where) / "fuzz.yaml"
+        path.write_text(yaml.safe_dump(mapping))
+        _loads_or_one_line(lambda: load_config(path))
