@@ -187,3 +187,72 @@ def test_any_yaml_mapping_loads_or_gives_one_line(mapping: dict) -> None:
         path = Path(where) / "fuzz.yaml"
         path.write_text(yaml.safe_dump(mapping))
         _loads_or_one_line(lambda: load_config(path))
+
+
+# report --table, report --out and compare check their input the same way.
+
+
+@pytest.fixture
+def finished(tmp_path: Path) -> Path:
+    from test_report import GRID, write_sweep
+
+    return write_sweep(tmp_path / "runs", GRID)
+
+
+def _table(finished: Path, tmp_path: Path, change: object) -> str:
+    from bias_sweep.sweep.layout import SweepFolder
+    from bias_sweep.sweep.results import load_trials
+
+    runs = load_trials(SweepFolder(finished))
+    runs = change(runs)  # type: ignore[operator]
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    return str(path)
+
+
+def _assign(col: str, value: object, row: int = 0):  # noqa: ANN202 - a table edit
+    def edit(runs):  # noqa: ANN001, ANN202
+        runs[col] = runs[col].astype(object)
+        runs.loc[row, col] = value
+        return runs
+
+    return edit
+
+
+BAD_TABLES = [
+    (lambda runs: runs.head(0), "no rows"),
+    (_assign("tpr_gap", "high"), "column 'tpr_gap' must hold finite numbers (1 do not, e.g. 'high')"),
+    (_assign("tpr_gap", float("inf")), "column 'tpr_gap' must hold finite numbers"),
+    (_assign("accuracy", -float("inf")), "column 'accuracy'"),
+    (_assign("rate", 1.5), "column 'rate' must hold numbers in [0, 1]"),
+    (_assign("realised_rate", -0.1), "column 'realised_rate' must hold numbers in [0, 1]"),
+    (_assign("strength", "strong"), "column 'strength'"),
+    (_assign("seed", "first"), "column 'seed' must hold finite numbers"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "says"), BAD_TABLES)
+def test_report_table_checks_its_rows(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: object, says: str
+) -> None:
+    table = _table(finished, tmp_path, change)
+    out = tmp_path / "out"
+    code, err, took = _run(["report", "--table", table, "--out", str(out), "--no-plots"], capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert says in err, err
+    assert not out.exists() and took < 10
+
+
+def test_report_out_and_compare_are_checked_first(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    code, err, _ = _run(["report", str(finished), "--out", str(a_file), "--no-plots"], capsys)
+    assert code == 2 and f"--out: '{a_file}' exists and is not a folder" in err, err
+    assert a_file.read_text() == "mine"
+    out = tmp_path / "cmp"
+    code, err, _ = _run(["compare", str(finished), str(finished), "--out", str(out)], capsys)
+    assert code == 2 and "is given twice; compare distinct sweeps" in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()

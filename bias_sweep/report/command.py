@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bias_sweep.errors import UserError
+from bias_sweep.files import unwritable
 from bias_sweep.report.build import ReportSummary, build_report, build_table_report
 from bias_sweep.report.compare import compare
 from bias_sweep.sweep.layout import find_sweep
@@ -19,13 +20,25 @@ def _print(summary: ReportSummary) -> None:
         print(f"  {entry['model']}, {entry['metric']}: {entry['verdict']}")
 
 
+def _out_folder(value: str | None) -> Path | None:
+    """`--out`, checked before any work: a folder (or none yet) where files can be written."""
+    if value is None:
+        return None
+    out = Path(value)
+    problem = f"'{out}' exists and is not a folder" if out.exists() and not out.is_dir() else None
+    problem = problem or unwritable(out)
+    if problem is not None:
+        raise UserError(f"--out: {problem}; give a folder to write the report in")
+    return out
+
+
 def report(args: argparse.Namespace) -> int:
     """`bias-sweep report NAME | --table FILE`: exactly one of them."""
     if (args.name is None) == (args.table is None):
         raise UserError("give a sweep NAME or --table FILE (exactly one of them)")
     options = {
         "metrics": args.metric or None,
-        "out_dir": Path(args.out) if args.out else None,
+        "out_dir": _out_folder(args.out),
         "use_wandb": args.wandb,
         "primary_metric": args.primary_metric,
         "plots": not args.no_plots,
@@ -43,9 +56,12 @@ def report(args: argparse.Namespace) -> int:
 
 def compare_sweeps(args: argparse.Namespace) -> int:
     paths = [find_sweep(name, args.storage).root for name in args.names]
+    twice = [name for name, path in zip(args.names, paths, strict=True) if paths.count(path) > 1]
+    if twice:
+        raise UserError(f"compare: '{twice[0]}' is given twice; compare distinct sweeps")
     summary = compare(
         paths,
-        Path(args.out or "bias-sweep-compare"),
+        _out_folder(args.out or "bias-sweep-compare"),
         metrics=args.metric or None,
         primary_metric=args.primary_metric,
     )
