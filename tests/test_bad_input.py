@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -256,3 +257,35 @@ def test_report_out_and_compare_are_checked_first(
     code, err, _ = _run(["compare", str(finished), str(finished), "--out", str(out)], capsys)
     assert code == 2 and "is given twice; compare distinct sweeps" in err, err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_plan_counts_the_rows_it_leaves_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    rows = [{"text": f"{'he' if i % 2 else 'she'} wrote note {i}", "label": i % 3 == 0}
+            for i in range(400)]  # fmt: skip
+    rows += [{"text": "", "label": 1}] * 3 + [{"text": " ", "label": 0}] * 2
+    rows += [{"text": "she said", "label": None}] * 4 + [{"text": None, "label": 0}]
+    path = tmp_path / "rows.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    words = ["data.source=file", f"data.path={path}", "data.train_size=40", "data.eval_size=40",
+             "sweep.grid.data.rate=[0.5]"]  # fmt: skip
+    assert main(["plan", QUICKSTART, *words]) == 0
+    out = capsys.readouterr().out
+    assert "kept 400 of 400 distinct texts" in out
+    assert "; 10 rows without a text or a label left out first" in out
+
+
+@pytest.mark.parametrize("command", ["plan", "report"])
+def test_a_table_with_a_huge_first_line_is_refused_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A 4 MB single-line CSV kept pandas (and so `plan`) busy for minutes."""
+    path = tmp_path / "one-line.csv"
+    path.write_text(",".join(f"w{i}" for i in range(500_000)) + "\n")
+    words = (
+        ["plan", QUICKSTART, "data.source=file", f"data.path={path}"]
+        if command == "plan"
+        else ["report", "--table", str(path)]
+    )
+    code, err, took = _run(words, capsys)
+    assert code == 2 and "is longer than 64 KiB" in err, err
+    assert len(err.strip().splitlines()) == 1 and took < 10

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bias_sweep.data.tables import check_header
 from bias_sweep.errors import UserError
 from bias_sweep.metrics import INTRINSIC_AFTER, known_metric
 from bias_sweep.report.load import SweepData
@@ -38,6 +39,8 @@ def _read(path: Path) -> pd.DataFrame:
         raise UserError(
             f"--table '{path}': unknown format '{path.suffix}'; expected .csv or .parquet"
         )
+    if fmt == "CSV":
+        check_header(str(path), str(path), "--table")
     try:
         return pd.read_csv(path) if fmt == "CSV" else pd.read_parquet(path)
     except Exception as exc:  # any reader failure is a bad input file, said in one line
