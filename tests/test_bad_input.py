@@ -289,3 +289,45 @@ def test_a_table_with_a_huge_first_line_is_refused_at_once(
     code, err, took = _run(words, capsys)
     assert code == 2 and "is longer than 64 KiB" in err, err
     assert len(err.strip().splitlines()) == 1 and took < 10
+
+
+def _slurm_bin(folder: Path, nodes: str) -> Path:
+    """Stand-ins for sinfo (partitions, or with -N the nodes) and sbatch, alone on PATH."""
+    folder.mkdir()
+    (folder / "sinfo").write_text(
+        "#!/bin/sh\ncase \"$*\" in *-N*) /bin/cat <<'EOF'\n" + nodes + "\nEOF\n;;\n"
+        "*) echo 'debug*'; echo gpu;;\nesac\n"
+    )
+    (folder / "sbatch").write_text(f"#!/bin/sh\n/bin/cat >{folder}/submitted\necho 4242\n")
+    for name in ("sinfo", "sbatch"):
+        (folder / name).chmod(0o755)
+    return folder
+
+
+NODES = "n1|2|7000|(null)\nn2|2|7000|(null)\ng1|32|256000|gpu:a100:4(S:0-1)"
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--cpus-per-node", "64"], "--cpus-per-node: partition 'debug' has 0 node(s) with 64 CPUs"),
+        (["--cpus-per-node", "2", "--gpus-per-node", "8", "--partition", "gpu"],
+         "--gpus-per-node: partition 'gpu' has 0 node(s)"),
+        (["--cpus-per-node", "2", "--mem", "300G"], "--mem: partition 'debug' has 0 node(s)"),
+        (["--cpus-per-node", "4", "--nodes", "2"], "--nodes: partition 'debug' has 1 node(s)"),
+    ],
+)  # fmt: skip
+def test_launch_slurm_refuses_a_job_no_node_can_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    options: list[str], says: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("PATH", str(_slurm_bin(tmp_path / "bin", NODES)))
+    storage = tmp_path / "runs"
+    words = ["launch", "slurm", QUICKSTART, f"sweep.storage={storage}", "--time", "1:00:00"]
+    code, err, took = _run([*words, *options], capsys)
+    assert code == 2 and says in err and "it would pend forever" in err, err
+    assert len(err.strip().splitlines()) == 1 and took < 10
+    assert not storage.exists() and not (tmp_path / "bin" / "submitted").exists()
+    fits = ["--cpus-per-node", "2", "--nodes", "3", "--mem", "6G"]
+    assert _run([*words, *fits], capsys)[0] == 0
+    assert (tmp_path / "bin" / "submitted").exists()
