@@ -259,19 +259,42 @@ def test_report_out_and_compare_are_checked_first(
     assert len(err.strip().splitlines()) == 1 and not out.exists()
 
 
-def test_plan_counts_the_rows_it_leaves_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    rows = [{"text": f"{'he' if i % 2 else 'she'} wrote note {i}", "label": i % 3 == 0}
-            for i in range(400)]  # fmt: skip
+def _rows_file(tmp_path: Path, words: tuple[str, str]) -> Path:
+    """400 labelled rows that mention one group each (label 1 with words[1], label 0 with
+    words[0]), and 10 without a text or a label."""
+    rows = [{"text": f"{'he' if i % 2 else 'she'} wrote a {words[i % 3 == 0]} note {i}",
+             "label": i % 3 == 0} for i in range(400)]  # fmt: skip
     rows += [{"text": "", "label": 1}] * 3 + [{"text": " ", "label": 0}] * 2
     rows += [{"text": "she said", "label": None}] * 4 + [{"text": None, "label": 0}]
     path = tmp_path / "rows.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    words = ["data.source=file", f"data.path={path}", "data.train_size=40", "data.eval_size=40",
-             "sweep.grid.data.rate=[0.5]"]  # fmt: skip
-    assert main(["plan", QUICKSTART, *words]) == 0
+    return path
+
+
+def _file_words(path: Path) -> list[str]:
+    return ["data.source=file", f"data.path={path}", "data.train_size=40", "data.eval_size=40",
+            "sweep.grid.data.rate=[0.5]"]  # fmt: skip
+
+
+def test_plan_counts_the_rows_it_leaves_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    path = _rows_file(tmp_path, ("dull", "great"))
+    assert main(["plan", QUICKSTART, *_file_words(path)]) == 0
     out = capsys.readouterr().out
     assert "kept 400 of 400 distinct texts" in out
     assert "; 10 rows without a text or a label left out first" in out
+
+
+def test_plan_refuses_data_that_every_trial_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tiny BERT's pre-training corpus needs attribute words of both classes: without
+    them every trial failed, after `plan` said yes and `run` wrote its folder."""
+    path = _rows_file(tmp_path, ("plain", "plain"))
+    storage = tmp_path / "runs"
+    code, err, took = _run(["run", QUICKSTART, *_file_words(path), f"sweep.storage={storage}"],
+                           capsys)  # fmt: skip
+    assert code == 2 and "model.name=tiny-bert: the task's corpus has no sentence" in err, err
+    assert len(err.strip().splitlines()) == 1 and not storage.exists() and took < 10
 
 
 @pytest.mark.parametrize("command", ["plan", "report"])

@@ -14,11 +14,15 @@ from bias_sweep.config import grid_axes, typed
 from bias_sweep.errors import UserError
 from bias_sweep.files import unwritable
 from bias_sweep.identity import intervention_key, trial_key
+from bias_sweep.schema import DataConfig, ModelConfig
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import PointConfigs, expand_grid, point_columns
 from bias_sweep.sweep.layout import SweepFolder
 from bias_sweep.sweep.results import read_result
 from bias_sweep.tracking import effective_mode
+
+# The built-in model (`models.tiny.TINY_BERT`; that module imports torch, which the driver must not).
+TINY_BERT = ModelConfig.name
 
 if TYPE_CHECKING:
     from bias_sweep.data.eval_sets import EvalSet
@@ -112,16 +116,34 @@ def check_data(plan: Plan) -> None:
         ident = json.dumps(axes, sort_keys=True, default=str)
         configs.setdefault(ident, (axes, data, []))[2].append(data["rate"])
     checks = []
+    tiny = any(columns["model"] == TINY_BERT for columns in plan.columns)
     for axes, data, rates in configs.values():
-        check = check_data_config(typed({"data": data}).data, rates, cache_dir=conf.cache_dir)
+        data_cfg = typed({"data": data}).data
+        check = check_data_config(data_cfg, rates, cache_dir=conf.cache_dir)
         label = ", ".join(f"{k}={v}" for k, v in axes.items())
         problem = check.problem()
         if problem is not None:
             raise UserError(f"{problem} [{label}]" if label else problem)
+        if tiny:
+            _check_pretraining_corpus(data_cfg, conf.cache_dir, label)
         checks.append((label, check))
     plan.data_checks = checks
     cfg = typed(conf)
     plan.eval_sets = load_eval_sets(cfg.eval.sets, cfg.data.groups, cache_root(conf.cache_dir))
+
+
+def _check_pretraining_corpus(data: DataConfig, cache_dir: str | None, label: str) -> None:
+    """The built-in tiny BERT is pre-trained on the task's own texts, biased through its
+    attribute words (`data.attribute_corpus`): texts without them fail every trial, so here."""
+    from bias_sweep.data import load_task
+    from bias_sweep.data.attribute_corpus import attribute_corpus
+
+    try:
+        attribute_corpus(load_task(data, seed=0, cache_dir=cache_dir), 0.5, seed=0)
+    except UserError as exc:
+        raise UserError(
+            f"model.name={TINY_BERT}: {exc}" + (f" [{label}]" if label else "")
+        ) from None
 
 
 def trial_order(plan: Plan) -> list[str]:
