@@ -154,7 +154,7 @@ def _loads_or_one_line(call: object) -> None:
         assert text and "\n" not in text, text
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.builds("{}={}".format, KEYS, VALUES), max_size=3))
 def test_any_overrides_load_or_give_one_line(overrides: list[str]) -> None:
     _loads_or_one_line(lambda: load_config(None, overrides))
@@ -181,7 +181,7 @@ MAPPINGS = st.dictionaries(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(MAPPINGS)
 def test_any_yaml_mapping_loads_or_gives_one_line(mapping: dict) -> None:
     with tempfile.TemporaryDirectory() as where:
