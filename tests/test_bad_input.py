@@ -354,3 +354,13 @@ def test_launch_slurm_refuses_a_job_no_node_can_run(
     fits = ["--cpus-per-node", "2", "--nodes", "3", "--mem", "6G"]
     assert _run([*words, *fits], capsys)[0] == 0
     assert (tmp_path / "bin" / "submitted").exists()
+
+
+def test_trial_out_is_checked_before_torch_is_imported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    code, err, took = _run(["trial", "--out", str(a_file)], capsys)
+    assert code == 2 and f"--out: '{a_file}' exists and is not a folder" in err, err
+    assert took < 5
