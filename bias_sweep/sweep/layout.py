@@ -12,13 +12,14 @@ The only module that knows them. A sweep folder (`<sweep.storage>/<sweep.name>/`
         predictions@<set>.parquet   the same for each external eval set (`eval.sets`)
         state.json               attempts, status, where it runs
         error.txt                the last failed attempt's error (first line) and traceback
-    results.parquet          one row per finished trial, rebuilt from trials/ if lost or stale
+    results.parquet          one row per finished trial, derived: rebuilt from trials/ when loaded
     artifacts/interventions/ the shared intervened models (`store.ArtifactStore`)
     tune/run-NNN/            one Ray Tune experiment per `run`/`resume`: epoch checkpoints
     wandb/                   offline W&B runs (wandb's own folder under the sweep folder)
     launch.json, launch/, logs/   how and where it was launched (Slurm, Ray Jobs)
     report/                  the default output folder of `bias-sweep report`
     .driver.lock, driver.json     the running driver's lock and who holds it
+    ray.json                 the mark of the last embedded Ray, to find what a killed driver left
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class SweepFolder:
         self.report = self.root / "report"
         self.driver_lock = self.root / ".driver.lock"
         self.driver_file = self.root / "driver.json"
+        self.ray_file = self.root / "ray.json"  # the mark of its embedded Ray (`stale_ray`)
         # What a run writes, and `run --overwrite` removes first.
         self.outputs = (self.tune, self.trials, self.wandb, self.root / "artifacts")
 

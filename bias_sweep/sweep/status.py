@@ -12,6 +12,7 @@ from bias_sweep.files import Timeout, file_lock
 from bias_sweep.sweep.layout import RESULT_FILE, STATE_FILE, SweepFolder
 from bias_sweep.sweep.plan import make_plan
 from bias_sweep.sweep.results import damaged_copies, error_line
+from bias_sweep.sweep.stale_ray import stale_processes
 
 SYMBOLS = {"done": "D", "running": "R", "failed": "F", "damaged": "X", "pending": "."}
 
@@ -79,6 +80,12 @@ def status_lines(sweep: SweepFolder, errors: int = 20) -> list[str]:
         .reset_index()
         .rename(columns={"mark": "seeds"})
     )
+    stale = [] if driver_running(sweep) else stale_processes(sweep)
+    if stale:
+        lines.append(
+            f"  {len(stale)} Ray processes of a killed driver still run (pids"
+            f" {', '.join(str(p.pid) for p in stale)}); the next run or resume stops them"
+        )
     lines.append("cells (per seed: D done, R running, F failed, X damaged, . pending):")
     lines += ["  " + line for line in cells.to_string(index=False).splitlines()]
     for state, rerun in (("failed", ""), ("damaged", " (resume reruns it)")):
