@@ -35,10 +35,7 @@ def _load_sweep(args: argparse.Namespace) -> tuple[DictConfig, Path]:
 def cmd_trial(args: argparse.Namespace) -> int:
     from bias_sweep.config import load_config, override_key, split_words
     from bias_sweep.identity import trial_key
-    from bias_sweep.metrics import default_report_metrics
     from bias_sweep.sweep.grid import first_point, point_config
-    from bias_sweep.sweep.results import write_trial  # pandas
-    from bias_sweep.trial import run_trial  # torch, transformers
 
     path, overrides = split_words(args.words)
     conf = load_config(path, overrides)
@@ -48,6 +45,11 @@ def cmd_trial(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(DEFAULT_STORAGE) / "trials" / trial_key(cfg)).resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: '{out}' exists and is not a folder")
+    # Imported once the input is checked: torch and transformers take seconds.
+    from bias_sweep.metrics import default_report_metrics
+    from bias_sweep.sweep.results import write_trial  # pandas
+    from bias_sweep.trial import run_trial  # torch, transformers
+
     output = run_trial(cfg)
     out.mkdir(parents=True, exist_ok=True)
     result = write_trial(out, output, {"point": point})

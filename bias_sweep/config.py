@@ -20,7 +20,7 @@ from dataclasses import field, fields, is_dataclass, make_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bias_sweep.errors import UserError
@@ -118,6 +118,9 @@ def _structured(kind: type[Config]) -> DictConfig:
     return OmegaConf.structured(kind)
 
 
+DOTTED_KEY = re.compile(r"[\w-]+(\.[\w-]+)*")
+
+
 def override_key(item: str) -> str:
     """The key of a `key=value` override (the one place that splits them)."""
     return _split_override(item)[0]
@@ -125,10 +128,12 @@ def override_key(item: str) -> str:
 
 def _split_override(item: str) -> tuple[str, str]:
     if "=" not in item:
-        raise UserError(f"override '{item}': expected key=value")
+        raise UserError(f"override {item!r}: expected key=value")
     key, raw = item.split("=", 1)
     if not key.strip():
-        raise UserError(f"override '{item}': empty key")
+        raise UserError(f"override {item!r}: empty key")
+    if not DOTTED_KEY.fullmatch(key.strip()):
+        raise UserError(f"override {item!r}: a key is names joined by dots, like data.rate")
     return key.strip(), raw
 
 
@@ -148,13 +153,20 @@ def checked_overrides(words: list[str]) -> list[str]:
 def _set_override(conf: DictConfig, item: str) -> None:
     key, raw = _split_override(item)
     value = yaml_value(raw)
+    old = OmegaConf.select(conf, key, default=None, throw_on_resolution_failure=False)
+    for kind, plain, word in (
+        (DictConfig, dict, "mapping {key: value}"),
+        (ListConfig, list, "list"),
+    ):
+        if isinstance(old, kind) and not isinstance(value, (plain, type(None))):
+            raise UserError(f"override {item!r}: key '{key}' takes a {word}")
     try:
         # A list replaces the old one either way; merging it is what types its items (the
         # mappings of `eval.sets=[{name: ..., path: ...}]` become EvalSetConfig).
         merge = isinstance(value, list)
         OmegaConf.update(conf, key, value, merge=merge, force_add=False)
     except OmegaConfBaseException as exc:
-        raise UserError(f"override '{item}': {explain(exc, key)}") from None
+        raise UserError(f"override {item!r}: {explain(exc, key)}") from None
 
 
 def yaml_value(raw: str) -> Any:
@@ -184,21 +196,64 @@ def _read(path: str | Path | None) -> DictConfig:
     try:
         loaded = OmegaConf.load(path)
     except Exception as exc:
-        raise UserError(f"config file '{path}': not valid YAML ({one_line(exc)})") from None
+        raise UserError(f"config file '{path}': not valid YAML ({_yaml_problem(exc)})") from None
     if not isinstance(loaded, DictConfig):
         raise UserError(f"config file '{path}': expected a mapping at the top level")
+    if len(loaded) == 0:
+        raise UserError(f"config file '{path}': empty; give at least one setting (or no file)")
     try:
         return OmegaConf.merge(conf, loaded)
     except OmegaConfBaseException as exc:
         raise UserError(f"config file '{path}': {explain(exc)}") from None
+    except TypeError:  # OmegaConf's word for a list where the schema has a mapping, or back
+        plain = (OmegaConf.to_container(c) for c in (conf, loaded))
+        what = _shape_mismatch(*plain) or "a list where a mapping is expected, or back"
+        raise UserError(f"config file '{path}': {what}") from None
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """A YAML parser's error in one line: what is wrong and where (e.g. the duplicate key)."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if not problem:
+        return one_line(exc)
+    return f"{problem}" + (f" at line {mark.line + 1}" if mark is not None else "")
+
+
+def _resolve(conf: DictConfig) -> None:
+    """Resolve every `${...}` interpolation now, so that what runs (and sweep.yaml) holds plain
+    values; one that cannot be resolved is one line naming its key."""
+    try:
+        OmegaConf.resolve(conf)
+    except OmegaConfBaseException as exc:
+        text = explain(exc)
+        key = getattr(exc, "full_key", None)
+        if key and not text.startswith("key '"):
+            text = f"key '{key}': {text}"
+        raise UserError(f"{text} (an interpolation must resolve to an allowed value)") from None
+
+
+def _shape_mismatch(schema: Any, loaded: Any, prefix: str = "") -> str | None:
+    """The first key where `loaded` has a list and `schema` a mapping, or the other way round
+    (both plain containers)."""
+    if not isinstance(schema, dict) or not isinstance(loaded, dict):
+        return None
+    for key, theirs in loaded.items():
+        mine = schema.get(key)
+        if len({type(v) for v in (mine, theirs) if isinstance(v, (dict, list))}) == 2:
+            return f"key '{prefix}{key}' takes a {'mapping' if isinstance(mine, dict) else 'list'}"
+        found = _shape_mismatch(mine, theirs, f"{prefix}{key}.")
+        if found:
+            return found
+    return None
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> DictConfig:
-    """Load a trial or sweep YAML (or the built-in default when path is None), apply overrides
-    and validate the result."""
+    """Load a trial or sweep YAML (or the built-in default when path is None), apply overrides,
+    resolve interpolations and validate the result."""
     conf = _read(path)
     for item in overrides or []:
         _set_override(conf, item)
+    _resolve(conf)
     validate(conf, grid_axes(conf))
     return conf
 

@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bias_sweep.checks import check, one_of, positive, unit
+from bias_sweep.checks import check, non_negative, one_of, positive, seed, unit
 from bias_sweep.data.lexicon import BUILTIN, CUSTOM, get_lexicon
 from bias_sweep.data.sources import SOURCES
 from bias_sweep.errors import UserError
@@ -35,6 +35,7 @@ from bias_sweep.schema import (
 )
 
 AB_VALUES = "{a: value meaning group A, b: value meaning group B}"
+MIN_EVAL_SIZE = 8
 
 
 def one_line(exc: Exception) -> str:
@@ -67,23 +68,41 @@ def validate(conf: DictConfig, grid: dict[str, Any]) -> None:
             raise UserError(f"sweep.grid.{key}: '{key}' cannot be a grid axis")
         if OmegaConf.select(conf, key, default="__missing__") == "__missing__":
             raise UserError(f"sweep.grid.{key}: unknown axis '{key}' (not a config key)")
-    # Every grid value, substituted into a copy of the config.
+    # The base values first (a single `trial` runs them, and an error in one is its own, not
+    # an axis'), then every grid value, substituted into a copy of the config.
+    _on_axis(_with(conf, {}), None)
     for key, values in grid.items():
         for value in values:
-            trial = OmegaConf.masked_copy(conf, [k for k in conf if k != "sweep"])
-            try:
-                OmegaConf.update(trial, key, value, merge=False)
-                _trial(trial)
-            except OmegaConfBaseException as exc:
-                raise UserError(f"sweep.grid.{key}: {explain(exc, key)}") from None
-            except UserError as exc:
-                raise UserError(f"sweep.grid.{key}: {exc}") from None
-    _trial(conf)
+            _on_axis(_with(conf, {key: value}), key)
     _sweep(conf.sweep)
     _tracking(conf.tracking)
     primary = conf.report.primary_metric
     known = "one of " + ", ".join(known_metrics()) + " (or NAME@<eval set>)"
     check(known_metric(primary), "report.primary_metric", known, primary)
+
+
+def _with(conf: DictConfig, values: dict[str, Any]) -> DictConfig:
+    """A copy of the trial sections of `conf` with `values` ({dotted key: value}) set."""
+    trial = OmegaConf.masked_copy(conf, [k for k in conf if k != "sweep"])
+    for key, value in values.items():
+        try:
+            OmegaConf.update(trial, key, value, merge=False)
+        except OmegaConfBaseException as exc:
+            raise UserError(f"sweep.grid.{key}: {explain(exc, key)}") from None
+    return trial
+
+
+def _on_axis(trial: DictConfig, axis: str | None) -> None:
+    """Validate one trial config; an error is prefixed with the grid axis that made it."""
+    try:
+        _trial(trial)
+    except OmegaConfBaseException as exc:
+        prefix = f"sweep.grid.{axis}: " if axis else ""
+        raise UserError(prefix + explain(exc, axis)) from None
+    except UserError as exc:
+        if axis is None:
+            raise
+        raise UserError(f"sweep.grid.{axis}: {exc}") from None
 
 
 def _sweep(s: DictConfig) -> None:
@@ -106,6 +125,7 @@ def _sweep(s: DictConfig) -> None:
 
 
 def _trial(c: DictConfig) -> None:
+    seed(c.seed, "seed")
     _data(c.data)
     m = c.model
     check(
@@ -127,7 +147,7 @@ def _trial(c: DictConfig) -> None:
     for key in ("epochs", "batch_size", "lr", "max_length", "eval_batch_size"):
         positive(t[key], f"train.{key}")
     check(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
-    check(t.weight_decay >= 0, "train.weight_decay", ">= 0", t.weight_decay)
+    non_negative(t.weight_decay, "train.weight_decay")
     _eval_sets(c.eval.sets)
 
 
@@ -152,6 +172,13 @@ def _data(d: DictConfig) -> None:
     unit(d.rate, "data.rate")
     for key in ("train_size", "eval_size", "pool_size"):
         positive(d[key], f"data.{key}")
+    check(
+        d.eval_size >= MIN_EVAL_SIZE,
+        "data.eval_size",
+        f">= {MIN_EVAL_SIZE} (two rows per group x label cell: every metric needs both groups"
+        " and both labels)",
+        d.eval_size,
+    )
     if source.check is not None:
         source.check(d)
     _groups(d.groups)
@@ -192,6 +219,7 @@ def _groups(g: DictConfig) -> None:
 def _intervention(i: DictConfig) -> None:
     METHODS.get(i.method)
     unit(i.strength, "intervention.strength")
+    seed(i.seed, "intervention.seed")
     # Every method's own settings, whichever method runs: a bad value is refused, never ignored.
     for settings in dict.fromkeys(m.settings for m in METHODS if m.settings is not None):
         own = settings(**{f.name: i[f.name] for f in fields(settings)})

@@ -151,9 +151,22 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
     )
     path = tmp_path / "killed"
     deadline = time.time() + 240
-    while len(list(path.glob("trials/*/result.json"))) < 2 and time.time() < deadline:
+    folder = SweepFolder(path)
+
+    def cut_off_mid_run() -> list[str]:  # unfinished trials with a checkpoint to continue from
+        return [
+            p.name
+            for p in path.glob("trials/*")
+            if not (p / "result.json").exists() and folder.trial_checkpoints(p.name)
+        ]
+
+    # Kill when two trials are done and one has a checkpoint mid-run: the loop at the end of
+    # the test cannot run over zero trials.
+    while (
+        len(list(path.glob("trials/*/result.json"))) < 2 or not cut_off_mid_run()
+    ) and time.time() < deadline:
         assert driver.poll() is None, "the sweep ended before it could be killed"
-        time.sleep(0.5)
+        time.sleep(0.2)
     # The node crashes: the driver and every process it started (Ray's, and the workers under
     # them, whose retitled command lines no longer name the temp dir) at once. A worker left
     # running would finish its trial after the snapshot below (seen: 1 run in 4).
@@ -200,6 +213,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
     assert {i for i in ids if not i.startswith("iv")} == set(plan.keys)
     for key in finished:  # a trial finished before the kill has exactly one run folder
         assert ids[key.parent.name] == 1
+    assert mid_run, "no trial was cut off mid-run with a complete checkpoint"
     for key, epoch in mid_run.items():  # continued from its checkpoint, not from scratch
         state = json.loads((path / "trials" / key / "state.json").read_text())
         assert state["resumed_from_epoch"] is not None and state["resumed_from_epoch"] >= epoch

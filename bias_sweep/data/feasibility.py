@@ -103,6 +103,8 @@ def _counts_text(counts: dict[str, Any], a: str, b: str) -> str:
     text += f"; kept {counts['kept']} of {distinct} distinct texts ({share:.1%}), dropped {dropped}"
     if counts.get("duplicates"):
         text += f" (and {counts['duplicates']} duplicate rows)"
+    if counts.get("unusable"):
+        text += f"; {counts['unusable']} rows without a text or a label left out first"
     return text
 
 

@@ -173,6 +173,7 @@ def _build(cfg: DataConfig, lexicon: Lexicon, root: Path) -> Pool:
     labelled["label"] = labelled["label"].astype("int64")
     column = ident.get("group_column")
     counts = source_counts(len(raw), scans, gold, column, len(labelled), lexicon)
+    counts["unusable"] = rows.unusable
     fingerprint = stable_hash(ident, length=16)
     return Pool(labelled, raw["text"], fingerprint, counts, lexicon, rows.class_words)
 

@@ -7,7 +7,10 @@ Read by the file and hub data sources, the external eval sets and CrowS-Pairs.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
+import lzma
 import re
 import shutil
 import urllib.request
@@ -94,8 +97,30 @@ def _unsupported(path: str, key: str) -> UserError:
     )
 
 
+# A header line longer than this is not a table of texts: pandas parses a 4 MB one (half a
+# million columns) for minutes, so it is refused before pandas sees it.
+MAX_HEADER_BYTES = 64 * 1024
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def check_header(path: str, shown: str, key: str) -> None:
+    """A CSV/TSV file's first line is short enough to be a header (UserError naming `key`)."""
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix in COMPRESSIONS and suffix not in _OPENERS:
+        return  # .zst, .zip: pandas' own readers only
+    with _OPENERS.get(suffix, open)(path, "rb") as f:
+        header = f.readline(MAX_HEADER_BYTES + 1)
+    if len(header) > MAX_HEADER_BYTES:
+        raise UserError(
+            f"{key}: the first line of '{shown}' is longer than {MAX_HEADER_BYTES // 1024} KiB;"
+            " expected a line of column names, then one row per line"
+        )
+
+
 def _read(path: str, shown: str, key: str) -> pd.DataFrame:
     fmt = table_format(path)
+    if fmt in ("csv", "tsv"):
+        check_header(path, shown, key)
     try:
         if fmt in ("csv", "tsv"):
             return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bias_sweep.config import read_saved
 from bias_sweep.errors import UserError
+from bias_sweep.files import unwritable
 from bias_sweep.report.build import ReportSummary, build_report, build_table_report
 from bias_sweep.report.compare import compare
 from bias_sweep.sweep.layout import find_sweep
@@ -25,13 +26,25 @@ def _print(summary: ReportSummary) -> None:
         print(f"  {entry['model']}, {entry['metric']}{which}: {entry['verdict']}")
 
 
+def _out_folder(value: str | None) -> Path | None:
+    """`--out`, checked before any work: a folder (or none yet) where files can be written."""
+    if value is None:
+        return None
+    out = Path(value)
+    problem = f"'{out}' exists and is not a folder" if out.exists() and not out.is_dir() else None
+    problem = problem or unwritable(out)
+    if problem is not None:
+        raise UserError(f"--out: {problem}; give a folder to write the report in")
+    return out
+
+
 def report(args: argparse.Namespace) -> int:
     """`bias-sweep report NAME | --table FILE`: exactly one of them."""
     if (args.name is None) == (args.table is None):
         raise UserError("give a sweep NAME or --table FILE (exactly one of them)")
     options = {
         "metrics": args.metric or None,
-        "out_dir": Path(args.out) if args.out else None,
+        "out_dir": _out_folder(args.out),
         "use_wandb": args.wandb,
         "primary_metric": args.primary_metric,
         "plots": not args.no_plots,
@@ -49,9 +62,13 @@ def report(args: argparse.Namespace) -> int:
 
 def compare_sweeps(args: argparse.Namespace) -> int:
     folders = [find_sweep(name, args.storage) for name in args.names]
+    paths = [f.root for f in folders]
+    twice = [name for name, path in zip(args.names, paths, strict=True) if paths.count(path) > 1]
+    if twice:
+        raise UserError(f"compare: '{twice[0]}' is given twice; compare distinct sweeps")
     summary = compare(
-        [f.root for f in folders],
-        Path(args.out or "bias-sweep-compare"),
+        paths,
+        _out_folder(args.out or "bias-sweep-compare"),
         metrics=args.metric or None,
         primary_metric=args.primary_metric,
     )

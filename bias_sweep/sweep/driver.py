@@ -39,6 +39,8 @@ from bias_sweep.sweep.local_ray import start_local_ray
 from bias_sweep.sweep.plan import Plan, describe_plan, make_plan, prepare_new, trial_order
 from bias_sweep.sweep.progress import Progress, ProgressCallback
 from bias_sweep.sweep.results import rebuild_table
+from bias_sweep.sweep.stale_ray import clear_mark, new_mark, record_mark, stop_stale
+from bias_sweep.sweep.status import driver_running
 from bias_sweep.sweep.wandb_runs import wandb_instance
 from bias_sweep.tracking import newest_offline_runs, resolved_mode
 
@@ -230,8 +232,9 @@ def run_sweep(
 def resume_sweep(
     folder: SweepFolder, *, address: str | None = None, hooks: AttemptHooks | None = None
 ) -> int:
-    """`bias-sweep resume`: continue a stopped, killed or partly failed sweep."""
-    return _drive(make_plan(read_saved(folder.sweep_file)), address, hooks, fresh=False)
+    """`bias-sweep resume`: continue a stopped, killed or partly failed sweep, in the folder it
+    is in now (a moved or copied sweep works where it is, whatever its sweep.storage says)."""
+    return _drive(make_plan(read_saved(folder.sweep_file), folder), address, hooks, fresh=False)
 
 
 def _drive(
@@ -245,12 +248,19 @@ def _drive(
     stop_signals = (signal.SIGTERM, signal.SIGUSR1)
     previous = {s: signal.signal(s, _on_terminate) for s in stop_signals}
     started_ray = False
+    mark = None
     try:
+        if plan.folder.exists and not driver_running(plan.folder):
+            _stop_stale(plan.folder)
+        if not (address or os.environ.get("RAY_ADDRESS")):
+            mark = new_mark()
         started_ray = _start_ray(address)
         # ray.init sets its own SIGTERM handler (exit at once): a preemption must stop us cleanly.
         signal.signal(signal.SIGTERM, _on_terminate)
         check_resources(conf)
         with _driver_lock(plan.folder, conf.sweep.name):
+            if mark is not None and started_ray:
+                record_mark(plan.folder, mark)
             if fresh and overwrite:
                 for sub in plan.folder.outputs:
                     shutil.rmtree(sub, ignore_errors=True)
@@ -264,8 +274,19 @@ def _drive(
     finally:
         if started_ray:
             ray.shutdown()
+        clear_mark()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _stop_stale(folder: SweepFolder) -> None:
+    pids = stop_stale(folder)
+    if pids:
+        print(
+            f"[bias-sweep] stopped {len(pids)} Ray processes that a killed driver of this sweep"
+            f" left running (pids {', '.join(map(str, pids))})",
+            flush=True,
+        )
 
 
 def _execute(plan: Plan, hooks: AttemptHooks | None, instance: str) -> int:

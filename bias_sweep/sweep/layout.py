@@ -4,13 +4,15 @@ The only module that knows them. A sweep folder (`<sweep.storage>/<sweep.name>/`
 
     sweep.yaml               the resolved sweep config (grid included); its presence: the sweep exists
     trials/<key>/            one folder per grid point (key: `identity.trial_key`):
-        result.json              written last and atomically: its presence means the trial is done
+        result.json              written last and atomically: the trial is done when it holds a
+                                 valid result (`results.read_result` checks it on every read)
+        result.json.damaged-<ns> a result.json that failed that check, kept aside; the trial reruns
         predictions.parquet      the evaluation rows and scores (text, cf_text, label, group,
                                  score, pred, cf_score)
         predictions@<set>.parquet   the same for each external eval set (`eval.sets`)
         state.json               attempts, status, where it runs
         error.txt                the last failed attempt's error (first line) and traceback
-    results.parquet          one row per finished trial, rebuilt from trials/ if lost or stale
+    results.parquet          one row per finished trial, derived: rebuilt from trials/ when loaded
     artifacts/interventions/ the shared intervened models (`store.ArtifactStore`)
     tune/run-NNN/            one Ray Tune experiment per `run`/`resume`: epoch checkpoints
     wandb/                   offline W&B runs (wandb's own folder under the sweep folder)
@@ -18,6 +20,7 @@ The only module that knows them. A sweep folder (`<sweep.storage>/<sweep.name>/`
     launch.json, launch/, logs/   how and where it was launched (Slurm, Ray Jobs)
     report/                  the default output folder of `bias-sweep report`
     .driver.lock, driver.json     the running driver's lock and who holds it
+    ray.json                 the mark of the last embedded Ray, to find what a killed driver left
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from bias_sweep.schema import SweepSection
 
 SWEEP_FILE = "sweep.yaml"
 RESULT_FILE = "result.json"
+DAMAGED_RESULT = RESULT_FILE + ".damaged-"  # + a time stamp: a damaged result.json, kept aside
 PREDICTIONS_FILE = "predictions.parquet"
 STATE_FILE = "state.json"
 ERROR_FILE = "error.txt"
@@ -68,6 +72,7 @@ class SweepFolder:
         self.report = self.root / "report"
         self.driver_lock = self.root / ".driver.lock"
         self.driver_file = self.root / "driver.json"
+        self.ray_file = self.root / "ray.json"  # the mark of its embedded Ray (`stale_ray`)
         # What a run writes, and `run --overwrite` removes first.
         self.outputs = (self.tune, self.trials, self.wandb, self.root / "artifacts")
 

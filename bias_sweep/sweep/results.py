@@ -1,12 +1,17 @@
 """The sweep's results store: one `result.json` per trial, and a tidy table of finished trials.
 
-The trial folders are the source of truth; `results.parquet` is rebuilt from them when it is
-missing or stale, and appended to while a sweep runs.
+The trial folders are the source of truth, each result.json checked whenever it is read (a
+damaged one is kept aside and its trial reruns); `results.parquet` is derived: appended to while
+a sweep runs, rebuilt from the trial folders whenever it is loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +27,8 @@ from bias_sweep.metrics import (
 )
 from bias_sweep.sweep.grid import point_columns
 from bias_sweep.sweep.layout import (
+    DAMAGED_RESULT,
+    ERROR_FILE,
     PREDICTIONS_FILE,
     RESULT_FILE,
     SweepFolder,
@@ -72,11 +79,87 @@ def write_trial(folder: Path, output: TrialOutput, extra: dict[str, Any]) -> dic
 
 
 def read_result(folder: Path) -> dict[str, Any] | None:
-    """A trial folder's result, or None while it has none (or one being written right now)."""
+    """A trial folder's result, or None while it has none. A result.json that is not a finished
+    trial's result (cut short, emptied, wrong types, another trial's) is moved aside, kept, and
+    the trial counts as not done: the next `resume` reruns it."""
+    path = Path(folder) / RESULT_FILE
     try:
-        return json.loads((Path(folder) / RESULT_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
+        result = json.loads(path.read_bytes())
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
+        problem = f"unreadable ({type(exc).__name__})"
+    else:
+        problem = result_problem(result, path.parent.name)
+    if problem is None:
+        return result
+    _set_aside(path, problem)
+    return None
+
+
+# The fields every finished trial writes, and their JSON types.
+RESULT_FIELDS = {
+    "trial_key": str,
+    "config": dict,
+    "point": dict,
+    "metrics": dict,
+    "intrinsic_bias": dict,
+    "realised_rate": (int, float),
+}
+
+
+def result_problem(result: Any, key: str) -> str | None:
+    """Why a parsed result.json is not the finished result of trial `key` (None: it is)."""
+    if not isinstance(result, dict):
+        return "not a JSON object"
+    for name, kind in RESULT_FIELDS.items():
+        if not isinstance(result.get(name), kind) or isinstance(result.get(name), bool):
+            return f"field '{name}' missing or of the wrong type"
+    if result["trial_key"] != key:
+        return f"trial_key '{result['trial_key']}' is not its folder's"
+    try:
+        row = tidy_row(result)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return f"cannot be tabulated ({type(exc).__name__}: {exc})"
+    numeric = [INTRINSIC_BEFORE, INTRINSIC_AFTER, "realised_rate", *metric_keys()]
+    for column in numeric + [c for c in row if "@" in c]:
+        value = row.get(column)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            return f"'{column}' is not a number"
+    return None
+
+
+def _set_aside(path: Path, problem: str) -> None:
+    aside = path.with_name(f"{DAMAGED_RESULT}{time.time_ns()}")
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:  # another reader set it aside first
+        return
+    except OSError:  # a read-only folder: it stays, and still counts as not done
+        aside = path
+    print(
+        f"[bias-sweep] trial {path.parent.name}: damaged {RESULT_FILE} ({problem}), kept as"
+        f" {aside.name}; the trial counts as not done and reruns on resume",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def damaged_copies(folder: Path) -> list[Path]:
+    """The damaged result.json files of a trial folder that were set aside."""
+    return sorted(Path(folder).glob(f"{DAMAGED_RESULT}*"))
+
+
+def error_line(folder: Path) -> str | None:
+    """The first line of a trial's error.txt (None without one); any bytes, even none, read."""
+    try:
+        text = (Path(folder) / ERROR_FILE).read_text(errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"error.txt unreadable ({type(exc).__name__})"
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "error.txt is empty"
 
 
 def read_results(sweep: SweepFolder) -> list[dict[str, Any]]:
@@ -89,31 +172,35 @@ def write_table(sweep: SweepFolder, table: pd.DataFrame) -> None:
         table.to_parquet(tmp, index=False)
 
 
+def _tidy_table(sweep: SweepFolder) -> pd.DataFrame:
+    table = pd.DataFrame([tidy_row(r) for r in read_results(sweep)])
+    return table.sort_values("trial_key").reset_index(drop=True) if not table.empty else table
+
+
 def rebuild_table(sweep: SweepFolder) -> pd.DataFrame:
     """Rebuild `results.parquet` from the trial folders (the source of truth) and return it."""
-    table = pd.DataFrame([tidy_row(r) for r in read_results(sweep)])
-    if not table.empty:
-        table = table.sort_values("trial_key").reset_index(drop=True)
+    table = _tidy_table(sweep)
     write_table(sweep, table)
     return table
 
 
 def append_rows(sweep: SweepFolder, rows: list[dict[str, Any]]) -> None:
     """Add (or replace) rows of the table without re-reading every trial folder: cheap on grids
-    of thousands of trials, while the sweep runs."""
+    of thousands of trials, while the sweep runs. A table that cannot be read is rebuilt."""
     new = pd.DataFrame(rows)
-    if sweep.table.exists():
-        old = pd.read_parquet(sweep.table)
-        if not old.empty:
+    try:
+        old = pd.read_parquet(sweep.table) if sweep.table.exists() else None
+        if old is not None and not old.empty:
             new = pd.concat([old[~old["trial_key"].isin(new["trial_key"])], new])
-    write_table(sweep, new)
+        write_table(sweep, new)
+    except Exception:  # noqa: BLE001 - a damaged table, whatever pyarrow or pandas call it
+        rebuild_table(sweep)
 
 
 def load_trials(sweep: SweepFolder) -> pd.DataFrame:
-    """The tidy table of finished trials, rebuilt from trial folders when missing or stale."""
-    n_results = len(list(sweep.trials.glob(f"*/{RESULT_FILE}")))
-    if sweep.table.exists():
-        table = pd.read_parquet(sweep.table)
-        if len(table) == n_results:
-            return table
-    return rebuild_table(sweep)
+    """The tidy table of finished trials, always from the trial folders (each result checked):
+    results.parquet is derived, rewritten from them, never trusted over them."""
+    table = _tidy_table(sweep)
+    with contextlib.suppress(OSError):  # a read-only copy of a sweep can still be reported
+        write_table(sweep, table)
+    return table

@@ -18,7 +18,7 @@ def load(cfg: DataConfig, root: Path) -> SourceRows:
     df, shown = read_table(cfg.path, root)
     text = column(df, cfg.text_column, "data.text_column", shown)
     raw = column(df, cfg.label_column, "data.label_column", shown)
-    keep = text.notna() & raw.notna()
+    keep = text.notna() & (text.astype(str).str.strip() != "") & raw.notna()
     label = binary_labels(raw[keep], cfg.positive_label, cfg.label_column, shown)
     ident: dict[str, Any] = {
         "columns": [cfg.text_column, cfg.label_column],
@@ -28,7 +28,8 @@ def load(cfg: DataConfig, root: Path) -> SourceRows:
     if cfg.group_column:
         group = column(df, cfg.group_column, "data.group_column", shown)[keep]
         ident["group_column"] = cfg.group_column
-    return SourceRows(labelled_frame(text[keep], label, group), ident)
+    unusable = int((~keep).sum())
+    return SourceRows(labelled_frame(text[keep], label, group), ident, unusable=unusable)
 
 
 def describe(cfg: DataConfig) -> str:
