@@ -20,6 +20,7 @@ from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
 from bias_sweep.tracking import effective_mode
 
 if TYPE_CHECKING:
+    from bias_sweep.data.class_feasibility import ClassCheck
     from bias_sweep.data.eval_sets import EvalSet
     from bias_sweep.data.feasibility import DataCheck
 
@@ -36,7 +37,7 @@ class Plan:
     cached_interventions: set[str] = field(default_factory=set)
     # Filled by check_data: (the data axes' values, the check) per distinct data config, and the
     # external eval sets as loaded.
-    data_checks: list[tuple[str, DataCheck]] | None = None
+    data_checks: list[tuple[str, DataCheck | ClassCheck]] | None = None
     eval_sets: list[EvalSet] | None = None
 
     @property

@@ -18,6 +18,7 @@ from bias_sweep.sweep.grid import point_columns
 from bias_sweep.sweep.layout import (
     PREDICTIONS_FILE,
     RESULT_FILE,
+    TRAIN_FILE,
     SweepFolder,
     eval_set_predictions_file,
 )
@@ -56,6 +57,8 @@ def write_trial(folder: Path, output: TrialOutput, extra: dict[str, Any]) -> dic
     presence means the trial is done. Returns what result.json holds."""
     with atomic_path(folder / PREDICTIONS_FILE) as tmp:
         output.predictions.to_parquet(tmp, index=False)
+    with atomic_path(folder / TRAIN_FILE) as tmp:
+        output.train.to_parquet(tmp, index=False)
     for name, frame in output.eval_set_predictions.items():
         with atomic_path(folder / eval_set_predictions_file(name)) as tmp:
             frame.to_parquet(tmp, index=False)
@@ -77,17 +80,43 @@ def read_results(sweep: SweepFolder) -> list[dict[str, Any]]:
     return [r for r in found if r is not None]
 
 
+def class_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A multi-class trial's rows of `per_class.parquet`: one per class, with the trial's axes,
+    its intervened model, the class's natural, target and realised P(A | class), its train rows,
+    gaps (natural and twin-balanced) and each group's support; none for a binary trial."""
+    rates = result.get("class_rates") or {}
+    base = {"trial_key": result["trial_key"], "intervention_key": result.get("intervention_key")}
+    base.update(point_columns(result["config"], result.get("point", {})))
+    rows = []
+    for name, one in (result.get("per_class") or {}).items():
+        row = {**base, "class": name}
+        rate = rates.get(name, {})
+        row.update({f"{k}_rate" if k != "rows" else "train_rows": v for k, v in rate.items()})
+        row.update({k: v for k, v in one.items() if k != "support"})
+        for group, support in one.get("support", {}).items():
+            row[f"support_{group}_positive"] = support["positive"]
+            row[f"support_{group}_negative"] = support["negative"]
+        rows.append(row)
+    return rows
+
+
 def write_table(sweep: SweepFolder, table: pd.DataFrame) -> None:
     with atomic_path(sweep.table) as tmp:
         table.to_parquet(tmp, index=False)
 
 
 def rebuild_table(sweep: SweepFolder) -> pd.DataFrame:
-    """Rebuild `results.parquet` from the trial folders (the source of truth) and return it."""
-    table = pd.DataFrame([tidy_row(r) for r in read_results(sweep)])
+    """Rebuild `results.parquet` (and, for multi-class trials, `per_class.parquet`) from the
+    trial folders (the source of truth) and return the first."""
+    results = read_results(sweep)
+    table = pd.DataFrame([tidy_row(r) for r in results])
     if not table.empty:
         table = table.sort_values("trial_key").reset_index(drop=True)
     write_table(sweep, table)
+    per_class = pd.DataFrame([row for r in results for row in class_rows(r)])
+    if not per_class.empty:
+        with atomic_path(sweep.per_class_table) as tmp:
+            per_class.sort_values(["trial_key", "class"]).to_parquet(tmp, index=False)
     return table
 
 
