@@ -215,3 +215,27 @@ def test_winobias_occupations_run_end_to_end_as_classes(tmp_path: Path) -> None:
     assert main(["trial", *args, "--out", str(out)]) == 0
     result = check_trial_folder(out)
     assert len(result["per_class"]) == k
+
+
+def test_bias_in_bios_hub_loader_gives_professions_as_classes(tmp_path: Path) -> None:
+    """The real hub loader on a local file in LabHC/bias_in_bios's schema (hard_text, profession
+    id, gender 0/1): professions by name, gender from its column, every class at its target."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for job_id, share_male in ((13, 0.1), (21, 0.6), (25, 0.85)):  # nurse, professor, surgeon
+        for i in range(400):
+            male = rng.random() < share_male
+            subject = "He" if male else "She"
+            rows.append((f"{subject} works as #{job_id} in city {i} (bio {job_id}-{i}).", job_id,
+                         0 if male else 1))  # fmt: skip
+    path = tmp_path / "bios.parquet"
+    pd.DataFrame(rows, columns=["hard_text", "profession", "gender"]).to_parquet(path)
+    cfg = DataConfig(source="hub", hub_dataset="LabHC/bias_in_bios", path=str(path),
+                     task="multiclass", skew_scale=0.5, train_size=600, eval_size=120,
+                     rate_method="counterfactual")  # fmt: skip
+    task = load_task(cfg, seed=0, cache_dir=tmp_path)
+    assert task.classes == ("nurse", "professor", "surgeon")
+    got = realised_rates(task.train)
+    for index, (name, rates) in enumerate(task.class_rates.items()):
+        assert abs(got[index] - (0.5 + 0.5 * (rates["natural"] - 0.5))) <= 0.01, name
+    assert task.class_rates["nurse"]["natural"] < 0.2 < 0.7 < task.class_rates["surgeon"]["natural"]
