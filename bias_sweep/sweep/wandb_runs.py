@@ -13,6 +13,7 @@ from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE
 from bias_sweep.schema import Config
 from bias_sweep.sweep.grid import axis_columns, point_columns
 from bias_sweep.sweep.layout import SweepFolder
+from bias_sweep.sweep.results import class_rows
 from bias_sweep.tracking import Run
 
 
@@ -41,10 +42,17 @@ class TrialRun:
         self.run.log(values, step=epoch)
 
     def complete(self, result: dict[str, Any], predictions: Any) -> None:
-        """A finished trial: its summary, and its predictions as a table."""
+        """A finished trial: its summary, and its predictions as a table (and, for a multi-class
+        task, its per-class gaps and rates: `per_class`, one row per class)."""
         self.run.summarize(summary_values(result))
         if self.run.active:
-            self.run.log_tables({"predictions": predictions})
+            tables = {"predictions": predictions}
+            per_class = class_rows(result)
+            if per_class:
+                import pandas as pd
+
+                tables["per_class"] = pd.DataFrame(per_class)
+            self.run.log_tables(tables)
 
 
 @contextmanager
@@ -90,7 +98,7 @@ def summary_values(result: dict[str, Any]) -> dict[str, Any]:
             for name, one in result.get("eval_sets", {}).items()
             for key, value in one["metrics"].items()
         },
-        "realised_rate": result["realised_rate"],
+        "realised_rate": result["realised_rate"],  # None in a multi-class trial (per class)
         INTRINSIC_BEFORE: result["intrinsic_bias"]["before"]["value"],
         INTRINSIC_AFTER: result["intrinsic_bias"]["after"]["value"],
         **{f"time/{k}": v for k, v in result["timings"].items()},
