@@ -4,6 +4,7 @@ differ and in <= 7% where they do not; the local slope's CI covers the true one 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -75,3 +76,33 @@ def test_local_slope_is_the_slope_between_the_rates_nearest_half() -> None:
         covered.append(slope.ci[0] <= truth <= slope.ci[1])
     assert pair == (0.4, 0.6)
     assert np.mean(covered) >= 0.90, np.mean(covered)
+
+
+def test_the_report_gives_the_contrast_and_the_local_slope(tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from bias_sweep.report.build import build_table_report
+
+    runs = simulate(np.random.default_rng(1), {"random-init": lambda r: 0.8 * (r - 0.5),
+                                               "cda": lambda r: 0.1 * (r - 0.5)})  # fmt: skip
+    runs["model"] = "tiny-bert"
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    build_table_report(tmp_path / "runs.csv", tmp_path / "report", n_boot=50, plots=False)
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    contrast, local = summary["rate_contrasts"]
+    found = re.search(r"by ([+-][\d.]+) .* by ([+-][\d.]+) .*difference ([+-][\d.]+) \[", contrast)
+    assert found, contrast
+    without, with_, difference = (float(v) for v in found.groups())
+    assert abs(without - 0.8) < 0.1 and abs(with_ - 0.1) < 0.1 and difference > 0.5
+    assert "Near r = 0.5 (between rates 0.4 and 0.6)" in local
+    assert "Pre-training and slight changes" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_skew_scale_is_the_downstream_factor_of_a_multiclass_sweep() -> None:
+    from bias_sweep.report.downstream import with_downstream_rate
+
+    trials = pd.DataFrame({"rate": [0.5] * 3, "data.skew_scale": [0.0, 0.5, 1.0]})
+    out, notes = with_downstream_rate(trials)
+    assert out["rate"].tolist() == [0.5, 0.75, 1.0] and "data.skew_scale" in notes[0]
+    binary = pd.DataFrame({"rate": [0.1, 0.9], "data.skew_scale": [1.0, 1.0]})
+    assert with_downstream_rate(binary) == (binary, [])

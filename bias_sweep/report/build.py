@@ -19,6 +19,7 @@ from bias_sweep.metrics import intrinsic_columns, utility_metrics
 from bias_sweep.report.analysis import Analysis, analyse, mask_mixed_kinds
 from bias_sweep.report.cells import cell_table, level_cells
 from bias_sweep.report.document import check_sentences, method_text, report_blocks
+from bias_sweep.report.downstream import contrast_blocks, contrast_sentences
 from bias_sweep.report.forest import forest_figure
 from bias_sweep.report.load import (
     SweepData,
@@ -181,6 +182,8 @@ def write_report(
         data, analysis, forest.path if forest else None, [f.path for f in figures[1:]], cells,
         coverage,
     )  # fmt: skip
+    contrasts = contrast_sentences(trials, primary)
+    blocks += contrast_blocks(trials, primary)
     title = blocks[0][1]
     (out_dir / "report.md").write_text(to_markdown(blocks))
     (out_dir / "report.html").write_text(to_html(blocks, title))
@@ -198,6 +201,7 @@ def write_report(
         "effects": effects,
         "verdicts": verdicts,
         "checks": check_sentences(analysis.check),
+        "rate_contrasts": contrasts,
         "notes": [*data.notes, *analysis.notes],
         "n_boot": n_boot,
         "method": method_text(n_boot, primary),
