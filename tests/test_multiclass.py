@@ -239,3 +239,18 @@ def test_bias_in_bios_hub_loader_gives_professions_as_classes(tmp_path: Path) ->
     for index, (name, rates) in enumerate(task.class_rates.items()):
         assert abs(got[index] - (0.5 + 0.5 * (rates["natural"] - 0.5))) <= 0.01, name
     assert task.class_rates["nurse"]["natural"] < 0.2 < 0.7 < task.class_rates["surgeon"]["natural"]
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("data.task=ternary", "data.task"), ("data.scrub=bogus", "data.scrub"),
+     ("data.skew_scale=-1", "data.skew_scale"), ("data.class_rates.nurse=1.5", "data.class_rates")],
+)  # fmt: skip
+def test_bad_multiclass_settings_are_one_line_exit_2(
+    override: str, key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = str(ROOT / "sweeps" / "professions.yaml")
+    assert main(["plan", sweep, override, f"sweep.storage={tmp_path}"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and key in err, err
+    assert not any(tmp_path.iterdir())
