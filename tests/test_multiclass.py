@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,32 @@ def test_multiclass_trial_end_to_end(tmp_path: Path) -> None:
     assert len(result["per_class"]) == 8
     assert {"tpr_gap_rms", "tpr_gap_share_corr", "accuracy", "macro_f1"} <= set(result["metrics"])
     assert result["realised_rate"] is None
+    check_sweep_companions(out, result, tmp_path)
+
+
+def check_sweep_companions(out: Path, result: dict, tmp_path: Path) -> None:
+    """A sweep holding this trial: per_class.parquet (one row per class, the trial's gaps and
+    rates) and the trial's W&B run with its per_class table (offline)."""
+    from bias_sweep.sweep.layout import SweepFolder
+    from bias_sweep.sweep.results import rebuild_table
+    from bias_sweep.sweep.wandb_runs import TrialRun
+    from bias_sweep.tracking import Run
+
+    folder = SweepFolder(tmp_path / "sweep")
+    shutil.copytree(out, folder.trials / result["trial_key"])
+    assert len(rebuild_table(folder)) == 1
+    long = pd.read_parquet(folder.per_class_table).set_index("class")
+    assert sorted(long.index) == sorted(result["per_class"])
+    for cls, one in result["per_class"].items():
+        assert long.loc[cls, "realised_rate"] == result["class_rates"][cls]["realised"]
+        got, want = long.loc[cls, "tpr_gap"], one["tpr_gap"]
+        assert (want is None and np.isnan(got)) or got == want
+    assert {"intervention_key", "tpr_gap_twin", "support_male_positive"} <= set(long.columns)
+    run = Run(name="t", project="p", entity=None, group="g", job_type="finetune", config={},
+              directory=tmp_path / "wandb", mode="offline", run_id=result["trial_key"])  # fmt: skip
+    TrialRun(run, []).complete(result, pd.read_parquet(out / "predictions.parquet"))
+    run.finish()
+    assert list((tmp_path / "wandb").rglob("per_class_*.table.json"))
 
 
 def winobias_table(path: Path) -> pd.DataFrame:
