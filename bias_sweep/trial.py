@@ -32,6 +32,7 @@ from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, THRESHOLD, com
 from bias_sweep.metrics.per_class import per_class
 from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
 from bias_sweep.probes import intrinsic_bias, load_crows_pairs
+from bias_sweep.probes.class_intrinsic import class_intrinsic
 from bias_sweep.schema import Config, TrainConfig
 from bias_sweep.store import ArtifactStore
 from bias_sweep.training import fine_tune, predict_probs, predict_scores, select_device
@@ -77,7 +78,10 @@ def build_intervention(
         # (in a store beside the interventions', so theirs counts intervened models only).
         _, measured, _ = ArtifactStore(store.root.with_name("pretrained")).get_or_build(
             base_key(cfg),
-            lambda _: {"intrinsic": intrinsic_bias(base, task, crows_pairs=crows)},
+            lambda _: {
+                "intrinsic": intrinsic_bias(base, task, crows_pairs=crows),
+                "class_intrinsic": class_intrinsic(base, task),
+            },
         )
         info = apply_intervention(cfg.intervention, base, task, folder)
         return {
@@ -85,6 +89,11 @@ def build_intervention(
             "base_model_dir": str(base),
             INTRINSIC_BEFORE: measured["intrinsic"],
             INTRINSIC_AFTER: intrinsic_bias(folder, task, crows_pairs=crows),
+            # Multi-class tasks: each class's association with group A, before and after.
+            "class_intrinsic": {
+                "before": measured.get("class_intrinsic", {}),
+                "after": class_intrinsic(folder, task),
+            },
             "info": info,
         }
 
@@ -179,7 +188,7 @@ def run_trial(
         "intervention_key": intervention["key"],
         "metrics": metrics,
         "eval_sets": eval_sets,
-        **_per_class_result(task, predictions),
+        **_per_class_result(task, predictions, intervention.get("class_intrinsic", {})),
         "training": training,
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "node": socket.gethostname(),
@@ -188,13 +197,21 @@ def run_trial(
     return TrialOutput(result, predictions, external_predictions, trained_rows(task))
 
 
-def _per_class_result(task: TaskData, predictions: pd.DataFrame) -> dict[str, Any]:
+def _per_class_result(
+    task: TaskData, predictions: pd.DataFrame, intrinsic: dict[str, Any]
+) -> dict[str, Any]:
     """A multi-class trial's `class_rates` (natural, target and realised P(A | class), rows) and
-    `per_class` gaps and supports (`metrics.per_class`); nothing for a binary one."""
+    `per_class` gaps, supports (`metrics.per_class`) and the intervened model's intrinsic bias
+    per class before and after the intervention; nothing for a binary one."""
     if task.classes is None:
         return {}
     a, b = task.lexicon.name_a, task.lexicon.name_b
-    return {"class_rates": task.class_rates, "per_class": per_class(predictions, a, b)}
+    gaps = per_class(predictions, a, b)
+    for name, one in gaps.items():
+        for when in ("before", "after"):
+            value = intrinsic.get(when, {}).get(name)
+            one[f"intrinsic_{when}"] = None if value is None else value["value"]
+    return {"class_rates": task.class_rates, "per_class": gaps}
 
 
 def trained_rows(task: TaskData) -> pd.DataFrame:

@@ -53,3 +53,14 @@ def test_standardised_coefficients_are_statsmodels_and_the_sentence_says_so() ->
     assert fit.coef["intrinsic"] == pytest.approx(want["intrinsic"])
     assert fit.n_models == 12 and fit.n_rows == len(runs)
     assert "12 intervened models" in fit.sentence("tpr_gap")
+
+
+def test_the_report_sentence_comes_from_a_sweeps_per_class_rows() -> None:
+    from bias_sweep.report.downstream import class_sentences
+
+    runs = simulate_class_runs(np.random.default_rng(6), cooc_coef=0.3, intrinsic_coef=0.0)
+    rows = runs.rename(columns={"intrinsic": "intrinsic_after"})
+    (sentence,) = class_sentences(rows)
+    assert sentence.startswith("Class level (tpr_gap): a class's co-occurrence explains more")
+    assert class_sentences(rows.drop(columns="intrinsic_after")) == []
+    assert class_sentences(None) == []

@@ -180,6 +180,9 @@ def test_multiclass_trial_end_to_end(tmp_path: Path) -> None:
     assert len(result["per_class"]) == 8
     assert {"tpr_gap_rms", "tpr_gap_share_corr", "accuracy", "macro_f1"} <= set(result["metrics"])
     assert result["realised_rate"] is None
+    for one in result["per_class"].values():  # the intervened model's per-class intrinsic bias
+        assert isinstance(one["intrinsic_before"], float)
+        assert isinstance(one["intrinsic_after"], float)
     check_sweep_companions(out, result, tmp_path)
 
 

@@ -95,7 +95,9 @@ def test_the_report_gives_the_contrast_and_the_local_slope(tmp_path) -> None:  #
     without, with_, difference = (float(v) for v in found.groups())
     assert abs(without - 0.8) < 0.1 and abs(with_ - 0.1) < 0.1 and difference > 0.5
     assert "Near r = 0.5 (between rates 0.4 and 0.6)" in local
-    assert "Pre-training and slight changes" in (tmp_path / "report" / "report.md").read_text()
+    assert (
+        "Pre-training, slight changes, classes" in (tmp_path / "report" / "report.md").read_text()
+    )
 
 
 def test_skew_scale_is_the_downstream_factor_of_a_multiclass_sweep() -> None:

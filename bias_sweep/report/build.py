@@ -19,7 +19,12 @@ from bias_sweep.metrics import intrinsic_columns, utility_metrics
 from bias_sweep.report.analysis import Analysis, analyse, mask_mixed_kinds
 from bias_sweep.report.cells import cell_table, level_cells
 from bias_sweep.report.document import check_sentences, method_text, report_blocks
-from bias_sweep.report.downstream import contrast_blocks, contrast_sentences
+from bias_sweep.report.downstream import (
+    class_sentences,
+    contrast_blocks,
+    contrast_sentences,
+    read_per_class,
+)
 from bias_sweep.report.forest import forest_figure
 from bias_sweep.report.load import (
     SweepData,
@@ -182,8 +187,8 @@ def write_report(
         data, analysis, forest.path if forest else None, [f.path for f in figures[1:]], cells,
         coverage,
     )  # fmt: skip
-    contrasts = contrast_sentences(trials, primary)
-    blocks += contrast_blocks(trials, primary)
+    contrasts = contrast_sentences(trials, primary) + class_sentences(read_per_class(data))
+    blocks += contrast_blocks(contrasts)
     title = blocks[0][1]
     (out_dir / "report.md").write_text(to_markdown(blocks))
     (out_dir / "report.html").write_text(to_html(blocks, title))

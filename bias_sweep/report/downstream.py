@@ -6,7 +6,8 @@ is analysed on the rate's scale as r = 0.5 + λ / 2, so that λ = 0 is r = 0.5 (
 and an unsigned metric's form |r - 0.5| = λ / 2 grows with λ as the classes' gaps do.
 
 `contrast_blocks` adds the pre-training contrast and the local slope near r = 0.5
-(`rate_contrasts`) for the primary metric.
+(`rate_contrasts`) for the primary metric, and for a multi-class sweep the class-level
+regression of the TPR gap (`class_regression`, on the sweep's per_class.parquet).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from bias_sweep.report.class_regression import class_regression
 from bias_sweep.report.rate_contrasts import local_slope, pretraining_contrast
 from bias_sweep.report.stats import metric_kind
 
@@ -55,6 +57,33 @@ def contrast_sentences(trials: pd.DataFrame, metric: str) -> list[str]:
     return out
 
 
-def contrast_blocks(trials: pd.DataFrame, metric: str) -> list[tuple[str, Any]]:
-    sentences = contrast_sentences(trials, metric)
-    return [("h2", "Pre-training and slight changes"), ("ul", sentences)] if sentences else []
+def read_per_class(data: Any) -> pd.DataFrame | None:
+    """A sweep's per_class.parquet (multi-class sweeps), or None (a table of runs, a binary
+    sweep)."""
+    from bias_sweep.sweep.layout import SweepFolder
+
+    if getattr(data, "source", None) != "sweep":
+        return None
+    path = SweepFolder(data.path).per_class_table
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def class_sentences(per_class: pd.DataFrame | None) -> list[str]:
+    """Steed's class-level regression of the TPR gap on a multi-class sweep's per-class rows
+    (co-occurrence: the class's realised train share of A; intrinsic: the intervened model's
+    association of the class with A), where both vary."""
+    needed = {"tpr_gap", "realised_rate", "intrinsic_after", "intervention_key"}
+    if per_class is None or not needed <= set(per_class.columns):
+        return []
+    rows = per_class.dropna(subset=sorted(needed))
+    if rows["intervention_key"].nunique() < 3 or rows["intrinsic_after"].std() == 0:
+        return []
+    fit = class_regression(
+        rows, gap="tpr_gap", cooccurrence="realised_rate", intrinsic="intrinsic_after",
+        cluster="intervention_key",
+    )  # fmt: skip
+    return [fit.sentence("tpr_gap")]
+
+
+def contrast_blocks(sentences: list[str]) -> list[tuple[str, Any]]:
+    return [("h2", "Pre-training, slight changes, classes"), ("ul", sentences)] if sentences else []
