@@ -14,7 +14,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from bias_sweep.probes.intrinsic import intrinsic_bias
+from bias_sweep import models
+from bias_sweep.probes.intrinsic import (
+    MLM_GAP,
+    SEAT,
+    mlm_logprob_gap,
+    probe_sentences,
+    seat_effect_size,
+)
 
 
 def class_words(name: str) -> str:
@@ -23,14 +30,23 @@ def class_words(name: str) -> str:
 
 
 def class_intrinsic(model_dir: Path, task: Any) -> dict[str, dict[str, Any]]:
-    """{class: {kind, value}} for a multi-class task; {} for a binary one."""
+    """{class: {kind, value}} for a multi-class task; {} for a binary one. The model is loaded
+    once for all classes; the kind is chosen as `intrinsic_bias` chooses it."""
     if task.classes is None:
         return {}
+    tokenizer = models.load_tokenizer(model_dir)
     names = [class_words(c) for c in task.classes]
-    out = {}
-    for c, name in zip(task.classes, names, strict=True):
-        others = [n for n in names if n != name]
-        one = dataclasses.replace(task, attribute_words=[name], negative_words=others)
-        measured = intrinsic_bias(model_dir, one)
-        out[c] = {"kind": measured["kind"], "value": float(measured["value"])}
-    return out
+    tasks = [
+        dataclasses.replace(task, attribute_words=[n], negative_words=[o for o in names if o != n])
+        for n in names
+    ]
+    if models.has_mlm_head(model_dir) and not probe_sentences(tokenizer, tasks[0]).empty:
+        mlm = models.load_masked_lm(model_dir)
+        values = [mlm_logprob_gap(mlm, tokenizer, t)["gap"] for t in tasks]
+        kind = MLM_GAP
+    else:  # no MLM head: the embedding association (its p-value is not needed here)
+        encoder = models.load_encoder(model_dir)
+        values = [seat_effect_size(encoder, tokenizer, t, permutations=1)["effect_size"]
+                  for t in tasks]  # fmt: skip
+        kind = SEAT
+    return {c: {"kind": kind, "value": float(v)} for c, v in zip(task.classes, values, strict=True)}
