@@ -32,6 +32,15 @@ def _load_sweep(args: argparse.Namespace) -> tuple[DictConfig, Path]:
     return load_sweep(args.sweep, args.overrides)
 
 
+def _realised_text(result: dict) -> str:
+    """The realised rate, or a multi-class trial's largest miss of a class's target."""
+    if result.get("realised_rate") is not None:
+        return f"realised rate {result['realised_rate']:.3f}"
+    rates = result.get("class_rates", {}).values()
+    miss = max(abs(r["realised"] - r["target"]) for r in rates)
+    return f"{len(rates)} classes, realised rates within {miss:.3f} of their targets"
+
+
 def cmd_trial(args: argparse.Namespace) -> int:
     from bias_sweep.config import load_config, override_key, split_words
     from bias_sweep.identity import trial_key
@@ -56,13 +65,13 @@ def cmd_trial(args: argparse.Namespace) -> int:
     ib = result["intrinsic_bias"]
     shown = [m for m in default_report_metrics() if m in result["metrics"]]
     print(
-        f"trial {result['trial_key']}: realised rate {result['realised_rate']:.3f}; intrinsic"
+        f"trial {result['trial_key']}: {_realised_text(result)}; intrinsic"
         f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f}"
         f" (fine-tuned {ib['finetuned']['value']:+.4f}); "
         + ", ".join(f"{m} {result['metrics'][m]:+.3f}" for m in shown)
         + f"; {result['timings']['total_s']:.1f} s"
     )
-    print(f"wrote {out / 'result.json'} and {out / 'predictions.parquet'}")
+    print(f"wrote {out / 'result.json'}, {out / 'predictions.parquet'} and {out / 'train.parquet'}")
     return 0
 
 

@@ -15,6 +15,7 @@ from omegaconf import MISSING
 
 RATE_METHODS = ("resample", "counterfactual")
 EVAL_METHODS = ("resample", "counterfactual")
+TASKS = ("binary", "multiclass")
 # Names of external eval sets: suffixes of result columns (`tpr_gap@madlibs`) and W&B keys.
 EVAL_SET_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 TRACKING_MODES = ("online", "offline", "disabled")
@@ -49,8 +50,20 @@ class DataConfig:
     text_column: str = "text"
     label_column: str = "label"
     positive_label: str | None = None  # label value meaning y=1; None: labels are 0/1 or bool
+    # binary: y in {0, 1} (positive_label); multiclass: every value of the label column is a class
+    task: str = "binary"
     groups: GroupsConfig = field(default_factory=GroupsConfig)
-    rate: float = 0.5  # P(group A | y=1) = rate, P(group A | y=0) = 1 - rate
+    rate: float = 0.5  # binary: P(group A | y=1) = rate, P(group A | y=0) = 1 - rate
+    # multiclass: P(group A | y=c) = 0.5 + skew_scale * (natural_c - 0.5), natural_c the pool's
+    # own share of A in class c (0: every class re-balanced, 1: natural skews, > 1: amplified;
+    # clipped to [0, 1]); class_rates {class: P(A | class)} sets targets explicitly instead.
+    skew_scale: float = 1.0
+    class_rates: dict[str, float] | None = None
+    # Scrubbing (a downstream treatment, data/scrub.py): none | terms (the lexicon's group terms)
+    # | terms_and_names (and every listed first name) removed from the fine-tuning text, and
+    # from the eval texts too with scrub_eval.
+    scrub: str = "none"
+    scrub_eval: bool = False
     rate_method: str = "resample"  # resample | counterfactual
     train_size: int = 800
     eval_size: int = 400
@@ -68,7 +81,10 @@ class DataConfig:
 
 # The data settings that shape the sample drawn from a pool (and the eval set), not the pool
 # itself nor the text a model is pre-trained on.
-SAMPLE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size", "eval_method")
+SAMPLE_ONLY_DATA_KEYS = (
+    "rate", "rate_method", "train_size", "eval_size", "eval_method", "skew_scale", "class_rates",
+    "scrub", "scrub_eval",
+)  # fmt: skip
 
 
 @dataclass

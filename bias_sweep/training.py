@@ -225,7 +225,6 @@ def fine_tune(
     }
 
 
-@torch.inference_mode()
 def predict_scores(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -234,17 +233,29 @@ def predict_scores(
     device: torch.device,
 ) -> np.ndarray:
     """P(y=1 | text) for each text, in the order given."""
+    return predict_probs(model, tokenizer, texts, tcfg, device)[:, 1]
+
+
+@torch.inference_mode()
+def predict_probs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    tcfg: TrainConfig,
+    device: torch.device,
+) -> np.ndarray:
+    """P(y=c | text) of every class c for each text (rows in the order given)."""
     model.to(device).eval()
     seqs = tokenize(tokenizer, list(texts), tcfg.max_length)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # little padding per batch
-    scores = torch.empty(len(seqs), dtype=torch.float32)
+    probs = torch.empty(len(seqs), model.config.num_labels, dtype=torch.float32)
     bs = tcfg.eval_batch_size
     for start in range(0, len(order), bs):
         idx = order[start : start + bs]
         with _autocast(device):
             logits = model(**collate([seqs[i] for i in idx], tokenizer.pad_token_id, device)).logits
-        scores[idx] = logits.float().softmax(-1)[:, 1].cpu()
-    return scores.numpy()
+        probs[idx] = logits.float().softmax(-1).cpu()
+    return probs.numpy()
 
 
 def save_state(state: dict[str, Any], path: Path) -> None:

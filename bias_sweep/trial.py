@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bias_sweep.caches import cache_root
@@ -30,11 +31,13 @@ from bias_sweep.identity import (
 )
 from bias_sweep.interventions import apply_intervention, configured_corpus
 from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, THRESHOLD, compute_metrics
+from bias_sweep.metrics.per_class import per_class
 from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
 from bias_sweep.probes import finetuned_intrinsic_bias, intrinsic_bias, load_crows_pairs
+from bias_sweep.probes.class_intrinsic import class_intrinsic
 from bias_sweep.schema import Config, TrainConfig
 from bias_sweep.store import ArtifactStore
-from bias_sweep.training import fine_tune, predict_scores, select_device
+from bias_sweep.training import fine_tune, predict_probs, predict_scores, select_device
 
 
 @dataclass
@@ -53,6 +56,8 @@ class TrialOutput:
     result: dict[str, Any]  # what result.json holds
     predictions: pd.DataFrame  # the eval set's rows and scores (`score_rows`)
     eval_set_predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # by set name
+    # The rows it fine-tuned on: row_id, text (as trained on), label, group, swapped
+    train: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def build_intervention(
@@ -75,7 +80,10 @@ def build_intervention(
         # (in a store beside the interventions', so theirs counts intervened models only).
         _, measured, _ = ArtifactStore(store.root.with_name("pretrained")).get_or_build(
             base_key(cfg),
-            lambda _: {"intrinsic": intrinsic_bias(base, task, crows_pairs=crows)},
+            lambda _: {
+                "intrinsic": intrinsic_bias(base, task, crows_pairs=crows),
+                "class_intrinsic": class_intrinsic(base, task),
+            },
         )
         corpus = load_corpus(configured_corpus(cfg.intervention), root)  # None: the task's text
         info = apply_intervention(cfg.intervention, base, task, folder, corpus)
@@ -84,6 +92,11 @@ def build_intervention(
             "base_model_dir": str(base),
             INTRINSIC_BEFORE: measured["intrinsic"],
             INTRINSIC_AFTER: intrinsic_bias(folder, task, crows_pairs=crows),
+            # Multi-class tasks: each class's association with group A, before and after.
+            "class_intrinsic": {
+                "before": measured.get("class_intrinsic", {}),
+                "after": class_intrinsic(folder, task),
+            },
             "info": info,
         }
 
@@ -122,7 +135,9 @@ def run_trial(
     tick = time.perf_counter()
     device = select_device()
     tokenizer = load_tokenizer(model_dir)
-    model = load_classifier(model_dir, seed=cfg.seed).to(device)
+    classes = task.classes
+    model = load_classifier(model_dir, seed=cfg.seed, num_labels=len(classes or (0, 1)))
+    model = model.to(device)
     training = fine_tune(
         model,
         tokenizer,
@@ -138,8 +153,13 @@ def run_trial(
     # 4. Evaluation on the balanced set and on its counterfactual twins, then on each external set.
     tick = time.perf_counter()
     a, b = task.lexicon.name_a, task.lexicon.name_b
-    predictions = score_rows(model, tokenizer, task.eval, cfg.train, device)
-    metrics = compute_metrics(predictions, a, b)
+    if classes is None:
+        predictions = score_rows(model, tokenizer, task.eval, cfg.train, device)
+    else:
+        shares = {c: r["realised"] for c, r in task.class_rates.items()}
+        predictions = score_class_rows(model, tokenizer, task.eval, cfg.train, device, classes)
+        predictions["train_share"] = predictions["label"].map(shares).astype(float)
+    metrics = compute_metrics(predictions, a, b, cfg.data.task)
     timings["eval_s"] = time.perf_counter() - tick
     tick = time.perf_counter()
     external_predictions: dict[str, pd.DataFrame] = {}
@@ -179,12 +199,66 @@ def run_trial(
         "intervention_key": intervention["key"],
         "metrics": metrics,
         "eval_sets": eval_sets,
+        **_per_class_result(task, predictions, intervention.get("class_intrinsic", {})),
         "training": training,
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "node": socket.gethostname(),
         "device": str(device),
     }
-    return TrialOutput(result, predictions, external_predictions)
+    return TrialOutput(result, predictions, external_predictions, trained_rows(task))
+
+
+def _per_class_result(
+    task: TaskData, predictions: pd.DataFrame, intrinsic: dict[str, Any]
+) -> dict[str, Any]:
+    """A multi-class trial's `class_rates` (natural, target and realised P(A | class), rows) and
+    `per_class` gaps, supports (`metrics.per_class`) and the intervened model's intrinsic bias
+    per class before and after the intervention; nothing for a binary one."""
+    if task.classes is None:
+        return {}
+    a, b = task.lexicon.name_a, task.lexicon.name_b
+    gaps = per_class(predictions, a, b)
+    for name, one in gaps.items():
+        for when in ("before", "after"):
+            value = intrinsic.get(when, {}).get(name)
+            one[f"intrinsic_{when}"] = None if value is None else value["value"]
+    return {"class_rates": task.class_rates, "per_class": gaps}
+
+
+def trained_rows(task: TaskData) -> pd.DataFrame:
+    """train.parquet: the rows fine-tuned on, labels as class names in a multi-class task."""
+    rows = task.train[["row_id", "text", "label", "group", "swapped"]].copy()
+    if task.classes is not None:
+        rows["label"] = [task.classes[i] for i in rows["label"]]
+    return rows.reset_index(drop=True)
+
+
+def score_class_rows(
+    model: Any,
+    tokenizer: Any,
+    rows: pd.DataFrame,
+    tcfg: TrainConfig,
+    device: Any,
+    classes: tuple[str, ...],
+) -> pd.DataFrame:
+    """The predictions table of a multi-class task (`metrics.table`): label, pred and cf_pred as
+    class names, score and cf_score the true class's probability for the text and its twin."""
+    probs = predict_probs(model, tokenizer, rows["text"].tolist(), tcfg, device)
+    cf_probs = predict_probs(model, tokenizer, rows["cf_text"].tolist(), tcfg, device)
+    names, label = np.array(classes, dtype=object), rows["label"].astype(int).to_numpy()
+    at = np.arange(len(label))
+    return pd.DataFrame(
+        {
+            "text": rows["text"].to_numpy(),
+            "cf_text": rows["cf_text"].to_numpy(),
+            "label": names[label],
+            "group": rows["group"].to_numpy(),
+            "score": probs[at, label],
+            "pred": names[probs.argmax(1)],
+            "cf_score": cf_probs[at, label],
+            "cf_pred": names[cf_probs.argmax(1)],
+        }
+    )
 
 
 def score_rows(

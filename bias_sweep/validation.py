@@ -16,6 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bias_sweep.checks import check, non_negative, one_of, positive, seed, unit
 from bias_sweep.data.lexicon import BUILTIN, CUSTOM, get_lexicon
+from bias_sweep.data.scrub import SCRUB_MODES
 from bias_sweep.data.sources import SOURCES
 from bias_sweep.errors import UserError
 from bias_sweep.identity import NON_IDENTITY_SECTIONS
@@ -26,6 +27,7 @@ from bias_sweep.schema import (
     EVAL_METHODS,
     EVAL_SET_NAME,
     RATE_METHODS,
+    TASKS,
     TRACKING_MODES,
     TRACKING_ON_ERROR,
     WANDB_PROJECT_FORBIDDEN,
@@ -149,6 +151,9 @@ def _trial(c: DictConfig) -> None:
     check(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
     non_negative(t.weight_decay, "train.weight_decay")
     _eval_sets(c.eval.sets)
+    multiclass = c.data.task == "multiclass"
+    check(not (multiclass and c.eval.sets), "eval.sets", "empty with data.task=multiclass "
+          "(external eval sets have binary labels)", len(c.eval.sets))  # fmt: skip
 
 
 def _tracking(t: DictConfig) -> None:
@@ -170,6 +175,14 @@ def _data(d: DictConfig) -> None:
     one_of(d.rate_method, "data.rate_method", RATE_METHODS)
     one_of(d.eval_method, "data.eval_method", EVAL_METHODS)
     unit(d.rate, "data.rate")
+    one_of(d.task, "data.task", TASKS)
+    one_of(d.scrub, "data.scrub", SCRUB_MODES.names())
+    check(d.skew_scale >= 0, "data.skew_scale", "a number >= 0", d.skew_scale)
+    if d.class_rates is not None:
+        check(d.task == "multiclass", "data.class_rates", "null unless data.task=multiclass",
+              dict(d.class_rates))  # fmt: skip
+        for name, value in d.class_rates.items():
+            unit(value, f"data.class_rates.{name}")
     for key in ("train_size", "eval_size", "pool_size"):
         positive(d[key], f"data.{key}")
     check(

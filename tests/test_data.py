@@ -60,7 +60,7 @@ def check_sample(df: pd.DataFrame, n: int, rate: float, lexicon: Lexicon) -> Non
 
 def check_eval(task: TaskData) -> None:
     ev, lex = task.eval, task.lexicon
-    assert list(ev.columns) == ["text", "label", "group", "cf_text"]
+    assert list(ev.columns) == ["row_id", "text", "label", "group", "cf_text"]
     check_sample(ev, len(ev), 0.5, lex)
     assert ev["cf_text"].tolist() == [lex.swap(t) for t in ev["text"]]
     assert [lex.group_of(t) for t in ev["cf_text"]] == [lex.other(g) for g in ev["group"]]
@@ -139,7 +139,7 @@ def test_synthetic_rates(rate: float, method: str) -> None:
     task = load_task(data_cfg(rate=rate, rate_method=method), seed=0)
     check_sample(task.train, 800, rate, task.lexicon)
     assert abs(task.realised_rate - rate) <= 0.01
-    assert list(task.train.columns) == ["text", "label", "group"]
+    assert list(task.train.columns) == ["row_id", "text", "label", "group", "swapped"]
     assert task.train["label"].dtype == np.int64
     assert len(task.eval) == 400
     check_eval(task)

@@ -17,6 +17,7 @@ from bias_sweep.config import load_config, typed
 from bias_sweep.data.eval_sets import load_eval_sets
 from bias_sweep.errors import UserError
 from bias_sweep.metrics import eval_set_column, eval_set_columns, metric_keys
+from bias_sweep.metrics.registry import BINARY
 from bias_sweep.schema import GroupsConfig
 from bias_sweep.sweep.results import tidy_row
 from bias_sweep.sweep.wandb_runs import summary_values
@@ -173,7 +174,7 @@ def test_trial_scores_the_templates_of_the_shipped_sweep(
     assert main(["trial", *args]) == 0
     result = json.loads((out / "result.json").read_text())
     madlibs = result["eval_sets"]["madlibs"]
-    assert set(madlibs["metrics"]) == set(metric_keys())
+    assert set(madlibs["metrics"]) == set(metric_keys(BINARY))
     assert madlibs["rows"] == madlibs["group_counts"]["kept"] == 13588
     assert not math.isnan(madlibs["metrics"]["tpr_gap"])
     assert result["group_counts"]["kept"] == 480 and result["group_counts"]["both"] == 101

@@ -202,6 +202,22 @@ def binary_labels(
     return y
 
 
+def task_labels(
+    raw: pd.Series, cfg_task: str, positive_label: str | None, column: str, shown: str
+) -> pd.Series:
+    """A source's labels for data.task: 0/1 (`binary_labels`), or every value a class, as text
+    (multiclass: at least two classes)."""
+    if cfg_task != "multiclass":
+        return binary_labels(raw, positive_label, column, shown)
+    labels = as_text(raw).str.strip()
+    if labels.nunique() < 2:
+        raise UserError(
+            f"data.label_column: column '{column}' in {shown} has one class only "
+            f"(values: {_values(raw)}); a classifier needs two or more"
+        )
+    return labels
+
+
 def as_text(values: pd.Series) -> pd.Series:
     """Values as text, 1.0 read as "1" (a CSV column of 0/1 with gaps parses as floats)."""
     numbers = pd.to_numeric(values, errors="coerce")
@@ -215,7 +231,8 @@ def as_text(values: pd.Series) -> pd.Series:
 def labelled_frame(
     text: pd.Series, label: pd.Series, group: pd.Series | None = None
 ) -> pd.DataFrame:
-    """A source's rows: text (str), label (0/1) and, where it has one, gold_group (str)."""
+    """A source's rows: text (str), label (0/1, or a class name) and, where it has one,
+    gold_group (str)."""
     frame = pd.DataFrame({"text": text.astype(str).to_numpy(), "label": label.to_numpy()})
     if group is not None:
         frame["gold_group"] = as_text(group).to_numpy()

@@ -24,6 +24,12 @@ from bias_sweep.report.document import (
     report_blocks,
     survival_sentences,
 )
+from bias_sweep.report.downstream import (
+    class_sentences,
+    contrast_blocks,
+    contrast_sentences,
+    read_per_class,
+)
 from bias_sweep.report.forest import forest_figure
 from bias_sweep.report.headline import headline
 from bias_sweep.report.load import (
@@ -193,6 +199,8 @@ def write_report(
     blocks = report_blocks(
         data, analysis, forest.path if forest else None, plots_shown, cells, coverage, slope_plot
     )
+    contrasts = contrast_sentences(trials, primary) + class_sentences(read_per_class(data))
+    blocks += contrast_blocks(contrasts)
     title = blocks[0][1]
     (out_dir / "report.md").write_text(to_markdown(blocks))
     (out_dir / "report.html").write_text(to_html(blocks, title))
@@ -215,6 +223,7 @@ def write_report(
         "verdicts": verdicts,
         "checks": [*check_sentences(analysis.check), *survival_sentences(analysis.survival)],
         **summary_checks(analysis),
+        "rate_contrasts": contrasts,
         "notes": [*data.notes, *analysis.notes],
         "n_boot": n_boot,
         "method": method_text(n_boot, primary),

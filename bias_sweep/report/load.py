@@ -25,6 +25,7 @@ from bias_sweep.metrics import (
     known_metric,
     known_metrics,
 )
+from bias_sweep.report.downstream import with_downstream_rate
 from bias_sweep.sweep.grid import USUAL_AXES, PointConfigs, expand_grid, point_columns
 from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE, SweepFolder
 from bias_sweep.sweep.results import load_trials
@@ -85,6 +86,7 @@ def load_sweep(sweep_path: Path) -> SweepData:
         trials[col] = trials[col].astype(float)
     if "intrinsic_kind" not in trials.columns:
         trials["intrinsic_kind"] = pd.Series(dtype=object)
+    trials, notes = with_downstream_rate(trials)
     sort_cols = [c for c in (*CELL_KEYS, "seed", "trial_key") if c in trials.columns]
     trials = trials.sort_values(sort_cols, kind="stable").reset_index(drop=True)
 
@@ -110,7 +112,9 @@ def load_sweep(sweep_path: Path) -> SweepData:
         merged = left.merge(right, on=keys, how="left")
         done = int(merged["_found"].fillna(False).astype(bool).sum())
         outside = len(right) - done
-    return SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
+    data = SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
+    data.notes = [*data.notes, *notes]
+    return data
 
 
 def metric_columns(trials: pd.DataFrame) -> list[str]:

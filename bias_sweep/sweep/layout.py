@@ -10,9 +10,12 @@ The only module that knows them. A sweep folder (`<sweep.storage>/<sweep.name>/`
         predictions.parquet      the evaluation rows and scores (text, cf_text, label, group,
                                  score, pred, cf_score)
         predictions@<set>.parquet   the same for each external eval set (`eval.sets`)
+        train.parquet            the rows fine-tuned on (row_id, text as trained on, label,
+                                 group, swapped): an audit of the realised rates and scrubbing
         state.json               attempts, status, where it runs
         error.txt                the last failed attempt's error (first line) and traceback
     results.parquet          one row per finished trial, derived: rebuilt from trials/ when loaded
+    per_class.parquet        multi-class sweeps: one row per finished trial and class, beside it
     artifacts/interventions/ the shared intervened models (`store.ArtifactStore`)
     tune/run-NNN/            one Ray Tune experiment per `run`/`resume`: epoch checkpoints
     wandb/                   offline W&B runs (wandb's own folder under the sweep folder)
@@ -36,10 +39,12 @@ SWEEP_FILE = "sweep.yaml"
 RESULT_FILE = "result.json"
 DAMAGED_RESULT = RESULT_FILE + ".damaged-"  # + a time stamp: a damaged result.json, kept aside
 PREDICTIONS_FILE = "predictions.parquet"
+TRAIN_FILE = "train.parquet"
 STATE_FILE = "state.json"
 ERROR_FILE = "error.txt"
 CHECKPOINT_FILE = "state.pt"  # the training state inside each Tune checkpoint folder
 TABLE_FILE = "results.parquet"
+PER_CLASS_FILE = "per_class.parquet"
 LAUNCH_FILE = "launch.json"
 DEFAULT_STORAGE = SweepSection.storage  # relative: under the current folder
 
@@ -62,6 +67,7 @@ class SweepFolder:
         self.sweep_file = self.root / SWEEP_FILE
         self.trials = self.root / "trials"
         self.table = self.root / TABLE_FILE
+        self.per_class_table = self.root / PER_CLASS_FILE
         self.interventions = self.root / "artifacts" / "interventions"
         self.tune = self.root / "tune"
         self.wandb = self.root / "wandb"  # wandb's own folder: `wandb.init(dir=root)` writes here

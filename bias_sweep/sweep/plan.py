@@ -26,6 +26,7 @@ from bias_sweep.tracking import resolved_mode
 TINY_BERT = ModelConfig.name
 
 if TYPE_CHECKING:
+    from bias_sweep.data.class_feasibility import ClassCheck
     from bias_sweep.data.eval_sets import EvalSet
     from bias_sweep.data.feasibility import DataCheck
     from bias_sweep.schema import CorpusConfig
@@ -43,7 +44,7 @@ class Plan:
     cached_interventions: set[str] = field(default_factory=set)
     # Filled by check_data: (the data axes' values, the check) per distinct data config, and the
     # external eval sets as loaded.
-    data_checks: list[tuple[str, DataCheck]] | None = None
+    data_checks: list[tuple[str, DataCheck | ClassCheck]] | None = None
     eval_sets: list[EvalSet] | None = None
     corpora: list[str] | None = None  # each intervention.corpus of the grid, read, in words
 

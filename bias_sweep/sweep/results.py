@@ -31,6 +31,7 @@ from bias_sweep.sweep.layout import (
     ERROR_FILE,
     PREDICTIONS_FILE,
     RESULT_FILE,
+    TRAIN_FILE,
     SweepFolder,
     eval_set_predictions_file,
 )
@@ -70,6 +71,8 @@ def write_trial(folder: Path, output: TrialOutput, extra: dict[str, Any]) -> dic
     presence means the trial is done. Returns what result.json holds."""
     with atomic_path(folder / PREDICTIONS_FILE) as tmp:
         output.predictions.to_parquet(tmp, index=False)
+    with atomic_path(folder / TRAIN_FILE) as tmp:
+        output.train.to_parquet(tmp, index=False)
     for name, frame in output.eval_set_predictions.items():
         with atomic_path(folder / eval_set_predictions_file(name)) as tmp:
             frame.to_parquet(tmp, index=False)
@@ -104,7 +107,7 @@ RESULT_FIELDS = {
     "point": dict,
     "metrics": dict,
     "intrinsic_bias": dict,
-    "realised_rate": (int, float),
+    "realised_rate": (int, float, type(None)),  # None: a multi-class trial's rates are per class
 }
 
 
@@ -113,8 +116,16 @@ def result_problem(result: Any, key: str) -> str | None:
     if not isinstance(result, dict):
         return "not a JSON object"
     for name, kind in RESULT_FIELDS.items():
-        if not isinstance(result.get(name), kind) or isinstance(result.get(name), bool):
+        if (
+            name not in result
+            or not isinstance(result[name], kind)
+            or isinstance(result[name], bool)
+        ):
             return f"field '{name}' missing or of the wrong type"
+    if result["realised_rate"] is None and not result.get("per_class"):
+        return (
+            "field 'realised_rate' is null in a binary trial (only multi-class ones rate per class)"
+        )
     if result["trial_key"] != key:
         return f"trial_key '{result['trial_key']}' is not its folder's"
     try:
@@ -167,20 +178,46 @@ def read_results(sweep: SweepFolder) -> list[dict[str, Any]]:
     return [r for r in found if r is not None]
 
 
+def class_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A multi-class trial's rows of `per_class.parquet`: one per class, with the trial's axes,
+    its intervened model, the class's natural, target and realised P(A | class), its train rows,
+    gaps (natural and twin-balanced) and each group's support; none for a binary trial."""
+    rates = result.get("class_rates") or {}
+    base = {"trial_key": result["trial_key"], "intervention_key": result.get("intervention_key")}
+    base.update(point_columns(result["config"], result.get("point", {})))
+    rows = []
+    for name, one in (result.get("per_class") or {}).items():
+        row = {**base, "class": name}
+        rate = rates.get(name, {})
+        row.update({f"{k}_rate" if k != "rows" else "train_rows": v for k, v in rate.items()})
+        row.update({k: v for k, v in one.items() if k != "support"})
+        for group, support in one.get("support", {}).items():
+            row[f"support_{group}_positive"] = support["positive"]
+            row[f"support_{group}_negative"] = support["negative"]
+        rows.append(row)
+    return rows
+
+
 def write_table(sweep: SweepFolder, table: pd.DataFrame) -> None:
     with atomic_path(sweep.table) as tmp:
         table.to_parquet(tmp, index=False)
 
 
-def _tidy_table(sweep: SweepFolder) -> pd.DataFrame:
-    table = pd.DataFrame([tidy_row(r) for r in read_results(sweep)])
+def _tidy_table(results: list[dict[str, Any]]) -> pd.DataFrame:
+    table = pd.DataFrame([tidy_row(r) for r in results])
     return table.sort_values("trial_key").reset_index(drop=True) if not table.empty else table
 
 
 def rebuild_table(sweep: SweepFolder) -> pd.DataFrame:
-    """Rebuild `results.parquet` from the trial folders (the source of truth) and return it."""
-    table = _tidy_table(sweep)
+    """Rebuild `results.parquet` (and, for multi-class trials, `per_class.parquet`) from the
+    trial folders (the source of truth) and return the first."""
+    results = read_results(sweep)
+    table = _tidy_table(results)
     write_table(sweep, table)
+    per_class = pd.DataFrame([row for r in results for row in class_rows(r)])
+    if not per_class.empty:
+        with atomic_path(sweep.per_class_table) as tmp:
+            per_class.sort_values(["trial_key", "class"]).to_parquet(tmp, index=False)
     return table
 
 
@@ -200,7 +237,7 @@ def append_rows(sweep: SweepFolder, rows: list[dict[str, Any]]) -> None:
 def load_trials(sweep: SweepFolder) -> pd.DataFrame:
     """The tidy table of finished trials, always from the trial folders (each result checked):
     results.parquet is derived, rewritten from them, never trusted over them."""
-    table = _tidy_table(sweep)
+    table = _tidy_table(read_results(sweep))
     with contextlib.suppress(OSError):  # a read-only copy of a sweep can still be reported
         write_table(sweep, table)
     return table

@@ -27,6 +27,7 @@ from bias_sweep.metrics.table import group_rates
 from bias_sweep.schema import Config
 from bias_sweep.sweep.grid import AXIS_NAMES, point_columns
 from bias_sweep.sweep.layout import SweepFolder
+from bias_sweep.sweep.results import class_rows
 from bias_sweep.tracking import Run, folder_artifact, newest_offline_runs, sync_offline
 
 STEP = "epoch"  # the step metric of every per-epoch key
@@ -127,10 +128,19 @@ class TrialRun:
         return on_intervention
 
     def complete(self, result: dict[str, Any], predictions: Any) -> None:
-        """A finished trial: its summary, its predictions and its per-group rates as tables."""
+        """A finished trial: its summary, its predictions and its per-group rates as tables (and,
+        for a multi-class task, its per-class gaps and rates: `per_class`, one row per class)."""
         self.run.summarize(summary_values(result))
         if self.run.active:
-            self.run.log_tables({"predictions": predictions, "by_group": group_rates(predictions)})
+            tables = {"predictions": predictions}
+            per_class = class_rows(result)
+            if per_class:  # a multi-class task: the per-group rates are per class there
+                import pandas as pd
+
+                tables["per_class"] = pd.DataFrame(per_class)
+            else:
+                tables["by_group"] = group_rates(predictions)
+            self.run.log_tables(tables)
 
 
 @contextmanager
@@ -182,7 +192,7 @@ def summary_values(result: dict[str, Any]) -> dict[str, Any]:
             for name, one in result.get("eval_sets", {}).items()
             for key, value in one["metrics"].items()
         },
-        "realised_rate": result["realised_rate"],
+        "realised_rate": result["realised_rate"],  # None in a multi-class trial (per class)
         INTRINSIC_BEFORE: result["intrinsic_bias"]["before"]["value"],
         INTRINSIC_AFTER: result["intrinsic_bias"]["after"]["value"],
         **{f"time_{k}": v for k, v in result["timings"].items()},
