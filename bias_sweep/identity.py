@@ -15,10 +15,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from bias_sweep.hashing import stable_hash
 from bias_sweep.interventions import METHODS
-from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config
+from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config, TrainConfig
 
 # Settings that do not change what a trial computes: left out of its identity.
 NON_IDENTITY_SECTIONS = ("sweep", "tracking", "report", "cache_dir")
+NON_IDENTITY_TRAIN_KEYS = ("compile",)  # how the same computation runs
+# Train settings added after sweeps had run without them: at their default (what those sweeps
+# did) they are left out, so those sweeps keep their trial keys and `resume` reruns nothing.
+LATER_TRAIN_DEFAULTS = {"precision": TrainConfig.precision, "grad_accum": TrainConfig.grad_accum}
 
 
 Conf = DictConfig | Config | dict[str, Any]
@@ -35,7 +39,14 @@ def to_dict(conf: Conf) -> dict[str, Any]:
 
 def identity(conf: Conf) -> dict[str, Any]:
     """What a trial computes: the config without storage, tracking and caches."""
-    return {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
+    d = {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
+    if "train" in d:
+        d["train"] = {
+            k: v
+            for k, v in d["train"].items()
+            if k not in NON_IDENTITY_TRAIN_KEYS and LATER_TRAIN_DEFAULTS.get(k, ...) != v
+        }
+    return d
 
 
 def trial_key(conf: Conf) -> str:

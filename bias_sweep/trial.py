@@ -19,6 +19,7 @@ import pandas as pd
 from bias_sweep.caches import cache_root
 from bias_sweep.data import TaskData, load_task
 from bias_sweep.data.eval_sets import load_eval_sets
+from bias_sweep.devices import select_device
 from bias_sweep.identity import (
     base_key,
     intervention_key,
@@ -32,7 +33,7 @@ from bias_sweep.models import load_classifier, load_tokenizer, resolve_model_dir
 from bias_sweep.probes import intrinsic_bias, load_crows_pairs
 from bias_sweep.schema import Config, TrainConfig
 from bias_sweep.store import ArtifactStore
-from bias_sweep.training import fine_tune, predict_scores, select_device
+from bias_sweep.training import fine_tune, predict_scores
 
 
 @dataclass
