@@ -15,13 +15,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from bias_sweep.hashing import stable_hash
 from bias_sweep.interventions import METHODS
-from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config, CorpusConfig
+from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config, CorpusConfig, TrainConfig
 
 # Settings that do not change what a trial computes: left out of its identity.
 NON_IDENTITY_SECTIONS = ("sweep", "tracking", "report", "cache_dir")
-# Intervention settings added after sweeps existed: left out of the keys while at their defaults,
-# so that every key computed before they existed still holds (a sweep started earlier resumes).
-LATER_SETTINGS = {"corpus": asdict(CorpusConfig())}
+NON_IDENTITY_TRAIN_KEYS = ("compile",)  # how the same computation runs
+# Settings added after sweeps existed, per section: left out of the keys while at their defaults
+# (what those sweeps did), so that every key computed before them still holds (a sweep started
+# earlier resumes and reruns nothing).
+LATER_SETTINGS = {
+    "intervention": {"corpus": asdict(CorpusConfig())},
+    "train": {"precision": TrainConfig.precision, "grad_accum": TrainConfig.grad_accum},
+}
 
 
 Conf = DictConfig | Config | dict[str, Any]
@@ -39,14 +44,18 @@ def to_dict(conf: Conf) -> dict[str, Any]:
 def identity(conf: Conf) -> dict[str, Any]:
     """What a trial computes: the config without storage, tracking and caches."""
     d = {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
-    return {**d, "intervention": _unset_later_settings_dropped(d["intervention"])}
+    for section in LATER_SETTINGS:
+        if section in d:
+            d[section] = _later_defaults_dropped(section, d[section])
+    return d
 
 
-def _unset_later_settings_dropped(intervention: dict[str, Any]) -> dict[str, Any]:
-    """The intervention settings without those of LATER_SETTINGS that are at their defaults."""
-    return {
-        k: v for k, v in intervention.items() if k not in LATER_SETTINGS or v != LATER_SETTINGS[k]
-    }
+def _later_defaults_dropped(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A section's settings without those of LATER_SETTINGS that are at their defaults (and,
+    for train, without those that do not change what is computed)."""
+    later = LATER_SETTINGS[section]
+    skip = NON_IDENTITY_TRAIN_KEYS if section == "train" else ()
+    return {k: v for k, v in values.items() if k not in skip and later.get(k, ...) != v}
 
 
 def trial_key(conf: Conf) -> str:
@@ -67,8 +76,8 @@ def intervention_settings(conf: Conf) -> dict[str, Any]:
     return {
         "model": d["model"],
         # (A config written before a later setting existed holds it at its default.)
-        "intervention": _unset_later_settings_dropped(
-            method.used({**LATER_SETTINGS, **d["intervention"]})
+        "intervention": _later_defaults_dropped(
+            "intervention", method.used({**LATER_SETTINGS["intervention"], **d["intervention"]})
         ),
         "data": data,
         "intrinsic": d["intrinsic"],

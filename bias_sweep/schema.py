@@ -25,6 +25,8 @@ TRACKING_ON_ERROR = ("offline", "fail")
 WANDB_TAG_MAX = 64
 WANDB_PROJECT_MAX = 128
 WANDB_PROJECT_FORBIDDEN = "/\\#?%:"
+# train.precision: auto picks by the device (`bias_sweep.devices`), the others are used as asked.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The `bias_type` values of CrowS-Pairs (Nangia et al. 2020), and "all" for every pair.
 CROWS_PAIRS_BIAS_TYPES = (
     "gender", "race-color", "socioeconomic", "nationality", "religion", "age",
@@ -170,6 +172,13 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_length: int = 64
     eval_batch_size: int = 128
+    # auto: bf16 on GPUs of compute capability >= 8.0, fp16 with loss scaling on older GPUs, fp32
+    # on the CPU; fp32 | bf16 | fp16: as asked, on any device
+    precision: str = "auto"
+    # Micro-batches per optimizer step: each step sees batch_size * grad_accum texts (the same
+    # updates as that batch size) in the memory of batch_size
+    grad_accum: int = 1
+    compile: bool = False  # torch.compile the model (pays off for long runs on a GPU)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from bias_sweep.caches import cache_root
 from bias_sweep.data import TaskData, load_task
 from bias_sweep.data.eval_sets import load_eval_sets
 from bias_sweep.data.intervention_corpus import load_corpus
+from bias_sweep.devices import select_device
 from bias_sweep.identity import (
     base_key,
     intervention_key,
@@ -37,7 +38,7 @@ from bias_sweep.probes import finetuned_intrinsic_bias, intrinsic_bias, load_cro
 from bias_sweep.probes.class_intrinsic import class_intrinsic
 from bias_sweep.schema import Config, TrainConfig
 from bias_sweep.store import ArtifactStore
-from bias_sweep.training import fine_tune, predict_probs, predict_scores, select_device
+from bias_sweep.training import fine_tune, predict_probs, predict_scores
 
 
 @dataclass

@@ -26,6 +26,7 @@ from bias_sweep.schema import (
     CROWS_PAIRS_BIAS_TYPES,
     EVAL_METHODS,
     EVAL_SET_NAME,
+    PRECISIONS,
     RATE_METHODS,
     TASKS,
     TRACKING_MODES,
@@ -115,11 +116,12 @@ def _sweep(s: DictConfig) -> None:
     check(short, "sweep.name", f"at most {WANDB_TAG_MAX} characters (a W&B tag)", s.name)
     check(bool(s.storage), "sweep.storage", "a folder path or storage URI", s.storage)
     check(s.resources.cpu > 0, "sweep.resources.cpu", "a number > 0", s.resources.cpu)
+    # A trial trains on one device: a second GPU would be held and sit idle.
     gpu = s.resources.gpu
     check(
-        gpu == 0 or (0 < gpu <= 1) or (gpu > 1 and float(gpu).is_integer()),
+        0 <= gpu <= 1,
         "sweep.resources.gpu",
-        "0, a fraction in (0, 1] or a whole number of GPUs",
+        "0 or a fraction in (0, 1] (a trial trains on one GPU: no data parallelism)",
         gpu,
     )
     for key in ("max_concurrent_trials", "max_failures"):
@@ -150,6 +152,8 @@ def _trial(c: DictConfig) -> None:
         positive(t[key], f"train.{key}")
     check(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
     non_negative(t.weight_decay, "train.weight_decay")
+    one_of(t.precision, "train.precision", PRECISIONS)
+    check(t.grad_accum >= 1, "train.grad_accum", "a whole number >= 1", t.grad_accum)
     _eval_sets(c.eval.sets)
     multiclass = c.data.task == "multiclass"
     check(not (multiclass and c.eval.sets), "eval.sets", "empty with data.task=multiclass "

@@ -80,6 +80,28 @@ def test_trial_key_ignores_tracking_and_storage() -> None:
     assert trial_key(base) != trial_key(load_config(None, ["sweep.name=other"]))
 
 
+def test_train_settings_added_later_keep_the_trial_keys_of_older_sweeps() -> None:
+    """precision and grad_accum at their defaults (what sweeps before them did) and compile (how,
+    not what) leave a trial's key as it was; other values are other trials."""
+    base = load_config(None)
+    older = to_dict(base)
+    older["train"] = {
+        k: v for k, v in older["train"].items() if k not in ("precision", "grad_accum", "compile")
+    }
+    assert trial_key(base) == trial_key(older)
+    assert trial_key(base) == trial_key(load_config(None, ["train.compile=true"]))
+    for other in ("train.precision=bf16", "train.grad_accum=2", "train.batch_size=16"):
+        assert trial_key(base) != trial_key(load_config(None, [other])), other
+
+
+def test_more_than_one_gpu_per_trial_is_refused_by_plan(tmp_path: Path) -> None:
+    from bias_sweep.cli import main
+
+    args = [str(ROOT / "sweeps" / "quickstart.yaml"), f"sweep.storage={tmp_path}"]
+    assert main(["plan", *args, "sweep.resources.gpu=2"]) == 2
+    assert main(["plan", *args, "sweep.resources.gpu=0.25"]) == 0
+
+
 def test_report_section_is_not_part_of_a_trials_identity() -> None:
     """report.primary_metric chooses the headline: changing it must not re-run any trial."""
     base = load_config(ROOT / "sweeps" / "quickstart.yaml")
@@ -119,6 +141,12 @@ def test_trial_config_sets_point_values() -> None:
         (["sweep.grid.data.rate=[]"], "data.rate"),
         (["sweep.grid.data.rate=[0.5,2]"], "data.rate"),
         (["sweep.resources.gpu=3.5"], "sweep.resources.gpu"),
+        (["sweep.resources.gpu=2"], "sweep.resources.gpu"),
+        (["train.precision=fp8"], "train.precision"),
+        (["train.grad_accum=0"], "train.grad_accum"),
+        (["train.grad_accum=1.5"], "train.grad_accum"),
+        (["train.compile=maybe"], "train.compile"),
+        (["sweep.grid.train.precision=[bf16,int8]"], "train.precision"),
         (["sweep.name=a/b"], "sweep.name"),
         (["seed"], "seed"),
         (["report.primary_metric=nonsense"], "report.primary_metric"),

@@ -246,6 +246,7 @@ def test_always_failing_trial_is_reported_and_resume_gives_fresh_budget(
         (["sweep.grid.data.nope=[1]"], "unknown axis"),
         (["sweep.grid.seed=[]"], "non-empty list"),
         (["sweep.resources.gpu=3.5"], "sweep.resources.gpu"),
+        (["sweep.resources.gpu=2"], "a trial trains on one GPU"),
         (["sweep.resources.gpu=1"], "no node of the Ray cluster"),
         (["sweep.storage=/etc/hostname/runs"], "not writable"),
     ],

@@ -37,7 +37,7 @@ from bias_sweep.sweep.grid import PointConfigs
 from bias_sweep.sweep.layout import CHECKPOINT_FILE, ERROR_FILE, STATE_FILE, SweepFolder
 from bias_sweep.sweep.results import read_result, write_trial
 from bias_sweep.sweep.wandb_runs import trial_run
-from bias_sweep.training import load_state, save_state
+from bias_sweep.train_state import load_state, save_state
 from bias_sweep.trial import TrialHooks, run_trial
 
 
