@@ -197,8 +197,15 @@ def newest_offline_runs(wandb_dir: Path) -> list[Path]:
     earlier epochs, so it alone is the whole run (what `bias-sweep sync` uploads)."""
     newest: dict[str, Path] = {}
     for folder in offline_runs(wandb_dir):  # time-stamped names: later ones sort later
-        newest[folder.name.split("-", 3)[-1]] = folder
+        newest[offline_run_id(folder)] = folder
     return sorted(newest.values())
+
+
+def offline_run_id(folder: Path) -> str:
+    """An offline run folder's run id, from its `run-<id>.wandb` log: the folder's name is not
+    enough, as W&B names a second folder of one id begun in the same second `...-<id>-1`."""
+    logs = sorted(folder.glob("run-*.wandb"))
+    return logs[0].name[len("run-") : -len(".wandb")] if logs else folder.name.split("-", 3)[-1]
 
 
 def sync_offline(runs: list[Path]) -> int:

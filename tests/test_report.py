@@ -28,7 +28,7 @@ from bias_sweep.report import build_report, compare
 from bias_sweep.report.stats import effects_table
 from bias_sweep.report.verdict import VERDICTS, add_verdicts
 from bias_sweep.sweep.grid import expand_grid, point_config
-from bias_sweep.tracking import newest_offline_runs
+from bias_sweep.tracking import newest_offline_runs, offline_run_id
 
 GRID = [
     "sweep.grid.intervention.method=[cda]",
@@ -505,7 +505,8 @@ def test_wandb_offline_summary_run(sweep: Path, monkeypatch: pytest.MonkeyPatch)
     # uploads it): a second report updates it (offline, a newer folder of the same id).
     instance = (sweep / "wandb_instance").read_text().strip()
     runs = sorted((sweep / "wandb").glob("offline-run-*"))
-    assert [r.name.split("-", 3)[3] for r in runs] == [f"{instance}-report"] * 2
+    # (Two folders begun in the same second: W&B names the second `...-<id>-1`.)
+    assert [offline_run_id(r) for r in runs] == [f"{instance}-report"] * 2
     assert newest_offline_runs(sweep / "wandb") == runs[-1:]
     assert (runs[-1] / "files" / "report.html").exists()
     (log,) = runs[-1].glob("run-*.wandb")
@@ -544,7 +545,10 @@ def test_manipulation_check_gates_the_answer(tmp_path: Path) -> None:
         "The manipulation check passed: under cda, intrinsic bias (mlm_logprob_gap) changes by"
         in summary.headline
     )
-    assert "−62% [" in summary.headline and "of the pre-trained model's +0.8" in summary.headline
+    # The simulated change is about -62% of +0.8; its last digit moves with the platform's BLAS.
+    assert re.search(
+        r"−6[0-4]% \[−6\d%, −6\d%\] of the pre-trained model's \+0\.8", summary.headline
+    )
     data = json.loads((moved / "report" / "summary.json").read_text())
     (survival,) = data["survival"]
     assert survival["survival"] == "survived"

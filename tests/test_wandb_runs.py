@@ -20,7 +20,13 @@ from bias_sweep.metrics.table import group_rates
 from bias_sweep.sweep.grid import point_config
 from bias_sweep.sweep.plan import make_plan
 from bias_sweep.sweep.wandb_runs import run_name, trial_run, wandb_config
-from bias_sweep.tracking import Run, folder_artifact, newest_offline_runs, resolved_mode
+from bias_sweep.tracking import (
+    Run,
+    folder_artifact,
+    newest_offline_runs,
+    offline_run_id,
+    resolved_mode,
+)
 
 TWO_TRIALS = [
     *SMALL,
@@ -217,3 +223,14 @@ def test_sweep_survives_a_wandb_that_refuses_every_run(
     assert len(logs) == 3  # two trials and their intervention, all offline
     for log in logs.values():
         assert log["summary"]["wandb_fallback"]
+
+
+def test_newest_offline_run_of_an_id_whose_folders_began_in_one_second(tmp_path: Path) -> None:
+    """W&B names a second offline folder of one run id begun in the same second `...-<id>-1`:
+    it is the same run (its log is `run-<id>.wandb`), so only the newer folder is synced."""
+    names = ["offline-run-20261203_173026-ab12-report", "offline-run-20261203_173026-ab12-report-1"]
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run-ab12-report.wandb").write_bytes(b"")
+    assert [offline_run_id(tmp_path / n) for n in names] == ["ab12-report"] * 2
+    assert newest_offline_runs(tmp_path) == [tmp_path / names[1]]
