@@ -1,4 +1,5 @@
-"""One grid point end to end, readable top to bottom: data -> intervention -> fine-tune -> evaluate.
+"""One grid point end to end, readable top to bottom: data -> intervention -> adapt and fine-tune ->
+evaluate.
 
 This is the science; it imports no Ray and knows no sweep. It takes a typed config and hooks and
 returns what the trial found (`TrialOutput`); the caller decides where that goes (the sweep's
@@ -16,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from bias_sweep.adaptation import adapt, for_eval
 from bias_sweep.caches import cache_root
 from bias_sweep.data import TaskData, load_task
 from bias_sweep.data.eval_sets import load_eval_sets
@@ -119,7 +121,8 @@ def run_trial(
     tick = time.perf_counter()
     device = select_device()
     tokenizer = load_tokenizer(model_dir)
-    model = load_classifier(model_dir, seed=cfg.seed).to(device)
+    model, adapted = adapt(load_classifier(model_dir, seed=cfg.seed), cfg.train)
+    model = model.to(device)
     training = fine_tune(
         model,
         tokenizer,
@@ -131,6 +134,7 @@ def run_trial(
         on_epoch=hooks.on_epoch,
     )
     timings["train_s"] = time.perf_counter() - tick
+    model = for_eval(model, cfg.train)
 
     # 4. Evaluation on the balanced set and on its counterfactual twins, then on each external set.
     tick = time.perf_counter()
@@ -169,6 +173,7 @@ def run_trial(
         "metrics": metrics,
         "eval_sets": eval_sets,
         "training": training,
+        "adaptation": adapted,
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "node": socket.gethostname(),
         "device": str(device),

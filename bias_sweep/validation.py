@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bias_sweep.adaptation import ADAPTATIONS
 from bias_sweep.checks import check, one_of, positive, unit
 from bias_sweep.data.lexicon import BUILTIN, CUSTOM, get_lexicon
 from bias_sweep.data.sources import SOURCES
@@ -120,6 +121,7 @@ def _trial(c: DictConfig) -> None:
         positive(t[key], f"train.{key}")
     check(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
     check(t.weight_decay >= 0, "train.weight_decay", ">= 0", t.weight_decay)
+    _adaptation(t)
     one_of(c.tracking.mode, "tracking.mode", TRACKING_MODES)
     _eval_sets(c.eval.sets)
 
@@ -171,9 +173,18 @@ def _groups(g: DictConfig) -> None:
 def _intervention(i: DictConfig) -> None:
     METHODS.get(i.method)
     unit(i.strength, "intervention.strength")
-    # Every method's own settings, whichever method runs: a bad value is refused, never ignored.
-    for settings in dict.fromkeys(m.settings for m in METHODS if m.settings is not None):
-        own = settings(**{f.name: i[f.name] for f in fields(settings)})
+    _own_settings(METHODS, i)
+
+
+def _adaptation(t: DictConfig) -> None:
+    ADAPTATIONS.get(t.adaptation)
+    _own_settings(ADAPTATIONS, t)
+
+
+def _own_settings(specs: Any, section: DictConfig) -> None:
+    """Every spec's own settings, whichever spec runs: a bad value is refused, never ignored."""
+    for settings in dict.fromkeys(s.settings for s in specs if s.settings is not None):
+        own = settings(**{f.name: section[f.name] for f in fields(settings)})
         if hasattr(own, "check"):
             own.check()
 
