@@ -109,4 +109,4 @@ def apply(job: InterventionJob) -> dict[str, Any]:
     }
 
 
-register_method(Method("inlp", apply, settings=InlpSettings))
+register_method(Method("inlp", apply, settings=InlpSettings, persistent=True))

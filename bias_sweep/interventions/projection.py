@@ -81,4 +81,4 @@ def apply(job: InterventionJob) -> dict[str, Any]:
     return info
 
 
-register_method(Method("projection", apply))
+register_method(Method("projection", apply, persistent=True))
