@@ -171,7 +171,9 @@ def _groups(g: DictConfig) -> None:
 
 
 def _intervention(i: DictConfig) -> None:
-    METHODS.get(i.method)
+    method = METHODS.get(i.method)
+    if method.validate is not None:
+        method.validate(method.settings_of(i))
     unit(i.strength, "intervention.strength")
     _own_settings(METHODS, i)
 

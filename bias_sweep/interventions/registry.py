@@ -52,6 +52,9 @@ class Method:
     # projection, inlp). False: it changed weights, which fine-tuning can move back (cda, skew,
     # dropout, a published checkpoint). The report groups methods by it.
     persistent: bool = False
+    # Checks of its own settings that hold only when it is the method that runs (`check` on the
+    # settings class runs whichever method runs): validate(settings) raises a UserError.
+    validate: Callable[[Any], None] | None = None
 
     def ignored(self) -> tuple[str, ...]:
         """The shared settings this method's result does not depend on (run at 0)."""
