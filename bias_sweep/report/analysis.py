@@ -17,6 +17,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from bias_sweep.metrics import INTRINSIC_AFTER
+from bias_sweep.report.adaptation import interaction_table
 from bias_sweep.report.regressions import dose_response, manipulation_check, steed_regression
 from bias_sweep.report.stats import N_BOOT, effects_table
 from bias_sweep.report.verdict import add_verdicts
@@ -34,6 +35,8 @@ class Analysis:
     steed: pd.DataFrame  # per (model or pooled, metric, term, intrinsic_kind)
     n_boot: int
     notes: list[str] = field(default_factory=list)
+    # per (model, metric) of a sweep over adaptations: intervention x adaptation (`adaptation`)
+    adaptation: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def intrinsic_kinds(runs: pd.DataFrame) -> pd.Series:
@@ -104,8 +107,11 @@ def analyse(
         dose = dose_response(masked, metrics)
         check, check_notes = _per_kind(runs, _check)
         steed, steed_notes = _per_kind(runs, lambda d: steed_regression(d, metrics))
+        adaptation = interaction_table(masked, metrics)
     notes += [n for n in (*check_notes, *steed_notes) if n not in notes]
-    return Analysis(primary_metric, list(metrics), effects, dose, check, steed, n_boot, notes)
+    return Analysis(
+        primary_metric, list(metrics), effects, dose, check, steed, n_boot, notes, adaptation
+    )
 
 
 def _check(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

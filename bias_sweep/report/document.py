@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from bias_sweep.interventions import reference_method, strengthless
+from bias_sweep.report.adaptation import interaction_sentences, persistence_sentences
 from bias_sweep.report.analysis import Analysis
 from bias_sweep.report.load import SweepData
 from bias_sweep.report.render import MAX_TABLE_ROWS, cells_summary, num
@@ -221,6 +222,14 @@ FILES_TEXT = (
 )
 
 
+def lead_text(analysis: Analysis) -> str:
+    """The headline, then, in a sweep over adaptations, whether the adaptation modifies the
+    intervention's effect on the primary metric."""
+    primary = analysis.primary_metric
+    said = interaction_sentences(analysis.adaptation, analysis.effects, primary)
+    return " ".join([headline(analysis.effects, primary), *said])
+
+
 def report_blocks(
     data: SweepData,
     analysis: Analysis,
@@ -232,7 +241,7 @@ def report_blocks(
     """The whole report, as blocks for `render` (no figures: forest None and no plots)."""
     effects, primary = analysis.effects, analysis.primary_metric
     title = f"Bias sweep report: {data.name}" if data.source == "sweep" else f"Report: {data.name}"
-    answer = headline(effects, primary) if len(effects) else "No runs to analyse yet."
+    answer = lead_text(analysis) if len(effects) else "No runs to analyse yet."
     blocks: Blocks = [("h1", title), ("lead", answer)]
     if forest is not None:
         blocks += [("img", forest), ("p", FOREST_CAPTION.format(primary=primary))]
@@ -249,6 +258,7 @@ def report_blocks(
         ("h2", "Dose-response per method"),
         ("p", DOSE_TEXT.format(strengthless=_strengthless_text())),
         ("table", dose_display(analysis.dose)),
+        ("ul", persistence_sentences(data.trials)),
         ("h2", "Manipulation check"),
         ("ul", check_sentences(analysis.check) or ["no intrinsic bias measured: no check"]),
         ("h2", "Steed's regression"),

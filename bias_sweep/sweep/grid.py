@@ -119,7 +119,11 @@ def axis_columns(point: dict[str, Any]) -> dict[str, Any]:
 
 
 def _select(d: dict[str, Any], dotted: str) -> Any:
+    """A dotted key's value; None where the config lacks it (a result written before the key
+    existed, e.g. train.adaptation)."""
     for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
         d = d[part]
     return d
 
