@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from bias_sweep.adaptation import used as adaptation_used
 from bias_sweep.hashing import stable_hash
 from bias_sweep.interventions import METHODS
 from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config
@@ -34,8 +35,16 @@ def to_dict(conf: Conf) -> dict[str, Any]:
 
 
 def identity(conf: Conf) -> dict[str, Any]:
-    """What a trial computes: the config without storage, tracking and caches."""
-    return {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
+    """What a trial computes: the config without storage, tracking and caches, with only the
+    intervention settings its method uses (`Method.used`) and the train settings its adaptation
+    uses (`adaptation.used`): a new method or adaptation, and its settings, leave the keys of
+    the trials that do not use them as they were."""
+    d = {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
+    if "intervention" in d:
+        d["intervention"] = METHODS.get(d["intervention"]["method"]).used(d["intervention"])
+    if "train" in d:
+        d["train"] = adaptation_used(d["train"])
+    return d
 
 
 def trial_key(conf: Conf) -> str:

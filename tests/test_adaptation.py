@@ -162,3 +162,29 @@ def test_real_minilm_frozen_and_lora(task: Any) -> None:
 class _Rows:
     def __init__(self, train: Any) -> None:
         self.train = train
+
+
+def test_full_fine_tuning_keeps_its_trial_keys_and_others_get_their_own() -> None:
+    from bias_sweep.identity import to_dict, trial_key
+
+    conf = to_dict(load_config(str(ROOT / "sweeps" / "quickstart.yaml")))
+    before = {**conf, "train": {k: v for k, v in conf["train"].items()
+                                if k != "adaptation" and not k.startswith("lora_")}}  # fmt: skip
+    assert trial_key(conf) == trial_key(before)  # full fine-tuning: as without the axis
+    lora = {**conf, "train": {**conf["train"], "adaptation": "lora"}}
+    rank4 = {**conf, "train": {**lora["train"], "lora_rank": 4}}
+    frozen = {**conf, "train": {**conf["train"], "adaptation": "frozen"}}
+    keys = {trial_key(c) for c in (conf, lora, rank4, frozen)}
+    assert len(keys) == 4
+    frozen_rank4 = {**conf, "train": {**frozen["train"], "lora_rank": 4}}
+    assert trial_key(frozen_rank4) == trial_key(frozen)  # not a setting of frozen
+
+
+def test_a_trial_key_ignores_the_settings_its_method_does_not_use() -> None:
+    from bias_sweep.identity import to_dict, trial_key
+
+    conf = to_dict(load_config(None, ["intervention.method=projection"]))
+    other = {**conf, "intervention": {**conf["intervention"], "inlp_iterations": 7, "steps": 3}}
+    assert trial_key(other) == trial_key(conf)
+    used = {**conf, "intervention": {**conf["intervention"], "strength": 0.5}}
+    assert trial_key(used) != trial_key(conf)

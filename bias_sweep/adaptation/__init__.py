@@ -12,6 +12,7 @@ from bias_sweep.adaptation.registry import (
     head_modules,
     parameter_counts,
     register_adaptation,
+    used,
 )
 from bias_sweep.registry import discover
 
@@ -25,6 +26,7 @@ __all__ = [
     "head_modules",
     "parameter_counts",
     "register_adaptation",
+    "used",
 ]
 
 discover(__name__, __path__)

@@ -62,6 +62,23 @@ def effective(adaptation: str, key: str, value: Any) -> Any:
     return value
 
 
+def used(train: dict[str, Any]) -> dict[str, Any]:
+    """A train section (a plain dict) as a trial's identity sees it: without the settings of
+    other adaptations, and without `adaptation` when it is the default (full fine-tuning's
+    trial keys do not depend on the adaptation settings)."""
+    name = train.get("adaptation", default_adaptation())
+    others = {
+        f.name
+        for spec in ADAPTATIONS
+        if spec.settings is not None and spec.name != name
+        for f in fields(spec.settings)
+    }
+    out = {k: v for k, v in train.items() if k not in others}
+    if name == default_adaptation():
+        out.pop("adaptation", None)
+    return out
+
+
 def parameter_counts(model: Any) -> dict[str, int]:
     """Trainable and total parameters (each tensor once, whatever shares it)."""
     params = {id(p): p for p in model.parameters()}.values()
