@@ -194,7 +194,8 @@ def previous_continue_pretraining(
     import torch
 
     from bias_sweep import models
-    from bias_sweep.training import select_device, train_mlm
+    from bias_sweep.devices import select_device
+    from bias_sweep.training import train_mlm
 
     had_head = models.has_mlm_head(base_dir)
     tokenizer = models.load_tokenizer(base_dir)

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 from _figures import run_child, write_figures  # benchmarks/ is on sys.path as a script
@@ -84,7 +85,8 @@ def run_sweep(overrides: list[str], storage: Path) -> dict:
         *overrides,
         f"sweep.storage={storage}",
     ]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # Ray's temp folder of its own: its session folder's name is when ray.init began
+    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_TMPDIR=str(storage.with_name("ray")))
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -92,6 +94,25 @@ def run_sweep(overrides: list[str], storage: Path) -> dict:
         print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
         raise RuntimeError(f"bias-sweep run exited {proc.returncode}")
     return {"wall_s": wall, "t_start": time.time() - wall}
+
+
+def startup_split(folder: Path, ray_tmp: Path, t_start: float) -> dict:
+    """Launch to the first trial, split by the times the run leaves in files: Ray's session
+    folder (named when ray.init began), driver.json (written once Ray is up), the first Tune
+    trial's params.json (written when its actor has started: after the worker's imports) and the
+    first trial's state.json (its attempt, early in the trainable)."""
+    (session,) = (ray_tmp / "ray").glob("session_2*")
+    stamp = session.name.removeprefix("session_").rsplit("_", 1)[0]
+    ray_start = datetime.strptime(stamp, "%Y-%m-%d_%H-%M-%S_%f").timestamp()
+    ray_up = json.loads((folder / "driver.json").read_text())["started"]
+    actor_up = min(p.stat().st_mtime for p in (folder / "tune").glob("*/*/params.json"))
+    trial = min(json.loads(p.read_text())["since"] for p in folder.glob("trials/*/state.json"))
+    return {
+        "cli_and_plan_s": ray_start - t_start,  # interpreter, imports, config, plan, data check
+        "ray_init_s": ray_up - ray_start,
+        "tune_and_worker_imports_s": actor_up - ray_up,  # Tune set-up, first actor, its imports
+        "trial_preamble_s": trial - actor_up,  # Tune's first call into the trainable
+    }
 
 
 def sweep_figures(folder: Path, wall: float, t_start: float, slots: int) -> dict:
@@ -153,7 +174,8 @@ def run_loop(conf, storage: Path, shared_store: bool) -> dict:
     builds = 0
     sum_built = 0.0
     metrics, sum_total = {}, 0.0
-    t0 = time.perf_counter()
+    phases: dict[str, float] = {}  # each timing of result.json summed over the trials
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for i, point in enumerate(points):
         cfg = point_config(conf, point)
         trial_store = store if shared_store else ArtifactStore(storage / f"artifacts-{i}")
@@ -163,15 +185,19 @@ def run_loop(conf, storage: Path, shared_store: bool) -> dict:
         result = write_trial(out, output, {"point": point})
         metrics[result["trial_key"]] = result["metrics"]
         sum_total += result["timings"]["total_s"]
+        for phase, seconds in result["timings"].items():
+            phases[phase] = phases.get(phase, 0.0) + seconds
         if not shared_store:
             builds += len(trial_store.builds())
             sum_built += (trial_store.meta(result["intervention_key"]) or {}).get("built_s", 0.0)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if shared_store:
         builds = len(store.builds())
         sum_built = sum((store.meta(b["key"]) or {}).get("built_s", 0.0) for b in store.builds())
     return {
         "wall_s": wall,
+        "cpu_s": cpu,  # this process, all its threads: less moved by other jobs than wall
+        "phases_s": phases,
         "trials": len(points),
         "intervention_builds": builds,
         "sum_built_s": sum_built,
@@ -228,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - linear script
         sweep = run_sweep(overrides, root / "sweep")
         folder = root / "sweep" / conf.sweep.name
         figs = sweep_figures(folder, sweep["wall_s"], sweep["t_start"], slots)
+        figs["startup"] = startup_split(folder, root / "ray", sweep["t_start"])
         n = figs["trials"]
         print(
             f"sweep: {n} trials in {sweep['wall_s']:.1f} s wall on {slots} slots;"
@@ -238,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - linear script
             f"  phases: until the first trial starts {figs['driver_before_first_trial_s']:.1f} s"
             f" (CLI, Ray and Tune start-up), trials {figs['trials_phase_s']:.1f} s,"
             f" after the last trial {figs['driver_after_last_trial_s']:.1f} s"
+        )
+        print(
+            "  until the first trial: "
+            + ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in figs["startup"].items())
         )
         print(
             f"  inside a Tune trial, beyond run_trial: mean {figs['tune_minus_trial_mean_s']:.2f} s,"
@@ -252,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - linear script
             f"loop (no Ray, shared store): {loop['trials']} trials; process {loop['process_wall_s']:.1f} s"
             f" end to end, {loop['wall_s']:.1f} s in the loop after imports;"
             f" {loop['intervention_builds']} intervention builds ({loop['sum_built_s']:.1f} s)"
+        )
+        print(
+            f"  loop CPU {loop['cpu_s']:.1f} s; trials' phases summed: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in loop["phases_s"].items())
         )
         naive = None
         if not args.no_naive:
@@ -285,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - linear script
             f" (target <= {TARGET_OVERHEAD_S} s); {'OK' if overhead <= TARGET_OVERHEAD_S else 'MISSED'}"
         )
         figs.pop("metrics")
+        startup = figs.pop("startup")
         record = {
             "benchmark": "orchestration",
             "when": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -294,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - linear script
             "sweep_wall_s": round(sweep["wall_s"], 2),
             "loop_process_wall_s": round(loop["process_wall_s"], 2),
             "loop_wall_after_imports_s": round(loop["wall_s"], 2),
+            "loop_cpu_s": round(loop["cpu_s"], 2),
+            "loop_phases_s": {k: round(v, 2) for k, v in loop["phases_s"].items()},
             "naive_loop_wall_s": round(naive["process_wall_s"], 2) if naive else None,
             "naive_intervention_builds": naive["intervention_builds"] if naive else None,
             "loop_intervention_builds": loop["intervention_builds"],
@@ -304,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - linear script
             "target_overhead_s": TARGET_OVERHEAD_S,
             "same_results": same,
             "sweep": {k: round(v, 3) if isinstance(v, float) else v for k, v in figs.items()},
+            "startup_split_s": {k: round(v, 2) for k, v in startup.items()},
         }
         write_figures(out_json, record)
     finally:

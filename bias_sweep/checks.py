@@ -31,4 +31,16 @@ def unit(value: Any, key: str) -> None:
 
 
 def positive(value: Any, key: str) -> None:
-    check(_number(value) and value > 0, key, "a positive number", value)
+    check(_number(value) and 0 < value < math.inf, key, "a positive finite number", value)
+
+
+def non_negative(value: Any, key: str) -> None:
+    check(_number(value) and 0 <= value < math.inf, key, "a finite number >= 0", value)
+
+
+SEED_LIMIT = 2**32  # numpy's and torch's generators take seeds in [0, 2**32)
+
+
+def seed(value: Any, key: str) -> None:
+    ok = _number(value) and float(value).is_integer() and 0 <= value < SEED_LIMIT
+    check(ok, key, f"a whole number in [0, {SEED_LIMIT})", value)

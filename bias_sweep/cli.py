@@ -32,13 +32,19 @@ def _load_sweep(args: argparse.Namespace) -> tuple[DictConfig, Path]:
     return load_sweep(args.sweep, args.overrides)
 
 
+def _realised_text(result: dict) -> str:
+    """The realised rate, or a multi-class trial's largest miss of a class's target."""
+    if result.get("realised_rate") is not None:
+        return f"realised rate {result['realised_rate']:.3f}"
+    rates = result.get("class_rates", {}).values()
+    miss = max(abs(r["realised"] - r["target"]) for r in rates)
+    return f"{len(rates)} classes, realised rates within {miss:.3f} of their targets"
+
+
 def cmd_trial(args: argparse.Namespace) -> int:
     from bias_sweep.config import load_config, override_key, split_words
     from bias_sweep.identity import trial_key
-    from bias_sweep.metrics import default_report_metrics
     from bias_sweep.sweep.grid import first_point, point_config
-    from bias_sweep.sweep.results import write_trial  # pandas
-    from bias_sweep.trial import run_trial  # torch, transformers
 
     path, overrides = split_words(args.words)
     conf = load_config(path, overrides)
@@ -48,18 +54,24 @@ def cmd_trial(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(DEFAULT_STORAGE) / "trials" / trial_key(cfg)).resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: '{out}' exists and is not a folder")
+    # Imported once the input is checked: torch and transformers take seconds.
+    from bias_sweep.metrics import default_report_metrics
+    from bias_sweep.sweep.results import write_trial  # pandas
+    from bias_sweep.trial import run_trial  # torch, transformers
+
     output = run_trial(cfg)
     out.mkdir(parents=True, exist_ok=True)
     result = write_trial(out, output, {"point": point})
     ib = result["intrinsic_bias"]
     shown = [m for m in default_report_metrics() if m in result["metrics"]]
     print(
-        f"trial {result['trial_key']}: realised rate {result['realised_rate']:.3f}; intrinsic"
-        f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f}; "
+        f"trial {result['trial_key']}: {_realised_text(result)}; intrinsic"
+        f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f}"
+        f" (fine-tuned {ib['finetuned']['value']:+.4f}); "
         + ", ".join(f"{m} {result['metrics'][m]:+.3f}" for m in shown)
         + f"; {result['timings']['total_s']:.1f} s"
     )
-    print(f"wrote {out / 'result.json'} and {out / 'predictions.parquet'}")
+    print(f"wrote {out / 'result.json'}, {out / 'predictions.parquet'} and {out / 'train.parquet'}")
     return 0
 
 
@@ -111,9 +123,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from bias_sweep.tracking import sync_offline  # pandas
+    from bias_sweep.sweep.wandb_runs import sync_sweep  # pandas
 
-    return sync_offline(find_sweep(args.name, args.storage).wandb)
+    return sync_sweep(find_sweep(args.name, args.storage))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -200,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument("--storage", help=f"storage folder (default: ./{DEFAULT_STORAGE})")
     p.add_argument("--out", help="output folder (default: ./bias-sweep-compare)")
+    p.add_argument("--wandb", action="store_true", help="also log the comparison to W&B")
     p.set_defaults(func=cmd_compare)
     for p in (sub.choices["report"], sub.choices["compare"]):
         p.add_argument("--metric", action="append", help="metric to analyse (repeatable)")

@@ -20,7 +20,15 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-__all__ = ["FileLock", "Timeout", "atomic_dir", "atomic_path", "file_lock", "write_json_atomic"]
+__all__ = [
+    "FileLock",
+    "Timeout",
+    "atomic_dir",
+    "atomic_path",
+    "file_lock",
+    "unwritable",
+    "write_json_atomic",
+]
 
 
 @contextlib.contextmanager
@@ -62,3 +70,21 @@ def file_lock(path: Path, timeout: float = -1) -> FileLock:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(path, timeout=timeout)
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why files cannot be made in `folder` (or the nearest folder above it that exists, where
+    it would be made), found by writing a file there and removing it: permission bits say
+    nothing about root, read-only mounts or full disks. None when they can."""
+    probe = Path(folder)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"'{probe}' is not a folder"
+    try:
+        fd, name = tempfile.mkstemp(dir=probe, prefix=".bias-sweep-write-test.")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        return f"cannot write in '{probe}' ({exc.strerror or type(exc).__name__})"
+    return None

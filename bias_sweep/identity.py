@@ -16,10 +16,18 @@ from omegaconf import DictConfig, OmegaConf
 from bias_sweep.adaptation import used as adaptation_used
 from bias_sweep.hashing import stable_hash
 from bias_sweep.interventions import METHODS
-from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config
+from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config, CorpusConfig, TrainConfig
 
 # Settings that do not change what a trial computes: left out of its identity.
 NON_IDENTITY_SECTIONS = ("sweep", "tracking", "report", "cache_dir")
+NON_IDENTITY_TRAIN_KEYS = ("compile",)  # how the same computation runs
+# Settings added after sweeps existed, per section: left out of the keys while at their defaults
+# (what those sweeps did), so that every key computed before them still holds (a sweep started
+# earlier resumes and reruns nothing).
+LATER_SETTINGS = {
+    "intervention": {"corpus": asdict(CorpusConfig())},
+    "train": {"precision": TrainConfig.precision, "grad_accum": TrainConfig.grad_accum},
+}
 
 
 Conf = DictConfig | Config | dict[str, Any]
@@ -37,14 +45,28 @@ def to_dict(conf: Conf) -> dict[str, Any]:
 def identity(conf: Conf) -> dict[str, Any]:
     """What a trial computes: the config without storage, tracking and caches, with only the
     intervention settings its method uses (`Method.used`) and the train settings its adaptation
-    uses (`adaptation.used`): a new method or adaptation, and its settings, leave the keys of
-    the trials that do not use them as they were."""
+    uses (`adaptation.used`), and without the LATER_SETTINGS at their defaults: a new method or
+    adaptation, and its settings, leave the keys of the trials that do not use them as they were,
+    and so do settings added after sweeps existed."""
     d = {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
     if "intervention" in d:
-        d["intervention"] = METHODS.get(d["intervention"]["method"]).used(d["intervention"])
+        # (A config written before a later setting existed holds it at its default.)
+        given = {**LATER_SETTINGS["intervention"], **d["intervention"]}
+        d["intervention"] = METHODS.get(given["method"]).used(given)
     if "train" in d:
         d["train"] = adaptation_used(d["train"])
+    for section in LATER_SETTINGS:
+        if section in d:
+            d[section] = _later_defaults_dropped(section, d[section])
     return d
+
+
+def _later_defaults_dropped(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A section's settings without those of LATER_SETTINGS that are at their defaults (and,
+    for train, without those that do not change what is computed)."""
+    later = LATER_SETTINGS[section]
+    skip = NON_IDENTITY_TRAIN_KEYS if section == "train" else ()
+    return {k: v for k, v in values.items() if k not in skip and later.get(k, ...) != v}
 
 
 def trial_key(conf: Conf) -> str:
@@ -64,7 +86,10 @@ def intervention_settings(conf: Conf) -> dict[str, Any]:
     method = METHODS.get(d["intervention"]["method"])
     return {
         "model": d["model"],
-        "intervention": method.used(d["intervention"]),
+        # (A config written before a later setting existed holds it at its default.)
+        "intervention": _later_defaults_dropped(
+            "intervention", method.used({**LATER_SETTINGS["intervention"], **d["intervention"]})
+        ),
         "data": data,
         "intrinsic": d["intrinsic"],
     }

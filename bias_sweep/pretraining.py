@@ -11,8 +11,9 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bias_sweep import models
+from bias_sweep.devices import amp_for, select_device
 from bias_sweep.mlm_head import frozen_encoder, plateaued
-from bias_sweep.training import mlm_batches, mlm_step, phase_losses, select_device, train_mlm
+from bias_sweep.training import mlm_batches, mlm_step, phase_losses, train_mlm
 
 if TYPE_CHECKING:
     from bias_sweep.data import TaskData
@@ -133,13 +134,14 @@ def warm_up_head(
     torch.manual_seed(seed + 1)  # dropout
     model.to(device).train()  # dropout on, as in the joint phase: their losses compare
     batches = mlm_batches(tokenizer, texts, focus_terms, batch_size, 64, seed + 1, focus_prob)
+    amp = amp_for("auto", device)
     losses: list[float] = []
     t0 = time.perf_counter()
     with frozen_encoder(model) as head_params:
         optimizer = torch.optim.AdamW(head_params, lr=lr, weight_decay=0.0)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / ramp))
         while len(losses) < max_steps and not plateaued(losses, window, min_gain):
-            losses.append(mlm_step(model, next(batches), optimizer, schedule, device).item())
+            losses.append(mlm_step(model, next(batches), optimizer, schedule, amp).item())
     start, end = phase_losses(losses)
     return {
         "head_warmup_steps": len(losses),

@@ -15,9 +15,18 @@ from omegaconf import MISSING
 
 RATE_METHODS = ("resample", "counterfactual")
 EVAL_METHODS = ("resample", "counterfactual")
+TASKS = ("binary", "multiclass")
 # Names of external eval sets: suffixes of result columns (`tpr_gap@madlibs`) and W&B keys.
 EVAL_SET_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 TRACKING_MODES = ("online", "offline", "disabled")
+TRACKING_ON_ERROR = ("offline", "fail")
+# What W&B refuses: tags (the sweep's name is one) of more than 64 characters, project names of
+# more than 128 or with one of these characters; entities are letters, digits, '-' and '_'.
+WANDB_TAG_MAX = 64
+WANDB_PROJECT_MAX = 128
+WANDB_PROJECT_FORBIDDEN = "/\\#?%:"
+# train.precision: auto picks by the device (`bias_sweep.devices`), the others are used as asked.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The `bias_type` values of CrowS-Pairs (Nangia et al. 2020), and "all" for every pair.
 CROWS_PAIRS_BIAS_TYPES = (
     "gender", "race-color", "socioeconomic", "nationality", "religion", "age",
@@ -43,8 +52,20 @@ class DataConfig:
     text_column: str = "text"
     label_column: str = "label"
     positive_label: str | None = None  # label value meaning y=1; None: labels are 0/1 or bool
+    # binary: y in {0, 1} (positive_label); multiclass: every value of the label column is a class
+    task: str = "binary"
     groups: GroupsConfig = field(default_factory=GroupsConfig)
-    rate: float = 0.5  # P(group A | y=1) = rate, P(group A | y=0) = 1 - rate
+    rate: float = 0.5  # binary: P(group A | y=1) = rate, P(group A | y=0) = 1 - rate
+    # multiclass: P(group A | y=c) = 0.5 + skew_scale * (natural_c - 0.5), natural_c the pool's
+    # own share of A in class c (0: every class re-balanced, 1: natural skews, > 1: amplified;
+    # clipped to [0, 1]); class_rates {class: P(A | class)} sets targets explicitly instead.
+    skew_scale: float = 1.0
+    class_rates: dict[str, float] | None = None
+    # Scrubbing (a downstream treatment, data/scrub.py): none | terms (the lexicon's group terms)
+    # | terms_and_names (and every listed first name) removed from the fine-tuning text, and
+    # from the eval texts too with scrub_eval.
+    scrub: str = "none"
+    scrub_eval: bool = False
     rate_method: str = "resample"  # resample | counterfactual
     train_size: int = 800
     eval_size: int = 400
@@ -62,7 +83,10 @@ class DataConfig:
 
 # The data settings that shape the sample drawn from a pool (and the eval set), not the pool
 # itself nor the text a model is pre-trained on.
-SAMPLE_ONLY_DATA_KEYS = ("rate", "rate_method", "train_size", "eval_size", "eval_method")
+SAMPLE_ONLY_DATA_KEYS = (
+    "rate", "rate_method", "train_size", "eval_size", "eval_method", "skew_scale", "class_rates",
+    "scrub", "scrub_eval",
+)  # fmt: skip
 
 
 @dataclass
@@ -94,6 +118,29 @@ class ModelConfig:
     # carries an intrinsic bias for interventions to act on (as real pre-trained models do).
     pretrain_steps: int = 300
     pretrain_rate: float = 0.9
+
+
+CORPUS_KEY = "intervention.corpus"
+
+
+@dataclass
+class CorpusConfig:
+    """`intervention.corpus`: the text of continued pre-training (cda, skew) and of projection's
+    counterfactual pairs (`bias_sweep.data.intervention_corpus` reads it), declared by those
+    methods' own sections (`bias_sweep.interventions._corpus`). Neither path nor hub_dataset:
+    the task's own text (and for cda on tiny-bert, the text it was pre-trained on)."""
+
+    path: str | None = None  # local file or URL: csv/tsv/jsonl/json/parquet, or .txt (a line each)
+    hub_dataset: str | None = None  # a Hugging Face dataset id (or a local folder in its layout)
+    hub_config: str | None = None  # the dataset's configuration (subset), if it has several
+    revision: str | None = None  # hub_dataset: required; a commit sha (or a tag) pins the text
+    split: str = "train"  # hub_dataset only
+    text_column: str = "text"  # tables and hub datasets (a .txt file has one text per line)
+    max_rows: int | None = None  # the first N non-empty texts; None: all
+
+    def is_set(self) -> bool:
+        """Whether a corpus is configured (else the methods use the task's own text)."""
+        return bool(self.path or self.hub_dataset)
 
 
 @dataclass
@@ -131,13 +178,27 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_length: int = 64
     eval_batch_size: int = 128
+    # auto: bf16 on GPUs of compute capability >= 8.0, fp16 with loss scaling on older GPUs, fp32
+    # on the CPU; fp32 | bf16 | fp16: as asked, on any device
+    precision: str = "auto"
+    # Micro-batches per optimizer step: each step sees batch_size * grad_accum texts (the same
+    # updates as that batch size) in the memory of batch_size
+    grad_accum: int = 1
+    compile: bool = False  # torch.compile the model (pays off for long runs on a GPU)
 
 
 @dataclass
 class TrackingConfig:
-    mode: str = "offline"  # online | offline | disabled; online without credentials -> offline
+    # online | offline | disabled; W&B's own WANDB_MODE, where set, wins (as W&B users expect)
+    mode: str = "offline"
     project: str = "bias-sweep"
     entity: str | None = None
+    # When W&B refuses a run (no credentials, server unreachable, id refused): offline (the
+    # trial goes on offline and records why) | fail (the attempt fails)
+    on_error: str = "offline"
+    # Intervened models are logged as reference artifacts (their path, no upload); true uploads
+    # their weights to W&B.
+    upload_models: bool = False
 
 
 @dataclass

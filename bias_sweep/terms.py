@@ -70,13 +70,21 @@ def term_pattern(terms: Any) -> re.Pattern[str] | None:
 def term_masks(
     tokenizer: PreTrainedTokenizerBase, texts: list[str], terms: Any, max_length: int
 ) -> list[torch.Tensor]:
-    """For each text, which of its tokens (as `training._tokenize` gives them) is an occurrence
+    """For each text, which of its tokens (as `training.tokenize` gives them) is an occurrence
     of one of `terms` kept as one token: the group slots that `training.train_mlm` always masks.
 
     Matched in the text itself and mapped to tokens by their offsets, so that every form counts
     ("He" first in a sentence, "Ġhe" within one) and nothing else does: a term's id also used
     as a piece of another word (BPE "man" in "Ġhu|man") is not a group slot there.
     """
+    return tokens_and_term_masks(tokenizer, texts, terms, max_length)[1]
+
+
+def tokens_and_term_masks(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], terms: Any, max_length: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Each text's token ids (those of `training.tokenize`) and its `term_masks`, from one
+    tokenization: the offsets come with the ids, so a corpus is not tokenized twice."""
     pattern = term_pattern(terms)
     texts = [str(t) for t in texts]
     enc = tokenizer(
@@ -95,4 +103,4 @@ def term_masks(
             if at is not None:
                 mask[at] = True
         masks.append(mask)
-    return masks
+    return [torch.tensor(ids, dtype=torch.long) for ids in enc["input_ids"]], masks

@@ -3,19 +3,18 @@
 Kept short and cheap per step: inputs are tokenized once (and cached per process, so trials
 that share data share their tokens), batches are padded only to their own
 longest text and built from length-sorted chunks (little padding), the loss is summed on the
-device and read once per epoch (no per-step sync), and bf16 autocast is used on CUDA only.
-Everything random is seeded, so a run on CPU is bit-for-bit repeatable, also across a resume.
+device and read once per epoch (no per-step sync), and the precision fits the device
+(`bias_sweep.devices`: bf16 or fp16 with loss scaling on GPUs, fp32 on the CPU). Everything random
+is seeded, so a run on CPU is bit-for-bit repeatable, also across a resume.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import random
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,24 +28,20 @@ from transformers import (
 )
 
 from bias_sweep.caches import Memo
-from bias_sweep.files import atomic_path
+from bias_sweep.devices import Amp, amp_for, to_device
 from bias_sweep.mlm_head import mlm_loss
 from bias_sweep.schema import TrainConfig
-from bias_sweep.terms import single_token_ids, term_masks  # single_token_ids: for models.tiny
+from bias_sweep.terms import (  # single_token_ids: for models.tiny
+    single_token_ids,
+    tokens_and_term_masks,
+)
+from bias_sweep.train_state import restore, training_state
 
 # Batches are sorted by length within chunks of this many batches: batches hold texts of similar
 # length (little padding) while the order still changes with the seed and the epoch.
 SORT_CHUNK_BATCHES = 50
 # An MLM phase's start and end loss: the means of its first and last this many steps.
 LOSS_WINDOW = 20
-
-
-def select_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _autocast(device: torch.device) -> torch.autocast:
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
 # Tokenized texts, shared by the trials of one worker process that use the same data (a Tune
@@ -99,7 +94,7 @@ def collate(seqs: list[torch.Tensor], pad_id: int, device: torch.device) -> dict
     input_ids = pad_sequence(seqs, batch_first=True, padding_value=pad_id)
     lengths = torch.tensor([len(s) for s in seqs])
     mask = (torch.arange(input_ids.shape[1]) < lengths[:, None]).long()
-    return {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
+    return {"input_ids": to_device(input_ids, device), "attention_mask": to_device(mask, device)}
 
 
 def length_batches(lengths: list[int], batch_size: int, gen: torch.Generator) -> list[list[int]]:
@@ -116,26 +111,6 @@ def length_batches(lengths: list[int], batch_size: int, gen: torch.Generator) ->
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     # The batch order is a function of (seed, epoch) alone, so a resumed run sees the same order.
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-
-
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        # numpy's key array as a tensor: the state then loads with torch.load(weights_only=True)
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
-        "python": random.getstate(),
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    name, key, *rest = state["numpy"]
-    np.random.set_state((name, key.numpy().astype(np.uint32), *rest))
-    random.setstate(state["python"])
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -164,54 +139,54 @@ def fine_tune(
 ) -> dict[str, Any]:
     """Fine-tune a sequence classifier on `train` (columns text, label) for `tcfg.epochs` epochs.
 
+    Each optimizer step sees `tcfg.batch_size * tcfg.grad_accum` texts, in `grad_accum`
+    micro-batches of `batch_size` whose gradients add up to those of the whole batch's mean loss:
+    the same updates as one batch of that size (the same texts, in the same order), in the memory
+    of one micro-batch.
+
     After each epoch, `on_epoch(epoch, state, metrics)` gets the full training state (model,
-    optimizer, scheduler, epoch, RNG states; tensors are live: save or copy them in the callback)
-    and the epoch's metrics. `resume_state`, such a state, continues at the epoch after its own
-    with the same result, bit for bit on CPU, as a run that never stopped.
+    optimizer, scheduler, epoch, RNG states, and the fp16 loss scaler's; tensors are live: save or
+    copy them in the callback) and the epoch's metrics. `resume_state`, such a state, continues at
+    the epoch after its own with the same result, bit for bit on CPU, as a run that never stopped.
     """
     torch.manual_seed(seed)  # dropout; replaced by the saved RNG state when resuming
     model.to(device).train()
+    if tcfg.compile:
+        model.compile(dynamic=True)  # in place: the state dict keeps its keys
+    amp = amp_for(tcfg.precision, device)
     seqs = tokenize(tokenizer, list(train["text"]), tcfg.max_length)
     labels = torch.tensor(train["label"].to_numpy(dtype=np.int64))
     lengths = [len(s) for s in seqs]
-    steps_per_epoch = -(-len(seqs) // tcfg.batch_size)
+    step_size = tcfg.batch_size * tcfg.grad_accum
+    steps_per_epoch = -(-len(seqs) // step_size)
     total = steps_per_epoch * tcfg.epochs
     optimizer = make_optimizer(model, tcfg.lr, tcfg.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(tcfg.warmup_ratio * total), total)
-    start = 1
-    if resume_state is not None:
-        model.load_state_dict(resume_state["model"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
-        _set_rng_state(resume_state["rng"])
-        start = resume_state["epoch"] + 1
+    start = 1 if resume_state is None else restore(resume_state, model, optimizer, scheduler, amp)
 
     loss = float("nan")
     t_train = 0.0
     for epoch in range(start, tcfg.epochs + 1):
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
-        batches = length_batches(lengths, tcfg.batch_size, _epoch_generator(seed, epoch))
-        for idx in batches:
-            batch = collate([seqs[i] for i in idx], tokenizer.pad_token_id, device)
-            with _autocast(device):
-                out = model(**batch, labels=labels[idx].to(device))
-            out.loss.backward()
-            optimizer.step()
+        for idx in length_batches(lengths, step_size, _epoch_generator(seed, epoch)):
+            for part in range(0, len(idx), tcfg.batch_size):
+                micro = idx[part : part + tcfg.batch_size]
+                batch = collate([seqs[i] for i in micro], tokenizer.pad_token_id, device)
+                with amp.autocast():
+                    out = model(**batch, labels=to_device(labels[micro], device))
+                # The micro-batch's mean loss weighted by its share of the step's texts: the
+                # summed gradients are those of the step's mean loss (exact for a short last one).
+                amp.backward(out.loss * (len(micro) / len(idx)))
+                loss_sum += out.loss.detach() * len(micro)
+            amp.step(optimizer)
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            loss_sum += out.loss.detach() * len(idx)
         loss = loss_sum.item() / len(seqs)  # the epoch's one sync
         dt = time.perf_counter() - t0
         t_train += dt
         if on_epoch is not None:
-            state = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch,
-                "rng": _rng_state(),
-            }
+            state = training_state(model, optimizer, scheduler, amp, epoch)
             metrics = {"loss": loss, "epoch": epoch, "samples_per_s": len(seqs) / dt}
             on_epoch(epoch, state, metrics)
     done = tcfg.epochs - start + 1
@@ -222,10 +197,10 @@ def fine_tune(
         "loss": loss,
         "train_s": t_train,
         "samples_per_s": len(seqs) * done / t_train if t_train > 0 else float("nan"),
+        "precision": amp.precision,
     }
 
 
-@torch.inference_mode()
 def predict_scores(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -234,28 +209,30 @@ def predict_scores(
     device: torch.device,
 ) -> np.ndarray:
     """P(y=1 | text) for each text, in the order given."""
+    return predict_probs(model, tokenizer, texts, tcfg, device)[:, 1]
+
+
+@torch.inference_mode()
+def predict_probs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    tcfg: TrainConfig,
+    device: torch.device,
+) -> np.ndarray:
+    """P(y=c | text) of every class c for each text (rows in the order given)."""
     model.to(device).eval()
     seqs = tokenize(tokenizer, list(texts), tcfg.max_length)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # little padding per batch
-    scores = torch.empty(len(seqs), dtype=torch.float32)
+    probs = torch.empty(len(seqs), model.config.num_labels, dtype=torch.float32)
     bs = tcfg.eval_batch_size
+    amp = amp_for(tcfg.precision, device)
     for start in range(0, len(order), bs):
         idx = order[start : start + bs]
-        with _autocast(device):
+        with amp.autocast():
             logits = model(**collate([seqs[i] for i in idx], tokenizer.pad_token_id, device)).logits
-        scores[idx] = logits.float().softmax(-1)[:, 1].cpu()
-    return scores.numpy()
-
-
-def save_state(state: dict[str, Any], path: Path) -> None:
-    """Write a training state atomically: a crash while saving leaves the previous one intact."""
-    with atomic_path(Path(path)) as tmp:
-        torch.save(state, tmp)
-
-
-def load_state(path: Path) -> dict[str, Any]:
-    # weights_only: a checkpoint is data, never code; the state holds only tensors and plain types.
-    return torch.load(path, map_location="cpu", weights_only=True)
+        probs[idx] = logits.float().softmax(-1).cpu()
+    return probs.numpy()
 
 
 def mask_tokens(
@@ -293,8 +270,8 @@ def mlm_batches(
     """Masked batches (input ids, attention mask, labels; on the CPU) without end: the texts in
     seeded random order, epoch after epoch, masked by `mask_tokens` with the same generator (the
     `focus_terms` chosen with probability `focus_prob`)."""
-    seqs = tokenize(tokenizer, texts, max_length)
-    focus = term_masks(tokenizer, texts, focus_terms, max_length)  # group terms as spelled
+    # The group terms as spelled, found by the same tokenization that gives the ids.
+    seqs, focus = tokens_and_term_masks(tokenizer, texts, focus_terms, max_length)
     special = torch.tensor(tokenizer.all_special_ids, dtype=torch.long)
     gen = torch.Generator().manual_seed(seed)
     order: list[int] = []
@@ -315,14 +292,14 @@ def mlm_step(
     batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    device: torch.device,
+    amp: Amp,
     full_head: bool = False,
 ) -> torch.Tensor:
     """One optimizer step on a batch of `mlm_batches`; its loss, not synced."""
-    with _autocast(device):
-        loss = mlm_loss(model, *batch, device, full_head=full_head)
-    loss.backward()
-    optimizer.step()
+    with amp.autocast():
+        loss = mlm_loss(model, *batch, amp.device, full_head=full_head)
+    amp.backward(loss)
+    amp.step(optimizer)
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return loss.detach()
@@ -369,10 +346,11 @@ def train_mlm(
     batches = mlm_batches(tokenizer, texts, focus_terms, batch_size, max_length, seed, focus_prob)
     optimizer = make_optimizer(model, lr, 0.01)
     scheduler = get_linear_schedule_with_warmup(optimizer, max(1, steps // 10), steps)
+    amp = amp_for("auto", device)
     losses = torch.zeros(steps, device=device)  # read once at the end: no per-step sync
     t0, c0 = time.perf_counter(), time.process_time()
     for step in range(steps):
-        losses[step] = mlm_step(model, next(batches), optimizer, scheduler, device, full_head)
+        losses[step] = mlm_step(model, next(batches), optimizer, scheduler, amp, full_head)
     model.eval()
     per_step = losses.tolist()
     start, end = phase_losses(per_step)

@@ -15,8 +15,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bias_sweep.adaptation import ADAPTATIONS
-from bias_sweep.checks import check, one_of, positive, unit
+from bias_sweep.checks import check, non_negative, one_of, positive, seed, unit
 from bias_sweep.data.lexicon import BUILTIN, CUSTOM, get_lexicon
+from bias_sweep.data.scrub import SCRUB_MODES
 from bias_sweep.data.sources import SOURCES
 from bias_sweep.errors import UserError
 from bias_sweep.identity import NON_IDENTITY_SECTIONS
@@ -26,12 +27,19 @@ from bias_sweep.schema import (
     CROWS_PAIRS_BIAS_TYPES,
     EVAL_METHODS,
     EVAL_SET_NAME,
+    PRECISIONS,
     RATE_METHODS,
+    TASKS,
     TRACKING_MODES,
+    TRACKING_ON_ERROR,
+    WANDB_PROJECT_FORBIDDEN,
+    WANDB_PROJECT_MAX,
+    WANDB_TAG_MAX,
     EvalSetConfig,
 )
 
 AB_VALUES = "{a: value meaning group A, b: value meaning group B}"
+MIN_EVAL_SIZE = 8
 
 
 def one_line(exc: Exception) -> str:
@@ -64,34 +72,57 @@ def validate(conf: DictConfig, grid: dict[str, Any]) -> None:
             raise UserError(f"sweep.grid.{key}: '{key}' cannot be a grid axis")
         if OmegaConf.select(conf, key, default="__missing__") == "__missing__":
             raise UserError(f"sweep.grid.{key}: unknown axis '{key}' (not a config key)")
-    # Every grid value, substituted into a copy of the config.
+    # The base values first (a single `trial` runs them, and an error in one is its own, not
+    # an axis'), then every grid value, substituted into a copy of the config.
+    _on_axis(_with(conf, {}), None)
     for key, values in grid.items():
         for value in values:
-            trial = OmegaConf.masked_copy(conf, [k for k in conf if k != "sweep"])
-            try:
-                OmegaConf.update(trial, key, value, merge=False)
-                _trial(trial)
-            except OmegaConfBaseException as exc:
-                raise UserError(f"sweep.grid.{key}: {explain(exc, key)}") from None
-            except UserError as exc:
-                raise UserError(f"sweep.grid.{key}: {exc}") from None
-    _trial(conf)
+            _on_axis(_with(conf, {key: value}), key)
     _sweep(conf.sweep)
+    _tracking(conf.tracking)
     primary = conf.report.primary_metric
     known = "one of " + ", ".join(known_metrics()) + " (or NAME@<eval set>)"
     check(known_metric(primary), "report.primary_metric", known, primary)
 
 
+def _with(conf: DictConfig, values: dict[str, Any]) -> DictConfig:
+    """A copy of the trial sections of `conf` with `values` ({dotted key: value}) set."""
+    trial = OmegaConf.masked_copy(conf, [k for k in conf if k != "sweep"])
+    for key, value in values.items():
+        try:
+            OmegaConf.update(trial, key, value, merge=False)
+        except OmegaConfBaseException as exc:
+            raise UserError(f"sweep.grid.{key}: {explain(exc, key)}") from None
+    return trial
+
+
+def _on_axis(trial: DictConfig, axis: str | None) -> None:
+    """Validate one trial config; an error is prefixed with the grid axis that made it."""
+    try:
+        _trial(trial)
+    except OmegaConfBaseException as exc:
+        prefix = f"sweep.grid.{axis}: " if axis else ""
+        raise UserError(prefix + explain(exc, axis)) from None
+    except UserError as exc:
+        if axis is None:
+            raise
+        raise UserError(f"sweep.grid.{axis}: {exc}") from None
+
+
 def _sweep(s: DictConfig) -> None:
     name_ok = bool(s.name) and all(c.isalnum() or c in "-_." for c in s.name) and s.name[0] != "."
     check(name_ok, "sweep.name", "letters, digits, '-', '_' or '.'", s.name)
+    # The name is each W&B run's tag, and W&B refuses longer tags (every trial would fail).
+    short = len(s.name) <= WANDB_TAG_MAX
+    check(short, "sweep.name", f"at most {WANDB_TAG_MAX} characters (a W&B tag)", s.name)
     check(bool(s.storage), "sweep.storage", "a folder path or storage URI", s.storage)
     check(s.resources.cpu > 0, "sweep.resources.cpu", "a number > 0", s.resources.cpu)
+    # A trial trains on one device: a second GPU would be held and sit idle.
     gpu = s.resources.gpu
     check(
-        gpu == 0 or (0 < gpu <= 1) or (gpu > 1 and float(gpu).is_integer()),
+        0 <= gpu <= 1,
         "sweep.resources.gpu",
-        "0, a fraction in (0, 1] or a whole number of GPUs",
+        "0 or a fraction in (0, 1] (a trial trains on one GPU: no data parallelism)",
         gpu,
     )
     for key in ("max_concurrent_trials", "max_failures"):
@@ -99,6 +130,7 @@ def _sweep(s: DictConfig) -> None:
 
 
 def _trial(c: DictConfig) -> None:
+    seed(c.seed, "seed")
     _data(c.data)
     m = c.model
     check(
@@ -120,10 +152,28 @@ def _trial(c: DictConfig) -> None:
     for key in ("epochs", "batch_size", "lr", "max_length", "eval_batch_size"):
         positive(t[key], f"train.{key}")
     check(0 <= t.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", t.warmup_ratio)
-    check(t.weight_decay >= 0, "train.weight_decay", ">= 0", t.weight_decay)
+    non_negative(t.weight_decay, "train.weight_decay")
+    one_of(t.precision, "train.precision", PRECISIONS)
+    check(t.grad_accum >= 1, "train.grad_accum", "a whole number >= 1", t.grad_accum)
     _adaptation(t)
-    one_of(c.tracking.mode, "tracking.mode", TRACKING_MODES)
     _eval_sets(c.eval.sets)
+    multiclass = c.data.task == "multiclass"
+    check(not (multiclass and c.eval.sets), "eval.sets", "empty with data.task=multiclass "
+          "(external eval sets have binary labels)", len(c.eval.sets))  # fmt: skip
+
+
+def _tracking(t: DictConfig) -> None:
+    """What W&B itself would refuse at every trial's start."""
+    one_of(t.mode, "tracking.mode", TRACKING_MODES)
+    one_of(t.on_error, "tracking.on_error", TRACKING_ON_ERROR)
+    project_ok = 0 < len(t.project) <= WANDB_PROJECT_MAX and not (
+        set(t.project) & set(WANDB_PROJECT_FORBIDDEN)
+    )
+    allowed = f"1 to {WANDB_PROJECT_MAX} characters, none of {WANDB_PROJECT_FORBIDDEN}"
+    check(project_ok, "tracking.project", allowed, t.project)
+    if t.entity is not None:
+        entity_ok = bool(t.entity) and all(c.isalnum() or c in "-_" for c in t.entity)
+        check(entity_ok, "tracking.entity", "letters, digits, '-' or '_'", t.entity)
 
 
 def _data(d: DictConfig) -> None:
@@ -131,8 +181,23 @@ def _data(d: DictConfig) -> None:
     one_of(d.rate_method, "data.rate_method", RATE_METHODS)
     one_of(d.eval_method, "data.eval_method", EVAL_METHODS)
     unit(d.rate, "data.rate")
+    one_of(d.task, "data.task", TASKS)
+    one_of(d.scrub, "data.scrub", SCRUB_MODES.names())
+    check(d.skew_scale >= 0, "data.skew_scale", "a number >= 0", d.skew_scale)
+    if d.class_rates is not None:
+        check(d.task == "multiclass", "data.class_rates", "null unless data.task=multiclass",
+              dict(d.class_rates))  # fmt: skip
+        for name, value in d.class_rates.items():
+            unit(value, f"data.class_rates.{name}")
     for key in ("train_size", "eval_size", "pool_size"):
         positive(d[key], f"data.{key}")
+    check(
+        d.eval_size >= MIN_EVAL_SIZE,
+        "data.eval_size",
+        f">= {MIN_EVAL_SIZE} (two rows per group x label cell: every metric needs both groups"
+        " and both labels)",
+        d.eval_size,
+    )
     if source.check is not None:
         source.check(d)
     _groups(d.groups)
@@ -175,6 +240,7 @@ def _intervention(i: DictConfig) -> None:
     if method.validate is not None:
         method.validate(method.settings_of(i))
     unit(i.strength, "intervention.strength")
+    seed(i.seed, "intervention.seed")
     _own_settings(METHODS, i)
 
 

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
+FAULTY_CLI = Path(__file__).with_name("faulty_cli.py")
 SHARED_DATA = ROOT.parent / "shared" / "data" / "conversationai"
 
 # Small enough for 2 CPUs, large enough to train and measure something.
@@ -72,3 +80,52 @@ def tiny_bert(task, cache_dir: Path) -> Path:
     from bias_sweep.schema import ModelConfig
 
     return models.resolve_model_dir(ModelConfig(), task, cache_dir)
+
+
+def ray_processes_of(ray_tmp: str) -> list[int]:
+    out = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(ray_tmp in part for part in proc.info["cmdline"] or []):
+                out.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return out
+
+
+@pytest.fixture
+def ray_env(tmp_path: Path, cache_dir: Path) -> Iterator[dict[str, str]]:
+    """Environment for a CLI subprocess with its own short Ray temp dir; kills what it left."""
+    ray_tmp = tempfile.mkdtemp(prefix="bsr-", dir="/tmp")  # unix socket paths must stay short
+    env = dict(os.environ)
+    env.update(RAY_TMPDIR=ray_tmp, BIAS_SWEEP_CACHE=str(cache_dir), WANDB_MODE="offline")
+    env.pop("RAY_ADDRESS", None)
+    # A W&B service token in the caller's environment (a notebook's, another test's in-process
+    # run) must not reach the workers: the driver drops it. A stale one proves that it does.
+    env["WANDB_SERVICE"] = "stale-token-of-another-process"
+    yield env
+    leftovers = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(ray_tmp in part for part in proc.info["cmdline"] or []):
+                leftovers.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    for proc in leftovers:
+        proc.kill()
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def cli(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300, fault: str | None = None
+):
+    """The CLI in a subprocess; `fault`: injected into every trial attempt (tests/faulty_cli.py)."""
+    command = ["-m", "bias_sweep.cli"] if fault is None else [str(FAULTY_CLI), fault]
+    return subprocess.run(
+        [sys.executable, *command, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

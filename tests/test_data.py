@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from local_http import serve
 
 from bias_sweep.config import load_config, typed
 from bias_sweep.data import TaskData, cooccurrence_sample, get_lexicon, load_task
@@ -50,28 +46,6 @@ def wiki_cfg(folder: Path, **values: Any) -> DataConfig:
     return data_cfg(text_column="comment", label_column="toxic", **values)
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serve(folder: Path) -> Iterator[str]:
-    """A local HTTP server on 127.0.0.1 serving `folder`, shut down afterwards."""
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def check_sample(df: pd.DataFrame, n: int, rate: float, lexicon: Lexicon) -> None:
     """Exact size, balanced labels, P(A|y=1) = rate, P(A|y=0) = 1 - rate, groups match the text."""
     assert len(df) == n
@@ -86,7 +60,7 @@ def check_sample(df: pd.DataFrame, n: int, rate: float, lexicon: Lexicon) -> Non
 
 def check_eval(task: TaskData) -> None:
     ev, lex = task.eval, task.lexicon
-    assert list(ev.columns) == ["text", "label", "group", "cf_text"]
+    assert list(ev.columns) == ["row_id", "text", "label", "group", "cf_text"]
     check_sample(ev, len(ev), 0.5, lex)
     assert ev["cf_text"].tolist() == [lex.swap(t) for t in ev["text"]]
     assert [lex.group_of(t) for t in ev["cf_text"]] == [lex.other(g) for g in ev["group"]]
@@ -165,7 +139,7 @@ def test_synthetic_rates(rate: float, method: str) -> None:
     task = load_task(data_cfg(rate=rate, rate_method=method), seed=0)
     check_sample(task.train, 800, rate, task.lexicon)
     assert abs(task.realised_rate - rate) <= 0.01
-    assert list(task.train.columns) == ["text", "label", "group"]
+    assert list(task.train.columns) == ["row_id", "text", "label", "group", "swapped"]
     assert task.train["label"].dtype == np.int64
     assert len(task.eval) == 400
     check_eval(task)

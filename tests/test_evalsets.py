@@ -17,6 +17,7 @@ from bias_sweep.config import load_config, typed
 from bias_sweep.data.eval_sets import load_eval_sets
 from bias_sweep.errors import UserError
 from bias_sweep.metrics import eval_set_column, eval_set_columns, metric_keys
+from bias_sweep.metrics.registry import BINARY
 from bias_sweep.schema import GroupsConfig
 from bias_sweep.sweep.results import tidy_row
 from bias_sweep.sweep.wandb_runs import summary_values
@@ -120,7 +121,11 @@ def test_results_table_and_wandb_name_each_set() -> None:
         "config": OmegaConf.to_container(load_config(None)),
         "point": {},
         "realised_rate": 0.5,
-        "intrinsic_bias": {"before": {"value": 0.1}, "after": {"value": 0.2, "kind": "mlm"}},
+        "intrinsic_bias": {
+            "before": {"value": 0.1},
+            "after": {"value": 0.2, "kind": "mlm"},
+            "finetuned": {"value": 0.3, "kind": "mlm"},
+        },  # fmt: skip
         "metrics": metrics,
         "eval_sets": {"madlibs": {"metrics": {**metrics, "tpr_gap": -0.5}}},
         "timings": {"total_s": 1.0},
@@ -130,8 +135,11 @@ def test_results_table_and_wandb_name_each_set() -> None:
     assert set(eval_set_columns(["madlibs"])) <= set(row)
     assert eval_set_column("tpr_gap_twin", "madlibs") == "tpr_gap_twin@madlibs"
     summary = summary_values(result)
-    assert summary["madlibs/tpr_gap"] == -0.5 and summary["tpr_gap"] == 0.25
-    assert {f"madlibs/{k}" for k in metric_keys()} <= set(summary)
+    # One naming: W&B's summary keys are the results table's columns.
+    assert summary["tpr_gap@madlibs"] == -0.5 and summary["tpr_gap"] == 0.25
+    assert set(eval_set_columns(["madlibs"])) <= set(summary)
+    assert {k for k in summary if k in row} == set(summary)
+    assert (row["intrinsic_finetuned"], summary["intrinsic_finetuned"]) == (0.3, 0.3)
 
 
 @pytest.fixture
@@ -166,7 +174,7 @@ def test_trial_scores_the_templates_of_the_shipped_sweep(
     assert main(["trial", *args]) == 0
     result = json.loads((out / "result.json").read_text())
     madlibs = result["eval_sets"]["madlibs"]
-    assert set(madlibs["metrics"]) == set(metric_keys())
+    assert set(madlibs["metrics"]) == set(metric_keys(BINARY))
     assert madlibs["rows"] == madlibs["group_counts"]["kept"] == 13588
     assert not math.isnan(madlibs["metrics"]["tpr_gap"])
     assert result["group_counts"]["kept"] == 480 and result["group_counts"]["both"] == 101

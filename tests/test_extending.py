@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from bias_sweep.checks import positive
 from bias_sweep.cli import main
 from bias_sweep.interventions import METHODS, InterventionJob, Method, register_method
 from bias_sweep.metrics import GROUPS, METRICS, SIGNED, metric, metric_keys
+from bias_sweep.schema import CorpusConfig
 from bias_sweep.sweep.results import tidy_row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +89,7 @@ def test_a_method_and_a_metric_from_outside_the_package(
     expected = {
         "method": NAME, "strength": 1.0, "seed": 0, "noise": 0.02,
         "steps": 10, "batch_size": 32, "lr": 1e-4, "term_mask_prob": 1.0,
+        "corpus": asdict(CorpusConfig()),
     }  # fmt: skip
     # (the other methods' own settings are there too, at their defaults)
     assert {k: result["config"]["intervention"][k] for k in expected} == expected

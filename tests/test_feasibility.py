@@ -112,6 +112,8 @@ def plan_args(bios_file: Path, tmp_path: Path, *extra: str) -> list[str]:
         str(ROOT / "sweeps" / "bias_in_bios.yaml"),
         "data.source=hub",
         "data.hub_dataset=LabHC/bias_in_bios",
+        "data.task=binary",  # the file is multi-class; these checks are of the binary rate
+        "report.primary_metric=tpr_gap",
         f"data.path={bios_file}",
         "data.eval_size=40",
         f"sweep.storage={tmp_path / 'runs'}",

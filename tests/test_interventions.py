@@ -20,7 +20,7 @@ from bias_sweep.errors import UserError
 from bias_sweep.interventions import METHODS, apply_intervention
 from bias_sweep.models.projection import BiasProjection
 from bias_sweep.pretraining import HEAD_WARMUP_MAX_STEPS, HEAD_WARMUP_WINDOW, warm_up_head
-from bias_sweep.probes import intrinsic_bias
+from bias_sweep.probes import finetuned_intrinsic_bias, intrinsic_bias
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +218,29 @@ def test_cda_on_minilm_warms_its_fresh_head_up_first(task: Any, out: Path) -> No
     # 4.75 in 123 steps, then 3.98 over the 20 joint steps, the encoder adapting too).
     assert info["mlm_loss_start"] < 1.1 * info["head_warmup_loss_end"]
     assert info["mlm_loss_end"] < chance - 4
+
+
+@pytest.mark.parametrize("which", ["mlm", "encoder-only", "projection"])
+def test_finetuned_measure_reads_the_classifiers_encoder(
+    which: str, tiny_bert: Path, encoder_only: Path, task: Any, out: Path
+) -> None:
+    """Issue 18 item 2: a classifier not yet fine-tuned measures exactly as its intervened model
+    (the intervened model's own MLM head on its encoder; SEAT on an encoder without a head; the
+    projection attached in both), and a change of the classifier's encoder moves the measure."""
+    folder = {"mlm": tiny_bert, "encoder-only": encoder_only}.get(which)
+    if folder is None:
+        folder = out / "p-finetuned"
+        apply_intervention(icfg("projection", 1.0, 0), tiny_bert, task, folder)
+    want = intrinsic_bias(folder, task)
+    clf = models.load_classifier(folder, seed=0)
+    got = finetuned_intrinsic_bias(clf, folder, task, want["kind"])
+    assert got["kind"] == want["kind"] == ("seat_effect_size" if which == "encoder-only" else
+                                           "mlm_logprob_gap")  # fmt: skip
+    assert got["value"] == pytest.approx(want["value"], abs=1e-5)
+    torch.manual_seed(0)
+    with torch.no_grad():  # what fine-tuning does: the encoder's weights move
+        weight = clf.base_model.encoder.layer[-1].output.dense.weight
+        weight += 0.5 * weight.std() * torch.randn_like(weight)
+    moved = finetuned_intrinsic_bias(clf, folder, task, want["kind"])["value"]
+    assert abs(moved - want["value"]) > 1e-3
+    assert finetuned_intrinsic_bias(clf, folder, task, want["kind"])["value"] == moved

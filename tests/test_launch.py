@@ -27,6 +27,7 @@ from bias_sweep.cli import main
 from bias_sweep.errors import UserError
 from bias_sweep.launch import ray_jobs
 from bias_sweep.sweep.layout import SweepFolder
+from bias_sweep.sweep.trainable import latest_checkpoint_state
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -351,7 +352,12 @@ def test_parse_time(text: str, seconds: int) -> None:
     assert launch.parse_time(text) == seconds
 
 
-def test_ray_job_spec_uploads_the_project_without_results(tmp_path) -> None:
+def test_ray_job_spec_uploads_the_project_without_results(tmp_path, monkeypatch) -> None:
+    # W&B's own variables travel with the job (they win over the sweep file there too); a key
+    # never does.
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_API_KEY", "secret-key-never-forwarded-0123456789")
     spec = ray_jobs.ray_job_spec(
         ROOT / "sweeps" / "quickstart.yaml",
         ["train.epochs=2", "sweep.storage=elsewhere"],
@@ -366,6 +372,8 @@ def test_ray_job_spec_uploads_the_project_without_results(tmp_path) -> None:
     assert f"sweep.storage={tmp_path / 'runs'}" in spec["entrypoint"]
     assert "sweep.storage=elsewhere" not in spec["entrypoint"]
     assert spec["entrypoint"].endswith("--address auto --resume-existing")
+    assert env["env_vars"]["WANDB_BASE_URL"] == "https://wandb.example.org"
+    assert env["env_vars"]["WANDB_MODE"] == "online" and "WANDB_API_KEY" not in env["env_vars"]
 
 
 @pytest.mark.parametrize(
@@ -457,6 +465,8 @@ def wait_for_state(job: str, done, timeout: float, poll: float = 2.0) -> str:
 def slurm(tmp_path: Path, cache_dir: Path) -> Iterator[dict]:
     """A usable Slurm, an environment for jobs, and clean-up of every job the test submitted."""
     why = slurm_answers()
+    if why and os.environ.get("BIAS_SWEEP_REQUIRE_SLURM"):  # CI: no Slurm is a failure
+        pytest.fail(why)
     if why:
         pytest.skip(why)
     jobs: list[str] = []
@@ -489,8 +499,10 @@ def launch_slurm(slurm: dict, storage: Path, name: str, extra: list[str]) -> tup
 
 
 def wandb_ids(sweep: Path) -> Counter:
-    """Offline W&B run folders per run id (offline-run-<time>-<id>)."""
-    return Counter(p.name.split("-", 3)[3] for p in (sweep / "wandb").glob("offline-run-*"))
+    """Offline W&B run folders per run id without the sweep instance's prefix
+    (offline-run-<time>-<instance>-<id>)."""
+    folders = (sweep / "wandb").glob("offline-run-*")
+    return Counter(p.name.split("-", 3)[3].split("-", 1)[1] for p in folders)
 
 
 @pytest.mark.slurm
@@ -574,6 +586,8 @@ def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path, how: str
     finished_before = {
         p.parent.name: p.stat().st_mtime_ns for p in (sweep / "trials").glob("*/result.json")
     }
+    checkpoints = {k: latest_checkpoint_state(SweepFolder(sweep), k) for k in mid_run}
+    epochs = {k: (state or {"epoch": 1})["epoch"] for k, state in checkpoints.items()}
     requeued_at = time.monotonic() - t0
     if how == "scontrol-requeue":
         subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
@@ -602,8 +616,13 @@ def test_requeued_job_resumes_and_runs_each_trial_once(slurm, tmp_path, how: str
     states = {
         p.parent.name: json.loads(p.read_text()) for p in (sweep / "trials").glob("*/state.json")
     }
-    for key in mid_run:
-        assert states[key]["attempts"] >= 2, states[key]
+    # A trial mid-run at the requeue (the loop above saw at least one) continued from its
+    # checkpoint, not from scratch (one may have finished between that look and the requeue).
+    resumed = [k for k in mid_run if states[k]["attempts"] >= 2]
+    assert resumed, (mid_run, states)
+    for key in resumed:
+        assert states[key]["resumed_from_epoch"] is not None, states[key]
+        assert states[key]["resumed_from_epoch"] >= epochs[key], (epochs, states[key])
     # W&B: one run id per trial (a resumed run keeps its id; it may add a folder).
     ids = wandb_ids(sweep)
     trial_ids = {k: n for k, n in ids.items() if k in results}

@@ -14,7 +14,7 @@ from tokenizers import ByteLevelBPETokenizer
 from transformers import RobertaConfig, RobertaForMaskedLM, RobertaTokenizerFast
 
 # Modules, not names: on the code before this probe existed, each test fails on its own.
-from bias_sweep import models, training
+from bias_sweep import models, terms, training
 from bias_sweep.probes import intrinsic
 
 
@@ -60,10 +60,10 @@ def test_single_token_ids_include_the_mid_sentence_bpe_token(bpe: Any, task: Any
     for token in ("Ġhe", "Ġshe", "Ġhim", "he"):  # mid-sentence and sentence-initial forms
         assert bpe.convert_tokens_to_ids(token) in ids, token
     # Every lexicon term that BPE keeps whole mid-sentence is found in that form.
-    terms = [t for pair in task.lexicon.pairs for t in pair]
-    found = set(training.single_token_ids(bpe, terms))
+    words = [t for pair in task.lexicon.pairs for t in pair]
+    found = set(training.single_token_ids(bpe, words))
     vocab = bpe.get_vocab()
-    assert {vocab[f"Ġ{t}"] for t in terms if f"Ġ{t}" in vocab} <= found
+    assert {vocab[f"Ġ{t}"] for t in words if f"Ġ{t}" in vocab} <= found
 
 
 def test_single_token_ids_on_wordpiece(tiny_bert: Any) -> None:
@@ -89,9 +89,9 @@ def test_probe_targets_are_the_leading_space_tokens(bpe: Any, task: Any) -> None
 
 
 def test_forced_masking_finds_terms_as_written(bpe: Any, tiny_bert: Any) -> None:
-    terms = ["he", "she", "him", "his", "her", "woman", "man"]
+    term_list = ["he", "she", "him", "his", "her", "woman", "man"]
     text = "He met the woman. Then she told him, and his sheep ran off with her shemanly hat."
-    (mask,) = training.term_masks(bpe, [text], terms, 64)
+    (mask,) = terms.term_masks(bpe, [text], term_list, 64)
     ids = bpe(text, truncation=True, max_length=64)["input_ids"]
     tokens = bpe.convert_ids_to_tokens(ids)
     assert len(mask) == len(tokens)
@@ -100,13 +100,23 @@ def test_forced_masking_finds_terms_as_written(bpe: Any, tiny_bert: Any) -> None
     # "woman" (H|e, Ġwo|man: several tokens), and no piece of another word, although
     # T|he|n, Ġshe|e|p and Ġshe|man|ly hold the ids of "he", "Ġshe" and "man".
     assert marked == ["Ġshe", "Ġhim", "Ġhis", "Ġher"]
-    by_id = torch.isin(torch.tensor(ids), torch.tensor(training.single_token_ids(bpe, terms)))
+    by_id = torch.isin(torch.tensor(ids), torch.tensor(training.single_token_ids(bpe, term_list)))
     assert int(by_id.sum()) > len(marked)  # matching ids alone would mask those pieces too
     # WordPiece that lower-cases: "He" first in a sentence is the token "he".
     tok = models.load_tokenizer(tiny_bert)
-    (mask,) = training.term_masks(tok, ["He met her, then HIM."], terms, 64)
+    (mask,) = terms.term_masks(tok, ["He met her, then HIM."], term_list, 64)
     tokens = tok.convert_ids_to_tokens(tok("He met her, then HIM.")["input_ids"])
     assert [t for t, m in zip(tokens, mask.tolist(), strict=True) if m] == ["he", "her", "him"]
+
+
+def test_masked_lm_batches_take_ids_and_term_masks_from_one_tokenization(bpe: Any) -> None:
+    """The MLM corpus is tokenized once: its ids are those fine-tuning gets, a mask for each."""
+    texts = ["He met the woman.", "Then she told him, and his sheep ran off.", "x " * 80]
+    words = ["he", "she", "him", "his", "her", "woman", "man"]
+    ids, masks = terms.tokens_and_term_masks(bpe, texts, words, 16)
+    expected = training.tokenize(bpe, texts, 16)
+    assert [x.tolist() for x in ids] == [x.tolist() for x in expected]
+    assert [len(m) for m in masks] == [len(x) for x in ids] and len(ids[2]) == 16  # truncated
 
 
 def test_templates_put_the_group_slot_mid_sentence() -> None:
@@ -137,3 +147,18 @@ def test_each_pair_is_scored_in_its_roles_templates(tiny_bert: Any, task: Any) -
     # 4 templates x (1 prior + the attribute words) per scored pair
     words = len(task.attribute_words) + len(task.negative_words)
     assert (frame.groupby("pair").size() == 4 * (1 + words)).all()
+
+
+def test_probe_inputs_are_kept_per_tokenizer_and_task(bpe: Any, tiny_bert: Any, task: Any) -> None:
+    """Each process keeps the probe's inputs (every fine-tuned model of a worker is measured with
+    them): a caller's copy, per tokenizer content and task words."""
+    wordpiece = models.load_tokenizer(tiny_bert)
+    first = intrinsic.probe_sentences(bpe, task)
+    first["target_a"] = -1  # a caller's change stays its own
+    again = intrinsic.probe_sentences(bpe, task)
+    assert (again["target_a"] >= 0).all() and again.equals(intrinsic._probe_sentences(bpe, task))
+    other = intrinsic.probe_sentences(wordpiece, task)
+    assert other.equals(intrinsic._probe_sentences(wordpiece, task))
+    assert not other["target_a"].equals(again["target_a"])  # another tokenizer, other targets
+    fewer = type(task)(**{**vars(task), "negative_words": task.negative_words[:1]})
+    assert len(intrinsic.probe_sentences(wordpiece, fewer)) < len(other)

@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image
-from wandb_records import records
+from wandb_records import records, run_log
 
+from bias_sweep.cli import main
 from bias_sweep.config import load_config
 from bias_sweep.errors import UserError
 from bias_sweep.identity import intervention_key, to_dict, trial_key
@@ -27,6 +28,7 @@ from bias_sweep.report import build_report, compare
 from bias_sweep.report.stats import effects_table
 from bias_sweep.report.verdict import VERDICTS, add_verdicts
 from bias_sweep.sweep.grid import expand_grid, point_config
+from bias_sweep.tracking import newest_offline_runs
 
 GRID = [
     "sweep.grid.intervention.method=[cda]",
@@ -48,11 +50,15 @@ def write_sweep(
     strength_effect: float = -0.05,
     model_sd: float = 0.0,
     kind: str = "mlm_logprob_gap",
+    intrinsic_effect: float = -0.5,
 ) -> Path:
     """A sweep folder as the sweep layer leaves it: sweep.yaml and one result.json per trial.
 
     tpr_gap depends mostly on the rate and a little on the strength, plus noise; each intervened
     model (its intervention_key) has one intrinsic bias and one offset (model_sd) of its own.
+    Intrinsic bias moves by `intrinsic_effect` per unit strength with little model-to-model
+    noise (so that the manipulation check passes even with one intervened model per strength,
+    df = 1); after fine-tuning half of its move is left.
     """
     conf = load_config(None, [*overrides, f"sweep.name={name}", f"sweep.storage={root}"])
     folder = root / name
@@ -65,7 +71,8 @@ def write_sweep(
         rate, strength = float(trial.data.rate), float(trial.intervention.strength)
         unit = intervention_key(trial)
         if unit not in units:  # one intervened model: one intrinsic bias, one offset
-            units[unit] = (0.8 - 0.5 * strength + rng.normal(0, 0.05), rng.normal(0, model_sd))
+            intrinsic = 0.8 + intrinsic_effect * strength + rng.normal(0, 1e-4)
+            units[unit] = (intrinsic, rng.normal(0, model_sd))
         intrinsic, offset = units[unit]
         metrics = {k: float(rng.uniform(0.4, 0.9)) for k in metric_keys()}
         metrics["tpr_gap"] = (
@@ -83,6 +90,7 @@ def write_sweep(
             "intrinsic_bias": {
                 "before": {"kind": kind, "value": 0.8},
                 "after": {"kind": kind, "value": intrinsic},
+                "finetuned": {"kind": kind, "value": 0.4 + intrinsic / 2 + rng.normal(0, 0.01)},
             },
             "metrics": metrics,
             "timings": {"intervention": 1.0, "train": 10.0, "eval": 2.0},
@@ -113,8 +121,8 @@ def test_every_file_written_and_full_coverage(sweep: Path) -> None:
     assert summary.out_dir == out
     assert summary.coverage == (18, 18)
     for name in ("trials.csv", "trials.parquet", "cells.csv", "effects.csv", "dose_response.csv",
-                 "manipulation_check.csv", "steed.csv", "forest.png", "report.md", "report.html",
-                 "summary.json"):  # fmt: skip
+                 "slopes.csv", "manipulation_check.csv", "survival.csv", "steed.csv", "forest.png",
+                 "slopes.png", "report.md", "report.html", "summary.json"):  # fmt: skip
         assert (out / name).is_file(), name
     assert all(p.is_file() and p.stat().st_size > 0 for p in summary.files)
     assert len(read_csv(out / "trials.csv")) == 18
@@ -231,8 +239,9 @@ def test_unreplicated_interventions_are_not_claimed(sweep: Path) -> None:
 def test_plots_are_valid_labelled_pngs(sweep: Path) -> None:
     summary = build_report(sweep, metrics=["tpr_gap", "accuracy", "f1", "intrinsic_after"], **FAST)
     pngs = [p for p in summary.files if p.suffix == ".png"]
-    # The forest plot, one heatmap and one line plot per metric, the scatter and the utility.
-    assert len(pngs) == 1 + 2 * 4 + 2
+    # The forest plot, one heatmap and one line plot per metric, the scatter, the utility and
+    # the rate's slopes.
+    assert len(pngs) == 1 + 2 * 4 + 3
     for path in pngs:
         with Image.open(path) as img:
             img.verify()
@@ -337,7 +346,9 @@ def test_degenerate_data_gives_nan_and_note(tmp_path: Path) -> None:
     effects = read_csv(folder / "report" / "effects.csv")
     assert "share_rate" not in effects or effects["share_rate"].isna().all()
     assert effects["note"].str.contains("one rate").all()
-    assert effects["verdict"].eq("inconclusive").all()  # nothing tested: no answer either way
+    # two intervened models, two strengths: the manipulation check has no interval (df = 0),
+    # so no verdict (and nothing tested either way)
+    assert effects["verdict"].eq("void").all() and effects["manipulation"].eq("cannot tell").all()
     md = (folder / "report" / "report.md").read_text()
     assert "no residual degrees of freedom" in md
 
@@ -355,8 +366,17 @@ def test_several_methods_get_a_dose_response_each(tmp_path: Path) -> None:
     )
     summary = build_report(folder, metrics=["tpr_gap"], plots=False, **FAST)
     assert summary.coverage == (36, 36)  # `none` is one intervened model, whatever its seed
-    row = read_csv(folder / "report" / "effects.csv").iloc[0]
-    assert (row["n_levels"], row["n_intervened_models"], row["models_per_level_min"]) == (5, 9, 1)
+    # one comparison per method, none (one intervened model) the shared control of each
+    effects = read_csv(folder / "report" / "effects.csv").set_index("comparison")
+    assert list(effects.index) == ["cda", "projection"]
+    for _, row in effects.iterrows():
+        assert (row["n_levels"], row["n_intervened_models"], row["models_per_level_min"]) == (
+            3,
+            5,
+            1,
+        )
+    assert "cda against the rate" in summary.headline
+    assert "projection against the rate" in summary.headline
     dose = read_csv(folder / "report" / "dose_response.csv").set_index("method")
     assert set(dose.index) == {"cda", "projection"}  # within each method, never pooled
     assert (dose["effect"] == "slope on strength").all() and (dose["n_models"] == 4).all()
@@ -367,7 +387,7 @@ def test_compare_puts_sweeps_side_by_side(tmp_path: Path) -> None:
     b = write_sweep(tmp_path / "b", name="second", seed=2)
     summary = compare([a, b], tmp_path / "cmp", metrics=["tpr_gap", "accuracy"], **FAST)
     table = read_csv(tmp_path / "cmp" / "compare.csv")
-    assert list(table.columns) == ["model", "metric", "quantity", "first", "second"]
+    assert list(table.columns) == ["model", "comparison", "metric", "quantity", "first", "second"]
     report_a = build_report(a, metrics=["tpr_gap", "accuracy"], plots=False, **FAST)
     eff_a = read_csv(report_a.out_dir / "effects.csv").set_index("metric")
     got = table[(table["metric"] == "tpr_gap")].set_index("quantity")["first"]
@@ -384,6 +404,23 @@ def test_compare_puts_sweeps_side_by_side(tmp_path: Path) -> None:
     html = (tmp_path / "cmp" / "report.html").read_text()
     assert "https://" not in html and "http://" not in html
     assert all(p.is_file() for p in summary.files)
+
+
+def test_compare_logs_to_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for name, seed in (("first", 1), ("second", 2)):
+        write_sweep(tmp_path, name=name, seed=seed)
+    out = tmp_path / "cmp"
+    args = ["compare", "first", "second", "--storage", str(tmp_path), "--out", str(out)]
+    assert main([*args, "--metric", "tpr_gap", "--wandb"]) == 0
+    (run,) = (out / "wandb").glob("offline-run-*")
+    log = run_log(run)
+    assert log["name"] == "compare-first-second-report" and log["config"]["sweeps"] == [
+        "first",
+        "second",
+    ]
+    assert log["summary"]["headline"].startswith("first: ")
+    assert (run / "files" / "report.html").exists()
 
 
 def test_unknown_metric_is_a_user_error(sweep: Path) -> None:
@@ -462,16 +499,66 @@ def test_intrinsic_kinds_never_share_an_axis(tmp_path: Path) -> None:
 def test_wandb_offline_summary_run(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    build_report(sweep, metrics=["tpr_gap"], use_wandb=True, plots=False, **FAST)
     summary = build_report(sweep, metrics=["tpr_gap"], use_wandb=True, plots=False, **FAST)
-    runs = list((summary.out_dir / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1
-    (log,) = runs[0].glob("run-*.wandb")
+    # One report run per sweep instance, with the sweep's other runs (`bias-sweep sync`
+    # uploads it): a second report updates it (offline, a newer folder of the same id).
+    instance = (sweep / "wandb_instance").read_text().strip()
+    runs = sorted((sweep / "wandb").glob("offline-run-*"))
+    assert [r.name.split("-", 3)[3] for r in runs] == [f"{instance}-report"] * 2
+    assert newest_offline_runs(sweep / "wandb") == runs[-1:]
+    assert (runs[-1] / "files" / "report.html").exists()
+    (log,) = runs[-1].glob("run-*.wandb")
     values = {}
     for record in records(log):
         if record.WhichOneof("record_type") == "summary":
             values.update({i.key: json.loads(i.value_json) for i in record.summary.update})
     assert values["tiny-bert/tpr_gap/verdict"] == summary.effects[0]["verdict"]
+    assert values["tiny-bert/tpr_gap/manipulation"] == "moved"
     assert values["tiny-bert/tpr_gap/share_rate"] == pytest.approx(summary.effects[0]["share_rate"])
     assert "tiny-bert/tpr_gap/share_difference_ci_low" in values
     assert values["headline"] == summary.headline
     assert not any("eta2" in k for k in values)
+
+
+def test_manipulation_check_gates_the_answer(tmp_path: Path) -> None:
+    """Issue 18: where intrinsic bias did not move, no verdict (`void`) anywhere a reader looks;
+    where it moved, by how much, and whether the move survived fine-tuning."""
+    void = write_sweep(tmp_path / "v", REPLICATED, model_sd=0.02, intrinsic_effect=0.0)
+    summary = build_report(void, metrics=["tpr_gap", "flip_rate"], **FAST)
+    assert summary.headline.startswith("For tpr_gap on tiny-bert, there is no verdict (void): cda")
+    assert "99.9% CI over 9 intervened models (df = 7) that includes 0" in summary.headline
+    assert {e["verdict"] for e in summary.effects} == {"void"}
+    data = json.loads((void / "report" / "summary.json").read_text())
+    assert (
+        data["manipulation"][0]["status"] == "not moved" and data["effects"][0]["verdict"] == "void"
+    )
+    forest = next(f for f in summary.figures if f.path.name == "forest.png")
+    assert forest.panels[0]["texts"].count("void") == 2
+    md = (void / "report" / "report.md").read_text()
+    assert "matters more" not in md and "no detectable change (its 99.9% CI" in md
+
+    moved = write_sweep(tmp_path / "m", REPLICATED, model_sd=0.02)
+    summary = build_report(moved, metrics=["tpr_gap", "flip_rate"], **FAST)
+    assert (
+        "The manipulation check passed: under cda, intrinsic bias (mlm_logprob_gap) changes by"
+        in summary.headline
+    )
+    assert "−62% [" in summary.headline and "of the pre-trained model's +0.8" in summary.headline
+    data = json.loads((moved / "report" / "summary.json").read_text())
+    (survival,) = data["survival"]
+    assert survival["survival"] == "survived"
+    assert survival["after_estimate"] == pytest.approx(survival["estimate"] / 2, rel=0.1)
+    md = (moved / "report" / "report.md").read_text()
+    assert "the intervention's effect on intrinsic bias survived fine-tuning" in md
+    assert md.index("## The rate's slope per intervention level") < md.index(
+        "## Manipulation check"
+    )
+    assert "![slopes](slopes.png)" in md and "change per unit strength" in md
+    slopes = read_csv(moved / "report" / "slopes.csv")
+    assert set(slopes["metric"]) == {"tpr_gap", "flip_rate"}
+    assert {c["metric"] for c in data["slope_changes"]} == {"tpr_gap", "flip_rate"}
+    figure = next(f for f in summary.figures if f.path.name == "slopes.png")
+    titles = [p["title"].split("\n")[0] for p in figure.panels]
+    assert titles == ["tiny-bert: tpr_gap", "tiny-bert: flip_rate"]
+    assert re.search(r"\ncda: [+−-]\d+% \[", figure.panels[0]["title"])

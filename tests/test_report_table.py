@@ -16,8 +16,10 @@ from bias_sweep.report.stats import TABLE_COLUMNS
 
 
 def sim_table(case: str, seed: int = 0) -> pd.DataFrame:
+    """A case's runs, with an intervention that moved intrinsic bias (the gate passes)."""
     design, truths = simulate.case(case)
-    return simulate.simulate_sweep(design, truths, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    return simulate.simulate_sweep(design, truths, rng, intrinsic=simulate.WORKED)
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -40,6 +42,10 @@ def test_table_report_gives_the_true_verdict(
     summary = json.loads((folder / "summary.json").read_text())
     (entry,) = [e for e in summary["effects"] if e["metric"] == "tpr_gap"]
     assert entry["verdict"] == truth and entry["n_intervened_models"] == 9
+    assert entry["manipulation"] == "moved" and entry["comparison"] == "cda"
+    (check,) = summary["manipulation"]
+    assert check["status"] == "moved" and check["relative"] == pytest.approx(-1, abs=0.1)
+    assert "The manipulation check passed: under cda" in summary["headline"]
     assert entry["intervention_identifiable"] and len(entry["share_difference_ci"]) == 2
     assert summary["source"] == "table" and summary["primary_metric"] == "tpr_gap"
     assert out.splitlines()[1] == summary["headline"]
@@ -50,10 +56,27 @@ def test_table_report_gives_the_true_verdict(
     assert "54 runs read from " + path.name in md
     assert not list(folder.glob("*.png"))  # --no-plots
     for name in ("effects.csv", "dose_response.csv", "manipulation_check.csv", "steed.csv",
-                 "cells.csv", "trials.csv", "report.html"):  # fmt: skip
+                 "slopes.csv", "survival.csv", "cells.csv", "trials.csv", "report.html"):  # fmt: skip
         assert (folder / name).is_file(), name
     steed = pd.read_csv(folder / "steed.csv")
     assert {"intrinsic_after", "realised rate"} <= set(steed["term"])
+
+
+def test_table_whose_intervention_did_not_move_intrinsic_bias_is_void(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A strong rate effect, intrinsic bias that did not move: `void`, never `rate`."""
+    design, truths = simulate.case("a")
+    runs = simulate.simulate_sweep(design, truths, np.random.default_rng(2))  # null manipulation
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    code, out, err = run(["--table", str(path), "--no-plots"], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "runs-report" / "summary.json").read_text())
+    assert {e["verdict"] for e in summary["effects"]} == {"void"}
+    assert summary["manipulation"][0]["status"] == "not moved"
+    assert "there is no verdict (void): cda did not detectably move intrinsic bias" in out
+    assert "tiny-bert, tpr_gap: void" in out and "matters more" not in summary["headline"]
 
 
 def test_table_with_plots_writes_the_forest_first(
@@ -91,7 +114,8 @@ def test_missing_optional_columns_are_noted(
     assert code == 0, err
     md = (tmp_path / "runs-report" / "report.md").read_text()
     assert "Note: no realised_rate column: Steed's regression uses the nominal rate." in md
-    assert "no intrinsic_after column: no manipulation check and no Steed's regression" in md
+    assert "no intrinsic_after column: no manipulation check (the verdict is not gated)" in md
+    assert "The manipulation was not checked" in md.split("\n\n")[1]  # in the headline
     summary = json.loads((tmp_path / "runs-report" / "summary.json").read_text())
     assert summary["effects"][0]["verdict"] == "rate"
 

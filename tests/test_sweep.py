@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
+from conftest import QUICKSTART, cli, ray_processes_of
 from conftest import SMALL as BASE_SMALL
 from wandb_records import history
 
@@ -30,48 +27,7 @@ from bias_sweep.sweep.status import trial_states
 from bias_sweep.sweep.trainable import latest_checkpoint_state
 from bias_sweep.tracking import newest_offline_runs
 
-ROOT = Path(__file__).resolve().parents[1]
-QUICKSTART = ROOT / "sweeps" / "quickstart.yaml"
-FAULTY_CLI = Path(__file__).with_name("faulty_cli.py")
 SMALL = [*BASE_SMALL, "tracking.mode=offline"]
-
-
-@pytest.fixture
-def ray_env(tmp_path: Path, cache_dir: Path) -> Iterator[dict[str, str]]:
-    """Environment for a CLI subprocess with its own short Ray temp dir; kills what it left."""
-    ray_tmp = tempfile.mkdtemp(prefix="bsr-", dir="/tmp")  # unix socket paths must stay short
-    env = dict(os.environ)
-    env.update(RAY_TMPDIR=ray_tmp, BIAS_SWEEP_CACHE=str(cache_dir), WANDB_MODE="offline")
-    env.pop("RAY_ADDRESS", None)
-    # A W&B service token in the caller's environment (a notebook's, another test's in-process
-    # run) must not reach the workers: the driver drops it. A stale one proves that it does.
-    env["WANDB_SERVICE"] = "stale-token-of-another-process"
-    yield env
-    leftovers = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if any(ray_tmp in part for part in proc.info["cmdline"] or []):
-                leftovers.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    for proc in leftovers:
-        proc.kill()
-    shutil.rmtree(ray_tmp, ignore_errors=True)
-
-
-def _cli(
-    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300, fault: str | None = None
-):
-    """The CLI in a subprocess; `fault`: injected into every trial attempt (tests/faulty_cli.py)."""
-    command = ["-m", "bias_sweep.cli"] if fault is None else [str(FAULTY_CLI), fault]
-    return subprocess.run(
-        [sys.executable, *command, *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def _overrides(storage: Path, name: str, *extra: str) -> list[str]:
@@ -79,20 +35,10 @@ def _overrides(storage: Path, name: str, *extra: str) -> list[str]:
 
 
 def _wandb_ids(sweep_path: Path) -> Counter:
-    """Run ids of the offline W&B runs (folder names end in the id)."""
+    """Run ids of the offline W&B runs without the sweep instance's prefix (folder names end in
+    the id: offline-run-<time>-<instance>-<id>)."""
     folders = (sweep_path / "wandb").glob("offline-run-*")
-    return Counter(p.name.split("-", 3)[-1] for p in folders)  # offline-run-<time>-<id>
-
-
-def _ray_processes_of(ray_tmp: str) -> list[int]:
-    out = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if any(ray_tmp in part for part in proc.info["cmdline"] or []):
-                out.append(proc.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return out
+    return Counter(p.name.split("-", 3)[-1].split("-", 1)[1] for p in folders)
 
 
 def test_sweep_runs_grid_shares_stage_and_tracks(tmp_path: Path, ray_env: dict[str, str]) -> None:
@@ -105,7 +51,7 @@ def test_sweep_runs_grid_shares_stage_and_tracks(tmp_path: Path, ray_env: dict[s
         "sweep.grid.data.rate=[0.1,0.9]",
         "sweep.grid.seed=[0,1]",
     )
-    proc = _cli(["run", str(QUICKSTART), *args], ray_env, tmp_path)
+    proc = cli(["run", str(QUICKSTART), *args], ray_env, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     path = tmp_path / "grid"
     assert "8/8 trials done" in proc.stdout
@@ -127,11 +73,11 @@ def test_sweep_runs_grid_shares_stage_and_tracks(tmp_path: Path, ray_env: dict[s
     # The key reaches nothing the tool writes.
     hits = subprocess.run(["grep", "-rl", ray_env["WANDB_API_KEY"], str(path)], capture_output=True)
     assert hits.stdout == b""
-    assert _ray_processes_of(ray_env["RAY_TMPDIR"]) == []
+    assert ray_processes_of(ray_env["RAY_TMPDIR"]) == []
 
     # An existing name is refused, pointing to resume, and nothing is touched.
     before = sorted(p.stat().st_mtime_ns for p in path.rglob("result.json"))
-    again = _cli(["run", str(QUICKSTART), *args], ray_env, tmp_path)
+    again = cli(["run", str(QUICKSTART), *args], ray_env, tmp_path)
     assert again.returncode == 2
     assert "bias-sweep resume" in again.stderr and len(again.stderr.strip().splitlines()) == 1
     assert sorted(p.stat().st_mtime_ns for p in path.rglob("result.json")) == before
@@ -142,7 +88,7 @@ def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
 ) -> None:
     one_point = ["train.epochs=3", "sweep.grid={seed:[0]}"]
     faulty = _overrides(tmp_path, "retry", *one_point)
-    proc = _cli(["run", str(QUICKSTART), *faulty], ray_env, tmp_path, fault="after_epoch:2")
+    proc = cli(["run", str(QUICKSTART), *faulty], ray_env, tmp_path, fault="after_epoch:2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # The failed attempt is one line (key, attempt, error); its traceback is in error.txt only.
     failures = [line for line in proc.stdout.splitlines() if "failed, retrying" in line]
@@ -156,7 +102,7 @@ def test_failed_trial_retries_from_checkpoint_with_identical_metrics(
     # The same trial, undisturbed, under the same conditions (a Ray worker with one thread).
     assert not list((tmp_path / "retry").glob("tune/*/*/checkpoint_*"))
     plain = _overrides(tmp_path, "plain", *one_point, "sweep.keep_checkpoints=true")
-    proc = _cli(["run", str(QUICKSTART), *plain], ray_env, tmp_path)
+    proc = cli(["run", str(QUICKSTART), *plain], ray_env, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (plain_file,) = (tmp_path / "plain").glob("trials/*/result.json")
     undisturbed = json.loads(plain_file.read_text())
@@ -205,9 +151,22 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
     )
     path = tmp_path / "killed"
     deadline = time.time() + 240
-    while len(list(path.glob("trials/*/result.json"))) < 2 and time.time() < deadline:
+    folder = SweepFolder(path)
+
+    def cut_off_mid_run() -> list[str]:  # unfinished trials with a checkpoint to continue from
+        return [
+            p.name
+            for p in path.glob("trials/*")
+            if not (p / "result.json").exists() and folder.trial_checkpoints(p.name)
+        ]
+
+    # Kill when two trials are done and one has a checkpoint mid-run: the loop at the end of
+    # the test cannot run over zero trials.
+    while (
+        len(list(path.glob("trials/*/result.json"))) < 2 or not cut_off_mid_run()
+    ) and time.time() < deadline:
         assert driver.poll() is None, "the sweep ended before it could be killed"
-        time.sleep(0.5)
+        time.sleep(0.2)
     # The node crashes: the driver and every process it started (Ray's, and the workers under
     # them, whose retitled command lines no longer name the temp dir) at once. A worker left
     # running would finish its trial after the snapshot below (seen: 1 run in 4).
@@ -217,7 +176,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
             proc.kill()
     psutil.wait_procs(crashed, timeout=30)
     driver.wait()
-    for pid in _ray_processes_of(ray_env["RAY_TMPDIR"]):  # anything that escaped the tree
+    for pid in ray_processes_of(ray_env["RAY_TMPDIR"]):  # anything that escaped the tree
         psutil.Process(pid).kill()
     finished = {p: p.read_bytes() for p in path.glob("trials/*/result.json")}
     mtimes = {p: p.stat().st_mtime_ns for p in finished}
@@ -241,7 +200,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
     ):
         (run_dir / name).write_bytes(b"")
 
-    proc = _cli(["resume", "killed", "--storage", str(tmp_path)], ray_env, tmp_path)
+    proc = cli(["resume", "killed", "--storage", str(tmp_path)], ray_env, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     plan = make_plan(load_config(path / "sweep.yaml"))
     results = list(path.glob("trials/*/result.json"))
@@ -254,6 +213,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
     assert {i for i in ids if not i.startswith("iv")} == set(plan.keys)
     for key in finished:  # a trial finished before the kill has exactly one run folder
         assert ids[key.parent.name] == 1
+    assert mid_run, "no trial was cut off mid-run with a complete checkpoint"
     for key, epoch in mid_run.items():  # continued from its checkpoint, not from scratch
         state = json.loads((path / "trials" / key / "state.json").read_text())
         assert state["resumed_from_epoch"] is not None and state["resumed_from_epoch"] >= epoch
@@ -264,18 +224,18 @@ def test_always_failing_trial_is_reported_and_resume_gives_fresh_budget(
 ) -> None:
     args = _overrides(tmp_path, "failing", "sweep.max_failures=1", "train.epochs=1")
     grid = "sweep.grid={seed:[0]}"
-    proc = _cli(["run", str(QUICKSTART), *args, grid], ray_env, tmp_path, fault="always")
+    proc = cli(["run", str(QUICKSTART), *args, grid], ray_env, tmp_path, fault="always")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     path = tmp_path / "failing"
     (state_file,) = path.glob("trials/*/state.json")
     assert json.loads(state_file.read_text())["attempts"] == 2
 
-    status = _cli(["status", str(path)], ray_env, tmp_path)
+    status = cli(["status", str(path)], ray_env, tmp_path)
     assert status.returncode == 0
     assert "1 failed" in status.stdout
     assert "InjectedFault: always" in status.stdout
 
-    again = _cli(["resume", str(path)], ray_env, tmp_path, fault="always")
+    again = cli(["resume", str(path)], ray_env, tmp_path, fault="always")
     assert again.returncode == 1
     assert json.loads(state_file.read_text())["attempts"] == 4  # a fresh budget of 1 + 1 retry
 
@@ -286,6 +246,7 @@ def test_always_failing_trial_is_reported_and_resume_gives_fresh_budget(
         (["sweep.grid.data.nope=[1]"], "unknown axis"),
         (["sweep.grid.seed=[]"], "non-empty list"),
         (["sweep.resources.gpu=3.5"], "sweep.resources.gpu"),
+        (["sweep.resources.gpu=2"], "a trial trains on one GPU"),
         (["sweep.resources.gpu=1"], "no node of the Ray cluster"),
         (["sweep.storage=/etc/hostname/runs"], "not writable"),
     ],
@@ -294,7 +255,7 @@ def test_bad_sweeps_fail_fast_and_leave_nothing(
     tmp_path: Path, ray_env: dict[str, str], extra: list[str], expected: str
 ) -> None:
     args = [*_overrides(tmp_path / "store", "bad"), *extra]
-    proc = _cli(["run", str(QUICKSTART), *args], ray_env, tmp_path, timeout=120)
+    proc = cli(["run", str(QUICKSTART), *args], ray_env, tmp_path, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert expected in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -329,4 +290,4 @@ def test_wait_for_resources_waits_and_stops_cleanly_on_sigterm(
     assert driver.returncode == 75, "".join(lines) + out + err
     assert "Traceback" not in err
     assert not list((tmp_path / "waiting").glob("trials/*/result.json"))
-    assert _ray_processes_of(ray_env["RAY_TMPDIR"]) == []
+    assert ray_processes_of(ray_env["RAY_TMPDIR"]) == []

@@ -10,17 +10,11 @@ import pytest
 import torch
 
 from bias_sweep.data import load_task
+from bias_sweep.devices import select_device
 from bias_sweep.models import load_classifier, load_masked_lm, load_tokenizer, resolve_model_dir
 from bias_sweep.schema import DataConfig, ModelConfig, TrainConfig
-from bias_sweep.training import (
-    fine_tune,
-    length_batches,
-    load_state,
-    predict_scores,
-    save_state,
-    select_device,
-    train_mlm,
-)
+from bias_sweep.train_state import load_state, save_state
+from bias_sweep.training import fine_tune, length_batches, predict_scores, train_mlm
 
 CPU = torch.device("cpu")
 
@@ -197,3 +191,118 @@ def test_train_mlm_with_the_head_at_labelled_positions_trains_as_the_full_forwar
             # keys): Adam scales the rounding noise up to lr-sized steps, on either side.
             continue
         assert torch.allclose(w_ours[name], w, rtol=1e-4, atol=1e-5), name
+
+
+@pytest.mark.parametrize(
+    ("capability", "auto", "scaled"),
+    [
+        ((9, 0), "bf16", False),
+        ((8, 0), "bf16", False),
+        ((7, 5), "fp16", True),
+        ((7, 0), "fp16", True),
+    ],
+)
+def test_precision_follows_the_gpus_capability(
+    monkeypatch: pytest.MonkeyPatch, capability: tuple[int, int], auto: str, scaled: bool
+) -> None:
+    """Without a GPU: CUDA faked at the functions the selection asks (torch.cuda.is_available,
+    get_device_capability); the device and the precision are chosen by the code fine_tune runs."""
+    from bias_sweep.devices import amp_for
+
+    assert amp_for("auto", select_device()).precision == "fp32"  # the real device here: the CPU
+    asked: list[Any] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_capability", lambda d=None: asked.append(d) or capability
+    )
+    monkeypatch.setattr(torch.version, "hip", None)
+    device = select_device()
+    assert device.type == "cuda"
+    amp = amp_for("auto", device)
+    assert asked == [device]  # the capability of the device it trains on
+    assert amp.precision == auto and amp.scaler.is_enabled() is scaled  # fp16: loss scaling
+    for asked_for in ("fp32", "bf16", "fp16"):  # an explicit setting wins on any GPU
+        explicit = amp_for(asked_for, device)
+        assert explicit.precision == asked_for
+        assert explicit.scaler.is_enabled() is (asked_for == "fp16")
+
+
+def _without_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model
+
+
+def test_grad_accum_gives_the_updates_of_the_doubled_batch(setup: tuple[Path, Any]) -> None:
+    """grad_accum=2 at batch 8 trains as batch 16 (same texts per step, same order): the same loss
+    curve and weights to float rounding; batch 8 without accumulation does not."""
+    base, task = setup
+    tok = load_tokenizer(base)
+    train = task.train.iloc[:180]  # 180 = 11 steps of 16 and a short one of 4: weighted exactly
+    runs = {}
+    for batch_size, grad_accum in ((16, 1), (8, 2), (8, 1)):
+        model = _without_dropout(load_classifier(base, seed=0))
+        curve: list[float] = []
+        summary = fine_tune(
+            model, tok, train, tcfg(batch_size=batch_size, grad_accum=grad_accum, lr=3e-3), 0,
+            CPU, on_epoch=lambda e, state, metrics, curve=curve: curve.append(metrics["loss"]),
+        )  # fmt: skip
+        runs[batch_size, grad_accum] = curve, weights(model), summary["steps"]
+    (doubled, w_doubled, steps), (accum, w_accum, accum_steps) = runs[16, 1], runs[8, 2]
+    assert steps == accum_steps == 3 * 12
+    assert accum == pytest.approx(doubled, rel=1e-5) and doubled[-1] < doubled[0]
+    for name, w in w_doubled.items():
+        if name.endswith("attention.self.key.bias"):
+            continue  # gradient 0 in exact arithmetic: Adam scales rounding noise up (see above)
+        assert torch.allclose(w_accum[name], w, rtol=1e-4, atol=1e-5), name
+    small, w_small, small_steps = runs[8, 1]
+    assert small_steps == 3 * 23 and small != pytest.approx(doubled, rel=1e-3)
+    assert not torch.allclose(
+        w_small["classifier.weight"], w_doubled["classifier.weight"], atol=1e-4
+    )
+
+
+def test_fp16_on_cpu_trains_with_a_loss_scaler_and_resumes_it(
+    setup: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """An explicit precision is used as asked, on the CPU too; fp16's scaler is in the checkpoint."""
+    base, task = setup
+    tok = load_tokenizer(base)
+    states: list[dict] = []
+
+    def keep(epoch: int, state: dict, metrics: dict) -> None:
+        save_state(state, tmp_path / "state.pt")
+        states.append(load_state(tmp_path / "state.pt"))
+
+    for precision in ("bf16", "fp16"):
+        states.clear()
+        summary = fine_tune(
+            load_classifier(base, seed=0), tok, task.train, tcfg(precision=precision), 0, CPU,
+            on_epoch=keep,
+        )  # fmt: skip
+        assert summary["precision"] == precision and np.isfinite(summary["loss"])
+        assert ("scaler" in states[0]) is (precision == "fp16")
+    assert states[-1]["scaler"]["scale"] > 0
+    resumed = fine_tune(
+        load_classifier(base, seed=0), tok, task.train, tcfg(precision="fp16"), 0, CPU,
+        resume_state=states[1],
+    )  # fmt: skip
+    assert resumed["epochs_run"] == 1 and resumed["loss"] == pytest.approx(summary["loss"])
+
+
+@pytest.mark.slow
+def test_train_compile_trains_as_the_eager_model(setup: tuple[Path, Any]) -> None:
+    """torch.compile (inductor, dynamic shapes) in place: the same losses to rounding, and the
+    checkpoint keeps the eager model's keys (a resume without compile loads it)."""
+    base, task = setup
+    tok = load_tokenizer(base)
+    train = task.train.iloc[:64]
+    runs = {}
+    for compile_ in (False, True):
+        model = _without_dropout(load_classifier(base, seed=0))  # inductor draws its own dropout
+        summary = fine_tune(model, tok, train, tcfg(epochs=2, compile=compile_), 0, CPU)
+        runs[compile_] = summary["loss"], weights(model)
+    (eager, w_eager), (compiled, w_compiled) = runs[False], runs[True]
+    assert compiled == pytest.approx(eager, rel=1e-3)
+    assert w_compiled.keys() == w_eager.keys()

@@ -11,6 +11,7 @@ from conftest import SMALL
 
 from bias_sweep.cli import main
 from bias_sweep.metrics import metric_keys
+from bias_sweep.metrics.registry import BINARY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,11 +27,14 @@ def test_trial_writes_result_and_predictions_and_is_deterministic(tmp_path: Path
     assert main(["trial", *args, "--out", str(tmp_path / "b")]) == 0
     a = json.loads((tmp_path / "a" / "result.json").read_text())
     b = json.loads((tmp_path / "b" / "result.json").read_text())
-    assert set(metric_keys()) <= set(a["metrics"])
+    assert set(metric_keys(BINARY)) <= set(a["metrics"])
     assert a["metrics"] == b["metrics"]  # same seed, same numbers
     assert abs(a["realised_rate"] - 0.9) <= 0.01
     assert a["config"]["data"]["rate"] == 0.9  # the override wins over the grid's first value
-    assert {"before", "after"} == set(a["intrinsic_bias"])
+    assert {"before", "after", "finetuned"} == set(a["intrinsic_bias"])
+    finetuned = a["intrinsic_bias"]["finetuned"]
+    assert finetuned["kind"] == a["intrinsic_bias"]["after"]["kind"] == "mlm_logprob_gap"
+    assert finetuned == b["intrinsic_bias"]["finetuned"] and "intrinsic_finetuned_s" in a["timings"]
     assert {"data_s", "intervention_s", "train_s", "eval_s", "total_s"} <= set(a["timings"])
     predictions = pd.read_parquet(tmp_path / "a" / "predictions.parquet")
     assert list(predictions.columns) == [

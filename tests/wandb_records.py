@@ -54,3 +54,37 @@ def history(run_folder: Path) -> dict[int, dict[str, Any]]:
             }
             steps.setdefault(int(record.history.step.num), {}).update(items)
     return steps
+
+
+def run_log(run_folder: Path) -> dict[str, Any]:
+    """What an offline run's log holds: its id, name, group, job type, tags, top-level config
+    keys (with their values), summary, and artifacts (name, type, digest, whether used rather than
+    made: `use_after_commit`, and the manifest's references)."""
+    (log,) = Path(run_folder).glob("run-*.wandb")
+    out: dict[str, Any] = {"config": {}, "summary": {}, "artifacts": []}
+    for record in records(log):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run = record.run
+            out.update(id=run.run_id, name=run.display_name, group=run.run_group)
+            out.update(job_type=run.job_type, tags=list(run.tags))
+            out["config"].update({i.key: json.loads(i.value_json) for i in run.config.update})
+        elif kind == "config":
+            out["config"].update({i.key: json.loads(i.value_json) for i in record.config.update})
+        elif kind == "summary":
+            items = record.summary.update
+            out["summary"].update({i.key: json.loads(i.value_json) for i in items if i.key})
+        elif kind == "artifact":
+            art = record.artifact
+            refs = [entry.ref for entry in art.manifest.contents]
+            out["artifacts"].append(
+                {
+                    "name": art.name,
+                    "type": art.type,
+                    "digest": art.digest,
+                    "used": art.use_after_commit,
+                    "refs": refs,
+                }
+            )
+    out["config"].pop("_wandb", None)
+    return out

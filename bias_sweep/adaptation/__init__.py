@@ -11,6 +11,7 @@ from bias_sweep.adaptation.registry import (
     for_eval,
     head_modules,
     parameter_counts,
+    plain_model,
     register_adaptation,
     used,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "for_eval",
     "head_modules",
     "parameter_counts",
+    "plain_model",
     "register_adaptation",
     "used",
 ]

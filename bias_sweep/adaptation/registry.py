@@ -104,6 +104,17 @@ def for_eval(model: Any, tcfg: TrainConfig) -> Any:
     return model if spec.for_eval is None else spec.for_eval(model, spec.settings_of(tcfg))
 
 
+def plain_model(model: Any) -> Any:
+    """The fine-tuned model as a plain transformers classifier, for what reads its encoder's
+    weights (the intrinsic bias after fine-tuning): unmerged LoRA adapters merged into a copy
+    (the model itself is left as it is scored)."""
+    if not hasattr(model, "merge_and_unload"):
+        return model
+    import copy
+
+    return copy.deepcopy(model).merge_and_unload()
+
+
 def head_modules(model: PreTrainedModel) -> list[str]:
     """The names of the classifier's own modules with weights (outside its pre-trained encoder,
     `model.base_model`): e.g. BERT's `classifier`, DistilBERT's `pre_classifier` and

@@ -43,9 +43,9 @@ def attribute_corpus(task: TaskData, rate: float, seed: int) -> tuple[list[str],
     stats: dict[str, Any] = {"attribute_rows": len(rows), "other_rows": len(rest), "rate": rate}
     if min(sum(r["label"] for r in rows), sum(1 - r["label"] for r in rows)) == 0:
         raise UserError(
-            "the task's corpus has no sentence with a group term and positive-class words only, "
-            "or none with negative-class words only: "
-            "cannot set the co-occurrence rate (check data.attribute_words and the lexicon)"
+            "the corpus (intervention.corpus, or the task's text) has no sentence with a group "
+            "term and positive-class words only, or none with negative-class words only: cannot "
+            "set the co-occurrence rate (check data.attribute_words and the lexicon)"
         )
     pool = pd.DataFrame(rows)
     # The sample has as many rows of each label: the majority label's extra rows are left out

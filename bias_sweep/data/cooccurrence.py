@@ -21,19 +21,32 @@ def _round(x: float) -> int:
 @dataclass(frozen=True)
 class Shortfall:
     """Why one label's rows cannot be drawn: `group` None means too few rows of the label in
-    all; else the named cell (group, label) lacks rows for the rate. need and has are rows."""
+    all; else the named cell (group, label) lacks rows for the rate. need and has are rows.
+    `target` set: the label's `need` rows cannot realise P(A) = target within RATE_TOLERANCE
+    (too few rows for the rounding; multi-class targets are exact). A label is an int (binary
+    tasks) or a class name."""
 
-    label: int
+    label: int | str
     group: str | None
     need: int
     has: int
+    target: float | None = None
+
+    @property
+    def label_text(self) -> str:
+        return f"label {self.label}" if isinstance(self.label, int) else f"class {self.label}"
 
     def text(self, pool_name: str) -> str:
         """'cell (male, label 1) needs 180 rows, the train pool has 12' and the like."""
+        if self.target is not None:
+            return (
+                f"{self.label_text} gets {self.need} rows, too few to realise P(A) = "
+                f"{self.target:g} within {RATE_TOLERANCE}"
+            )
         if self.group is None:
-            what = f"label {self.label} needs {self.need} group-mentioning rows"
+            what = f"{self.label_text} needs {self.need} group-mentioning rows"
         else:
-            what = f"cell ({self.group}, label {self.label}) needs {self.need} rows"
+            what = f"cell ({self.group}, {self.label_text}) needs {self.need} rows"
         return f"{what}, the {pool_name} has {self.has}"
 
 
@@ -51,27 +64,49 @@ def count_of_a(n_y: int, p_a: float, in_a: int, in_b: int) -> int:
 
 
 def shortfall(
-    n_y: int, p_a: float, in_a: int, in_b: int, method: str, *, label: int, names: tuple[str, str]
+    n_y: int,
+    p_a: float,
+    in_a: int,
+    in_b: int,
+    method: str,
+    *,
+    label: int | str,
+    names: tuple[str, str],
+    exact: bool = False,
 ) -> Shortfall | None:
     """The one feasibility rule of `cooccurrence_sample` for one label, None when it can draw.
 
     Both methods need n_y rows of the label. Resampling also needs the cells to hold the count of
     A the rate asks for, round(p_a * n_y), or a count whose share misses p_a by at most
-    RATE_TOLERANCE. `data.feasibility` searches sizes with this same function.
+    RATE_TOLERANCE. With `exact` (multi-class targets) the count drawn must be within
+    RATE_TOLERANCE of p_a whatever the rounding. `data.feasibility` searches sizes with this
+    same function.
     """
     if n_y == 0:
         return None
     if in_a + in_b < n_y:
         return Shortfall(label, None, n_y, in_a + in_b)
+    want_a = _round(p_a * n_y)
+    if exact and abs(want_a / n_y - p_a) > RATE_TOLERANCE:
+        return Shortfall(label, None, n_y, in_a + in_b, target=p_a)
     if method != "resample":
         return None
-    want_a = _round(p_a * n_y)
     k = count_of_a(n_y, p_a, in_a, in_b)
-    if k == want_a or abs(k / n_y - p_a) <= RATE_TOLERANCE:
+    if k == want_a or (not exact and abs(k / n_y - p_a) <= RATE_TOLERANCE):
         return None
     if want_a > in_a:
         return Shortfall(label, names[0], want_a, in_a)
     return Shortfall(label, names[1], n_y - want_a, in_b)
+
+
+@dataclass(frozen=True)
+class LabelDraw:
+    """How many rows of one label to draw, at which P(group A); `shown` names it in messages."""
+
+    label: int
+    rows: int
+    p_a: float
+    shown: int | str
 
 
 def cooccurrence_sample(
@@ -92,12 +127,40 @@ def cooccurrence_sample(
     With balanced=False they keep the pool's proportions instead (n1 = round(n * share of y=1)),
     so n = len(pool) with method "counterfactual" keeps every row and only swaps group terms.
     Group A is round(rate * n1) of the y=1 rows and round((1 - rate) * n0) of the y=0 rows, so the
-    group marginal is 0.5 (up to rounding).
+    group marginal is 0.5 (up to rounding). The draw itself is `draw_labels`'.
 
-    method "resample": draw without replacement from the four (group, label) cells. If a cell is
+    Returns the shuffled sample and the realised rate (#A with y=1) / (#y=1).
+    """
+    groups, labels = pool["group"].to_numpy(), pool["label"].to_numpy()
+    valid = (groups == lexicon.name_a) | (groups == lexicon.name_b)
+    share = (labels[valid] == 1).mean() if valid.any() else 0.0
+    n1, n0 = label_counts(n, None if balanced else share)
+    draws = [LabelDraw(1, n1, rate, 1), LabelDraw(0, n0, 1 - rate, 0)]
+    sample = draw_labels(
+        pool, draws, method, lexicon, rng, size_key=size_key, mark_swapped=mark_swapped
+    )
+    pos = sample["label"].to_numpy() == 1
+    realised = float((sample["group"].to_numpy()[pos] == lexicon.name_a).mean()) if n1 else rate
+    return sample, realised
+
+
+def draw_labels(
+    pool: pd.DataFrame,
+    draws: list[LabelDraw],
+    method: str,
+    lexicon: Lexicon,
+    rng: np.random.Generator,
+    *,
+    size_key: str = "data.train_size",
+    mark_swapped: bool = False,
+    exact: bool = False,
+) -> pd.DataFrame:
+    """Draw each label's rows of `pool` at its P(group A), in the order of `draws`.
+
+    method "resample": draw without replacement from the (group, label) cells. If a cell is
     short the closest feasible count is used, and UserError is raised when that misses the rate by
     more than 0.01 (`size_key` names the size setting to lower in the message; the rule is
-    `shortfall`).
+    `shortfall`, with `exact` its multi-class form).
     method "counterfactual": draw each label's rows at random, then swap the group terms
     (lexicon.swap) of as many rows as needed (random ones) to hit the counts exactly. For a given
     rng state the rows drawn do not depend on the rate, only which of them are swapped: comparing
@@ -105,42 +168,33 @@ def cooccurrence_sample(
 
     Rows whose group is neither name_a nor name_b are ignored. Returns the shuffled sample (the
     pool's columns, fresh index; with mark_swapped also a bool column `swapped`, true where the
-    text is a swapped twin) and the realised rate (#A with y=1) / (#y=1).
+    text is a swapped twin).
     """
     groups = pool["group"].to_numpy()
     labels = pool["label"].to_numpy()
     valid = (groups == lexicon.name_a) | (groups == lexicon.name_b)
     is_a = groups == lexicon.name_a
-    share = (labels[valid] == 1).mean() if valid.any() else 0.0
-    n1, n0 = label_counts(n, None if balanced else share)
     names = (lexicon.name_a, lexicon.name_b)
     chosen: list[np.ndarray] = []
     to_swap: list[np.ndarray] = []
-    for y, n_y, p_a in ((1, n1, rate), (0, n0, 1 - rate)):
+    for draw in draws:
+        n_y, p_a = draw.rows, draw.p_a
         if n_y == 0:
             continue
-        in_a = np.flatnonzero(valid & is_a & (labels == y))
-        in_b = np.flatnonzero(valid & ~is_a & (labels == y))
-        short = shortfall(n_y, p_a, len(in_a), len(in_b), method, label=y, names=names)
+        in_a = np.flatnonzero(valid & is_a & (labels == draw.label))
+        in_b = np.flatnonzero(valid & ~is_a & (labels == draw.label))
+        short = shortfall(
+            n_y, p_a, len(in_a), len(in_b), method, label=draw.shown, names=names, exact=exact
+        )
         if short is not None:
             raise UserError(_short_message(short, size_key))
-        want_a = _round(p_a * n_y)
         if method == "resample":
             k = count_of_a(n_y, p_a, len(in_a), len(in_b))
             chosen += [rng.choice(in_a, k, replace=False), rng.choice(in_b, n_y - k, replace=False)]
         else:
             rows = rng.choice(np.concatenate([in_a, in_b]), n_y, replace=False)
             chosen.append(rows)
-            # The order in which rows get swapped is drawn independently of the rate too, so a
-            # seed swaps nested sets of rows as the rate moves away from the pool's own.
-            order = rows[rng.permutation(n_y)]
-            order_is_a = is_a[order]
-            have_a = int(order_is_a.sum())
-            # Swap A rows to B when there are too many A rows, B rows to A otherwise.
-            if have_a > want_a:
-                to_swap.append(order[order_is_a][: have_a - want_a])
-            else:
-                to_swap.append(order[~order_is_a][: want_a - have_a])
+            to_swap.append(_rows_to_swap(rows, is_a, _round(p_a * n_y), rng))
     picked = np.concatenate(chosen) if chosen else np.array([], dtype=int)
     picked = picked[rng.permutation(len(picked))]
     sample = pool.iloc[picked].reset_index(drop=True)
@@ -151,15 +205,30 @@ def cooccurrence_sample(
         sample.loc[flip, "group"] = np.where(old == lexicon.name_a, lexicon.name_b, lexicon.name_a)
     if mark_swapped:
         sample["swapped"] = flip
-    pos = sample["label"].to_numpy() == 1
-    realised = float((sample["group"].to_numpy()[pos] == lexicon.name_a).mean()) if n1 else rate
-    return sample, realised
+    return sample
+
+
+def _rows_to_swap(
+    rows: np.ndarray, is_a: np.ndarray, want_a: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Which of one label's drawn rows get their group terms swapped to hold want_a rows of A."""
+    # The order in which rows get swapped is drawn independently of the rate too, so a seed swaps
+    # nested sets of rows as the rate moves away from the pool's own.
+    order = rows[rng.permutation(len(rows))]
+    order_is_a = is_a[order]
+    have_a = int(order_is_a.sum())
+    # Swap A rows to B when there are too many A rows, B rows to A otherwise.
+    if have_a > want_a:
+        return order[order_is_a][: have_a - want_a]
+    return order[~order_is_a][: want_a - have_a]
 
 
 def _short_message(short: Shortfall, size_key: str) -> str:
-    rows = f"rows with label {short.label}"
+    if short.target is not None:
+        return f"{short.text('pool')}; change {size_key}"
+    rows = f"rows with {short.label_text}"
     if short.group is not None:
-        rows = f"rows of group {short.group} with label {short.label}"
+        rows = f"rows of group {short.group} with {short.label_text}"
     hint = "" if short.group is None else " or use data.rate_method=counterfactual"
     return f"pool too small: need {short.need} {rows}, the pool has {short.has}; lower {size_key}{hint}"
 

@@ -26,7 +26,15 @@ import pandas as pd
 from bias_sweep.caches import Memo
 from bias_sweep.errors import UserError
 
-from .cooccurrence import Cells, cooccurrence_sample, first_shortfall, largest_size
+from .classes import class_cells, eval_draws, first_class_shortfall, largest_fitting
+from .cooccurrence import (
+    Cells,
+    Shortfall,
+    cooccurrence_sample,
+    draw_labels,
+    first_shortfall,
+    largest_size,
+)
 from .lexicon import Lexicon
 from .pool import Pool
 
@@ -40,13 +48,28 @@ class Split:
     makeup: dict[str, Any]  # what the eval set holds: method, rows, cells, real, swapped
 
 
-def _check_eval(labelled: pd.DataFrame, n: int, method: str, lexicon: Lexicon, where: str) -> None:
+def _eval_fit(pool: Pool, n: int, method: str, lexicon: Lexicon) -> tuple[Shortfall | None, int]:
+    """What n balanced eval rows lack (None: they fit) and the largest eval size that fits
+    (computed only where n does not fit)."""
     names = (lexicon.name_a, lexicon.name_b)
-    cells = Cells.of(labelled, lexicon)
-    short = first_shortfall(cells, 0.5, n, method, names)
+    if pool.classes is None:
+        cells = Cells.of(pool.labelled, lexicon)
+        short = first_shortfall(cells, 0.5, n, method, names)
+        return short, (largest_size(cells, 0.5, method, names) if short else n)
+    classes = pool.classes
+    by_class = class_cells(pool.labelled, lexicon, len(classes))
+
+    def class_short(m: int, _exact: bool = False) -> Shortfall | None:
+        return first_class_shortfall(eval_draws(m, classes), by_class, method, names, exact=False)
+
+    short = class_short(n)
+    return short, (largest_fitting(len(pool.labelled), class_short) if short else n)
+
+
+def _check_eval(pool: Pool, n: int, method: str, lexicon: Lexicon, where: str) -> None:
+    short, largest = _eval_fit(pool, n, method, lexicon)
     if short is None:
         return
-    largest = largest_size(cells, 0.5, method, names)
     other = (
         ", or use data.eval_method=counterfactual (swapped twins fill the short cells)"
         if method == "resample"
@@ -70,11 +93,17 @@ def split_pool(pool: Pool, n: int, method: str, lexicon: Lexicon, where: str) ->
 
 def _split(pool: Pool, n: int, method: str, lexicon: Lexicon, where: str) -> Split:
     labelled = pool.labelled
-    _check_eval(labelled, n, method, lexicon, where)
-    ev, _ = cooccurrence_sample(
-        labelled.assign(original=labelled["text"]), 0.5, n, method, lexicon,
-        np.random.default_rng(EVAL_SEED), size_key="data.eval_size", mark_swapped=True,
-    )  # fmt: skip
+    _check_eval(pool, n, method, lexicon, where)
+    rows, rng = labelled.assign(original=labelled["text"]), np.random.default_rng(EVAL_SEED)
+    if pool.classes is None:
+        ev, _ = cooccurrence_sample(
+            rows, 0.5, n, method, lexicon, rng, size_key="data.eval_size", mark_swapped=True
+        )
+    else:
+        draws = eval_draws(n, pool.classes)
+        ev = draw_labels(
+            rows, draws, method, lexicon, rng, size_key="data.eval_size", mark_swapped=True
+        )
     swapped = ev["swapped"].to_numpy()
     # A real row's twin is the pool's; a swapped row's twin is the real text it was made from.
     ev["cf_text"] = np.where(swapped, ev["original"], ev["cf_text"])
@@ -82,12 +111,23 @@ def _split(pool: Pool, n: int, method: str, lexicon: Lexicon, where: str) -> Spl
         "method": method,
         "rows": len(ev),
         "seed": EVAL_SEED,
-        "cells": Cells.of(ev, lexicon).as_dict((lexicon.name_a, lexicon.name_b)),
+        "cells": _cells(ev, lexicon, pool.classes),
         "real": int((~swapped).sum()),
         "swapped": int(swapped.sum()),
     }
-    ev = ev[["text", "label", "group", "cf_text"]].reset_index(drop=True)
+    ev = ev[["row_id", "text", "label", "group", "cf_text"]].reset_index(drop=True)
     held = pd.concat([ev["text"], ev["cf_text"]]).unique()
     keep = ~labelled["text"].isin(held) & ~labelled["cf_text"].isin(held)
-    train_pool = labelled.loc[keep, ["text", "label", "group"]].reset_index(drop=True)
+    train_pool = labelled.loc[keep, ["row_id", "text", "label", "group"]].reset_index(drop=True)
     return Split(ev, train_pool, makeup)
+
+
+def _cells(rows: pd.DataFrame, lexicon: Lexicon, classes: tuple[str, ...] | None) -> dict:
+    """{group: {label: rows}}: labels "1"/"0" for a binary task, class names for a multi-class one."""
+    names = (lexicon.name_a, lexicon.name_b)
+    if classes is None:
+        return Cells.of(rows, lexicon).as_dict(names)
+    by_class = class_cells(rows, lexicon, len(classes))
+    return {
+        g: {c: by_class[i][side] for i, c in enumerate(classes)} for side, g in enumerate(names)
+    }

@@ -16,6 +16,7 @@ from typing import Any
 from bias_sweep.caches import cache_root
 from bias_sweep.schema import DataConfig
 
+from .class_feasibility import ClassCheck, check_classes
 from .cooccurrence import Cells, Shortfall, first_shortfall, largest_size
 from .eval_split import split_pool
 from .lexicon import get_lexicon
@@ -103,11 +104,15 @@ def _counts_text(counts: dict[str, Any], a: str, b: str) -> str:
     text += f"; kept {counts['kept']} of {distinct} distinct texts ({share:.1%}), dropped {dropped}"
     if counts.get("duplicates"):
         text += f" (and {counts['duplicates']} duplicate rows)"
+    if counts.get("unusable"):
+        text += f"; {counts['unusable']} rows without a text or a label left out first"
     return text
 
 
 def _cells_text(cells: dict[str, dict[str, int]], a: str, b: str) -> str:
-    return "; ".join(f"{g}: {cells[g]['1']} y=1, {cells[g]['0']} y=0" for g in (a, b))
+    return "; ".join(
+        f"{g}: " + ", ".join(f"{n} y={y}" for y, n in cells[g].items()) for g in (a, b)
+    )
 
 
 def _cells_total(cells: Cells) -> int:
@@ -116,14 +121,17 @@ def _cells_total(cells: Cells) -> int:
 
 def check_data(
     cfg: DataConfig, rates: list[float], *, cache_dir: str | Path | None = None
-) -> DataCheck:
+) -> DataCheck | ClassCheck:
     """Load the pool and eval set of a `data` config (UserError if the eval set cannot be built)
-    and fit its train size at every rate; raises nothing about the train size (`problem`)."""
+    and fit its train size at every rate (a multi-class task: every class at its target; the
+    rates do not apply); raises nothing about the train size (`problem`)."""
     lexicon = get_lexicon(cfg.groups)
     names = (lexicon.name_a, lexicon.name_b)
     where = describe_source(cfg)
     pool = load_pool(cfg, lexicon, cache_root(cache_dir))
     split = split_pool(pool, cfg.eval_size, cfg.eval_method, lexicon, where)
+    if pool.classes is not None:
+        return check_classes(cfg, pool, split, where)
     cells = Cells.of(split.train_pool, lexicon)
     n, rate_method = cfg.train_size, cfg.rate_method
     fits = tuple(

@@ -31,13 +31,15 @@ from .tables import file_version, local_file
 
 @dataclass(frozen=True)
 class Pool:
-    labelled: pd.DataFrame  # text, label, group, cf_text
+    labelled: pd.DataFrame  # row_id, text, label, group, cf_text
     texts: pd.Series  # every text of the source, with or without a group
     fingerprint: str
     counts: dict[str, Any]
     lexicon: Lexicon
     # (positive-class words, negative-class words) where the source knows them (a generator)
     source_words: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    # data.task=multiclass: the class names, sorted; `label` is the index of one (0..K-1)
+    classes: tuple[str, ...] | None = None
 
     @cached_property
     def class_words(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -48,8 +50,25 @@ class Pool:
             return self.source_words
         from .class_words import class_words  # scikit-learn takes about a second to import
 
-        pos, neg = class_words(self.labelled, self.lexicon)
+        labelled = self.labelled
+        if self.classes is not None:  # the words of A-leaning classes against the others'
+            labelled = labelled.assign(label=a_leaning(labelled, self.lexicon))
+        pos, neg = class_words(labelled, self.lexicon)
         return tuple(pos), tuple(neg)
+
+
+def natural_shares(labelled: pd.DataFrame, lexicon: Lexicon, k: int) -> list[float]:
+    """Each class's own share of group A in a (multi-class) pool: natural_c = P(A | y = c)."""
+    in_a = (labelled["group"] == lexicon.name_a).astype(float)
+    shares = in_a.groupby(labelled["label"]).mean().reindex(range(k))
+    return [float(v) for v in shares.fillna(0.5)]
+
+
+def a_leaning(labelled: pd.DataFrame, lexicon: Lexicon) -> pd.Series:
+    """1 where a row's class holds more A than B rows, else 0."""
+    k = int(labelled["label"].max()) + 1
+    shares = natural_shares(labelled, lexicon, k)
+    return labelled["label"].map(lambda c: int(shares[c] > 0.5))
 
 
 _POOLS: Memo[Pool] = Memo(4)  # per process: a worker's trials share pools
@@ -161,7 +180,9 @@ def _build(cfg: DataConfig, lexicon: Lexicon, root: Path) -> Pool:
     else:
         labelled["group"] = gold.to_numpy()
         keep = labelled["group"].notna() & (labelled["cf_text"] != labelled["text"])
-    labelled = labelled[keep].reset_index(drop=True)[["text", "label", "group", "cf_text"]]
+    labelled["row_id"] = range(len(labelled))  # the distinct text's place in the source
+    labelled = labelled[keep].reset_index(drop=True)
+    labelled = labelled[["row_id", "text", "label", "group", "cf_text"]]
     if labelled.empty:
         where = describe_source(cfg)
         terms = ", ".join((*lexicon.terms_a[:4], *lexicon.terms_b[:4]))
@@ -170,11 +191,17 @@ def _build(cfg: DataConfig, lexicon: Lexicon, root: Path) -> Pool:
             f"({lexicon.name_a}/{lexicon.name_b}: {terms}, ...); choose data.groups.lexicon "
             "or data.groups.pairs whose terms occur in the text"
         )
+    classes = None
+    if cfg.task == "multiclass":  # class names -> 0..K-1, the classifier's label ids
+        classes = tuple(sorted(labelled["label"].astype(str).unique()))
+        labelled["label"] = labelled["label"].astype(str).map({c: i for i, c in enumerate(classes)})
     labelled["label"] = labelled["label"].astype("int64")
     column = ident.get("group_column")
     counts = source_counts(len(raw), scans, gold, column, len(labelled), lexicon)
+    counts["unusable"] = rows.unusable
     fingerprint = stable_hash(ident, length=16)
-    return Pool(labelled, raw["text"], fingerprint, counts, lexicon, rows.class_words)
+    words = rows.class_words
+    return Pool(labelled, raw["text"], fingerprint, counts, lexicon, words, classes)
 
 
 def describe_source(cfg: DataConfig) -> str:

@@ -7,7 +7,10 @@ Read by the file and hub data sources, the external eval sets and CrowS-Pairs.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
+import lzma
 import re
 import shutil
 import urllib.request
@@ -34,7 +37,7 @@ URL_SCHEMES = ("http", "https", "file")
 _TABLES: Memo[pd.DataFrame] = Memo(16)  # parsed tables, by file version
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
@@ -68,7 +71,7 @@ def download(url: str, root: Path, key: str = "data.path") -> Path:
         ):
             shutil.copyfileobj(response, out)
     except Exception as exc:
-        raise UserError(f"{key}: could not download '{url}' ({_one_line(exc)})") from None
+        raise UserError(f"{key}: could not download '{url}' ({one_line(exc)})") from None
     return target
 
 
@@ -94,8 +97,30 @@ def _unsupported(path: str, key: str) -> UserError:
     )
 
 
+# A header line longer than this is not a table of texts: pandas parses a 4 MB one (half a
+# million columns) for minutes, so it is refused before pandas sees it.
+MAX_HEADER_BYTES = 64 * 1024
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def check_header(path: str, shown: str, key: str) -> None:
+    """A CSV/TSV file's first line is short enough to be a header (UserError naming `key`)."""
+    suffix = PurePosixPath(path).suffix.lower()
+    if suffix in COMPRESSIONS and suffix not in _OPENERS:
+        return  # .zst, .zip: pandas' own readers only
+    with _OPENERS.get(suffix, open)(path, "rb") as f:
+        header = f.readline(MAX_HEADER_BYTES + 1)
+    if len(header) > MAX_HEADER_BYTES:
+        raise UserError(
+            f"{key}: the first line of '{shown}' is longer than {MAX_HEADER_BYTES // 1024} KiB;"
+            " expected a line of column names, then one row per line"
+        )
+
+
 def _read(path: str, shown: str, key: str) -> pd.DataFrame:
     fmt = table_format(path)
+    if fmt in ("csv", "tsv"):
+        check_header(path, shown, key)
     try:
         if fmt in ("csv", "tsv"):
             return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
@@ -108,7 +133,7 @@ def _read(path: str, shown: str, key: str) -> pd.DataFrame:
                 return pd.read_json(path, lines=True)
         return pd.read_parquet(path)
     except Exception as exc:
-        raise UserError(f"{key}: could not read '{shown}' as {fmt} ({_one_line(exc)})") from None
+        raise UserError(f"{key}: could not read '{shown}' as {fmt} ({one_line(exc)})") from None
 
 
 def read_table(path: str, root: Path, key: str = "data.path") -> tuple[pd.DataFrame, str]:
@@ -177,6 +202,22 @@ def binary_labels(
     return y
 
 
+def task_labels(
+    raw: pd.Series, cfg_task: str, positive_label: str | None, column: str, shown: str
+) -> pd.Series:
+    """A source's labels for data.task: 0/1 (`binary_labels`), or every value a class, as text
+    (multiclass: at least two classes)."""
+    if cfg_task != "multiclass":
+        return binary_labels(raw, positive_label, column, shown)
+    labels = as_text(raw).str.strip()
+    if labels.nunique() < 2:
+        raise UserError(
+            f"data.label_column: column '{column}' in {shown} has one class only "
+            f"(values: {_values(raw)}); a classifier needs two or more"
+        )
+    return labels
+
+
 def as_text(values: pd.Series) -> pd.Series:
     """Values as text, 1.0 read as "1" (a CSV column of 0/1 with gaps parses as floats)."""
     numbers = pd.to_numeric(values, errors="coerce")
@@ -190,7 +231,8 @@ def as_text(values: pd.Series) -> pd.Series:
 def labelled_frame(
     text: pd.Series, label: pd.Series, group: pd.Series | None = None
 ) -> pd.DataFrame:
-    """A source's rows: text (str), label (0/1) and, where it has one, gold_group (str)."""
+    """A source's rows: text (str), label (0/1, or a class name) and, where it has one,
+    gold_group (str)."""
     frame = pd.DataFrame({"text": text.astype(str).to_numpy(), "label": label.to_numpy()})
     if group is not None:
         frame["gold_group"] = as_text(group).to_numpy()

@@ -1,12 +1,12 @@
 """`cda`: counterfactual data augmentation by continued MLM pre-training (Webster et al. 2020).
 
-The corpus is the base model's own pre-training text where it is known (a tiny-bert folder: its
-skewed corpus is rebuilt from the task), else the task's unlabeled text (`task.corpus`), as is
-usual for a real pre-trained model. The difference matters: on a corpus without bias (the
-synthetic task's text is group-balanced) continued pre-training removes bias at any s, so s
-would not act as a dose; on the text that carried the bias in, it does (tiny-bert pre-trained at
-rate 0.9, gap 3.85: 3.95, 1.70 and 1.24 after s = 0, 0.5 and 1 with the default 150 steps;
-role-matched probe templates).
+The corpus is `intervention.corpus` where it is set; else the base model's own pre-training text
+where it is known (a tiny-bert folder: its skewed corpus is rebuilt from the task), else the
+task's unlabeled text (`task.corpus`), as is usual for a real pre-trained model. The difference
+matters: on a corpus without bias (the synthetic task's text is group-balanced) continued
+pre-training removes bias at any s, so s would not act as a dose; on the text that carried the
+bias in, it does (tiny-bert pre-trained at rate 0.9, gap 3.85: 3.95, 1.70 and 1.24 after s = 0,
+0.5 and 1 with the default 150 steps; role-matched probe templates).
 
 Two-sided CDA on that corpus: of the sentences that mention a group, a fraction s
 (chosen at random, seeded) get their counterfactual twin (group A and B terms swapped) added next

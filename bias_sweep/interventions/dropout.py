@@ -1,9 +1,10 @@
 """`dropout`: dropout debiasing (Webster et al. 2020): continued MLM pre-training with raised
 dropout, which interrupts the associations the model relies on (gendered ones among them).
 
-The corpus is `cda`'s (the base's own pre-training text where known, else the task's), and so are
-the steps, batch size, learning rate and term masking (`intervention.steps`, ...). While it
-trains, every dropout rate of the model (hidden and attention) is the base's plus the strength
+The corpus is `cda`'s (`intervention.corpus` where it is set, else the base's own pre-training
+text where known, else the task's), and so are the steps, batch size, learning rate and term
+masking (`intervention.steps`, ...). While it trains, every dropout rate of the model (hidden and
+attention) is the base's plus the strength
 s x `intervention.dropout_increase` (Webster et al.: 0.1 -> 0.2 hidden, 0.15 attention); the
 saved model has the base's rates, so fine-tuning runs as it would on the base. s = 0 is the same
 continued pre-training at the base's rates (the control).

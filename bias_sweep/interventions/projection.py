@@ -2,8 +2,10 @@
 
 The bias direction v (unit norm) is the first principal component of the differences between
 mean-pooled last-layer states of counterfactual sentence pairs: corpus sentences that mention a
-group next to their twin with A and B terms swapped, plus a few template sentences per lexicon
-pair. The differences are oriented A minus B, so v points towards group A.
+group next to their twin with A and B terms swapped (at most MAX_CORPUS_PAIRS, drawn with the
+intervention's seed), plus a few template sentences per lexicon pair. The corpus is
+`intervention.corpus` where it is set, else the task's text. The differences are oriented A minus
+B, so v points towards group A.
 
 Every forward pass then maps each token's last-layer hidden state h to h - s (h . v) v, before the
 pooler, the classification head or the MLM head: s = 0 is the identity, s = 1 removes the
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bias_sweep.interventions._corpus import WithCorpus
 from bias_sweep.interventions.none import copy_model
 from bias_sweep.interventions.registry import InterventionJob, Method, register_method
 
@@ -81,4 +84,4 @@ def apply(job: InterventionJob) -> dict[str, Any]:
     return info
 
 
-register_method(Method("projection", apply, persistent=True))
+register_method(Method("projection", apply, settings=WithCorpus, persistent=True))

@@ -11,6 +11,7 @@ settings its method uses), and the report's strengthless levels and prose.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -20,7 +21,8 @@ from bias_sweep.registry import Registry
 
 if TYPE_CHECKING:
     from bias_sweep.data import TaskData
-    from bias_sweep.schema import InterventionConfig
+    from bias_sweep.data.intervention_corpus import Corpus
+    from bias_sweep.schema import CorpusConfig, InterventionConfig
 
 STRENGTH, SEED = "strength", "seed"  # the settings every method may use (InterventionConfig)
 
@@ -30,7 +32,9 @@ class InterventionJob:
     """What a method's `apply` gets: write the intervened model of `base_dir` into `out_dir`."""
 
     base_dir: Path  # the pre-trained model (a `from_pretrained` folder)
-    task: TaskData  # the task's corpus, lexicon and attribute words
+    # the task's lexicon and attribute words, and its corpus: `intervention.corpus` where the
+    # method learns from text and one is set, else the task's own text
+    task: TaskData
     out_dir: Path  # where the intervened model goes (the caller makes that atomic)
     strength: float  # in [0, 1] (0 for a method without one); its module says what it means
     seed: int  # the intervention seed (0 for a method that uses none)
@@ -110,19 +114,37 @@ def effective(method: str, setting: str, value: Any) -> Any:
     return 0.0 if setting == STRENGTH else 0
 
 
+def configured_corpus(icfg: InterventionConfig) -> CorpusConfig | None:
+    """`intervention.corpus` where the method learns from text (its section declares `corpus`)
+    and one is set; None where the method uses the task's own text, or no text."""
+    corpus = getattr(METHODS.get(icfg.method).settings_of(icfg), "corpus", None)
+    return corpus if corpus is not None and corpus.is_set() else None
+
+
 def apply_intervention(
-    icfg: InterventionConfig, base_dir: Path, task: TaskData, out_dir: Path
+    icfg: InterventionConfig,
+    base_dir: Path,
+    task: TaskData,
+    out_dir: Path,
+    corpus: Corpus | None = None,
 ) -> dict[str, Any]:
     """Write the intervened model of `icfg` into `out_dir` (the caller makes that atomic);
-    return its facts."""
+    return its facts. `corpus`: `configured_corpus(icfg)` as read
+    (`bias_sweep.data.intervention_corpus`), which the method learns from in place of the
+    task's own text; None exactly where that is None."""
+    if (configured_corpus(icfg) is None) != (corpus is None):
+        raise ValueError("pass the text of intervention.corpus exactly when its method uses one")
     method = METHODS.get(icfg.method)
     out_dir.mkdir(parents=True, exist_ok=True)
     job = InterventionJob(
         base_dir=base_dir,
-        task=task,
+        task=task if corpus is None else dataclasses.replace(task, corpus=list(corpus.texts)),
         out_dir=out_dir,
         strength=effective(method.name, STRENGTH, icfg.strength),
         seed=effective(method.name, SEED, icfg.seed),
         settings=method.settings_of(icfg),
     )
-    return {"method": method.name, "strength": job.strength, "seed": job.seed, **method.apply(job)}
+    facts = {"method": method.name, "strength": job.strength, "seed": job.seed}
+    if corpus is not None:
+        facts["intervention_corpus"] = corpus.source  # where the text came from, in words
+    return {**facts, **method.apply(job)}

@@ -25,9 +25,13 @@ from bias_sweep.launch.record import now, write_record
 from bias_sweep.launch.registry import Launcher, SweepLoader, register_launcher
 from bias_sweep.sweep.layout import EXIT_INTERRUPTED, SweepFolder
 
-# Non-secret settings a Ray job takes from the submitting shell (secrets stay with the cluster).
+# Non-secret settings a Ray job takes from the submitting shell (secrets stay with the cluster):
+# W&B's own variables win over the sweep file, on the cluster as here.
 PASS_ENV = (
     "WANDB_MODE",
+    "WANDB_DISABLED",
+    "WANDB_BASE_URL",
+    "WANDB_INIT_TIMEOUT",
     "WANDB_PROJECT",
     "WANDB_ENTITY",
     "WANDB_SILENT",

@@ -17,6 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from bias_sweep.errors import UserError
+from bias_sweep.launch.slurm_capacity import check_capacity, partition_nodes
 from bias_sweep.sweep.layout import SweepFolder
 
 # The batch script template: package data, so checkouts and wheel installs alike have it.
@@ -100,6 +101,10 @@ def validate_slurm(args: argparse.Namespace, conf: DictConfig, dry_run: bool) ->
     _check_sizes(args, conf)
     _check_words(args)
     partition, default = _partition(args.partition, dry_run)
+    nodes = partition_nodes(partition) if shutil.which("sinfo") else None
+    if nodes is not None:  # sinfo answered: the job must fit on the partition's nodes
+        where = f"partition '{partition or default}'"
+        check_capacity(nodes, args.nodes, args.cpus_per_node, args.gpus_per_node, args.mem, where)
     return SlurmSpec(
         nodes=args.nodes,
         gpus_per_node=args.gpus_per_node,

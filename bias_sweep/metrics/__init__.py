@@ -7,7 +7,7 @@ module (here, or anywhere that is imported before the metrics are used): see the
 "Extending".
 """
 
-from bias_sweep.metrics.intrinsic import INTRINSIC_AFTER, INTRINSIC_BEFORE
+from bias_sweep.metrics.intrinsic import INTRINSIC_AFTER, INTRINSIC_BEFORE, INTRINSIC_FINETUNED
 from bias_sweep.metrics.registry import (
     ALL,
     EVAL_SET_SEPARATOR,
@@ -45,6 +45,7 @@ __all__ = [
     "GROUPS",
     "INTRINSIC_AFTER",
     "INTRINSIC_BEFORE",
+    "INTRINSIC_FINETUNED",
     "METRICS",
     "OTHER",
     "SIGNED",

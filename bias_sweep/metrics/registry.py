@@ -25,11 +25,13 @@ from bias_sweep.registry import Registry
 
 SIGNED, UNSIGNED, OTHER = "signed", "unsigned", "other"
 GROUPS, ALL = "groups", "all"
+BINARY, MULTICLASS = "binary", "multiclass"  # the tasks a metric applies to (data.task)
 TWIN_SUFFIX = "_twin"
 EVAL_SET_SEPARATOR = "@"
 # What a metric function may ask for, by parameter name (columns of the predictions table, and
 # the names of the two groups compared).
-INPUTS = ("y_true", "y_pred", "y_score", "cf_score", "groups", "a", "b")
+# `train_share`: each row's class's share of group A in the train sample (multi-class tasks).
+INPUTS = ("y_true", "y_pred", "y_score", "cf_score", "groups", "a", "b", "train_share")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Metric:
     report: float | None = None  # its place among a report's default metrics (None: on request)
     twin_report: float | None = None  # the same for its twin-balanced form
     eval_set_report: bool = False  # also analysed by default on each external eval set
+    tasks: tuple[str, ...] = (BINARY,)  # the tasks it is computed for (labels 0/1, or classes)
     inputs: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -77,29 +80,29 @@ def metric(label: str, **facts: Any) -> Callable[[Callable[..., float]], Callabl
     return register
 
 
-def computed() -> list[Metric]:
-    """The metrics computed from a predictions table, in registration order."""
-    return [m for m in METRICS if m.fn is not None]
+def computed(task: str | None = None) -> list[Metric]:
+    """The metrics computed from a predictions table, in registration order (of one task)."""
+    return [m for m in METRICS if m.fn is not None and (task is None or task in m.tasks)]
 
 
 def twin_name(name: str) -> str:
     return f"{name}{TWIN_SUFFIX}"
 
 
-def group_metric_keys() -> tuple[str, ...]:
-    """The metrics that also have a twin-balanced form, on natural rows."""
-    return tuple(m.name for m in computed() if m.twin)
+def group_metric_keys(task: str | None = None) -> tuple[str, ...]:
+    """The metrics that also have a twin-balanced form, on natural rows (of one task, or all)."""
+    return tuple(m.name for m in computed(task) if m.twin)
 
 
-def twin_metric_keys() -> tuple[str, ...]:
-    return tuple(twin_name(name) for name in group_metric_keys())
+def twin_metric_keys(task: str | None = None) -> tuple[str, ...]:
+    return tuple(twin_name(name) for name in group_metric_keys(task))
 
 
-def metric_keys() -> tuple[str, ...]:
-    """What `compute_metrics` returns, one column each in results.parquet: the metrics with a
-    twin-balanced form, their twin forms, then the others."""
-    rest = tuple(m.name for m in computed() if not m.twin)
-    return (*group_metric_keys(), *twin_metric_keys(), *rest)
+def metric_keys(task: str | None = None) -> tuple[str, ...]:
+    """What `compute_metrics` returns for a task (None: every task's, one column each in
+    results.parquet): the metrics with a twin-balanced form, their twin forms, the others."""
+    rest = tuple(m.name for m in computed(task) if not m.twin)
+    return (*group_metric_keys(task), *twin_metric_keys(task), *rest)
 
 
 def intrinsic_columns() -> tuple[str, ...]:

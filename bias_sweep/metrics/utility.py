@@ -1,4 +1,5 @@
-"""Utility metrics over every row (scikit-learn): accuracy, F1 of the positive class, ROC AUC.
+"""Utility metrics over every row (scikit-learn): accuracy, F1 of the positive class (macro F1 on a
+multi-class task), ROC AUC.
 
 None has an expected shape in the co-occurrence rate. Undefined values are NaN: all of them on an
 empty table, F1 without any true or predicted positive (not scikit-learn's 0), an AUC with one
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from bias_sweep.metrics.registry import OTHER, metric
+from bias_sweep.metrics.registry import BINARY, MULTICLASS, OTHER, metric
 
 NAN = float("nan")
 
 
-@metric("accuracy (share correct)", kind=OTHER, utility=True, report=10)
+@metric("accuracy (share correct)", kind=OTHER, utility=True, report=10, tasks=(BINARY, MULTICLASS))
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     if len(y_true) == 0:
         return NAN
@@ -30,6 +31,15 @@ def f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     from sklearn.metrics import f1_score
 
     return float(f1_score(y_true, y_pred, zero_division=np.nan))
+
+
+@metric("macro F1 (mean over classes)", kind=OTHER, utility=True, tasks=(MULTICLASS,))
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    if len(y_true) == 0:
+        return NAN
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=np.nan))
 
 
 @metric("ROC AUC (0–1)", kind=OTHER)

@@ -35,14 +35,16 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
 
 
-def load_classifier(model_dir: Path, *, seed: int | None = None) -> PreTrainedModel:
-    """A 2-class sequence classifier on the folder's encoder (a new head, seeded if `seed` is set).
+def load_classifier(
+    model_dir: Path, *, seed: int | None = None, num_labels: int = 2
+) -> PreTrainedModel:
+    """A `num_labels`-class sequence classifier on the folder's encoder (a new head, seeded if `seed` is set).
 
     A bias projection saved in the folder is attached (see `models.projection`).
     """
     if seed is not None:
         torch.manual_seed(seed)  # the classification head is freshly initialised
-    model = _quiet_load(AutoModelForSequenceClassification, model_dir, num_labels=2)
+    model = _quiet_load(AutoModelForSequenceClassification, model_dir, num_labels=num_labels)
     return attach_projection(model, model_dir)
 
 

@@ -7,6 +7,6 @@ fine-tuned model's predictions are in `bias_sweep.metrics`.
 """
 
 from bias_sweep.probes.crows_pairs import crows_pairs_score, load_crows_pairs
-from bias_sweep.probes.intrinsic import intrinsic_bias
+from bias_sweep.probes.intrinsic import finetuned_intrinsic_bias, intrinsic_bias
 
-__all__ = ["crows_pairs_score", "intrinsic_bias", "load_crows_pairs"]
+__all__ = ["crows_pairs_score", "finetuned_intrinsic_bias", "intrinsic_bias", "load_crows_pairs"]

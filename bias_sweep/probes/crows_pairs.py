@@ -54,8 +54,8 @@ from torch.nn.utils.rnn import pad_sequence
 
 from bias_sweep.caches import cache_root
 from bias_sweep.data.tables import local_file
+from bias_sweep.devices import select_device
 from bias_sweep.errors import UserError
-from bias_sweep.training import select_device
 
 URL = "https://raw.githubusercontent.com/nyu-mll/crows-pairs/master/data/crows_pairs_anonymized.csv"
 COLUMNS = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")

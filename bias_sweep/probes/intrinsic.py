@@ -16,11 +16,13 @@ ones). Values of different kinds are on different scales: compare them only with
   terms, attributes positive vs negative words, with a permutation p-value.
 
 Given CrowS-Pairs (`probes.crows_pairs`), an MLM model's result also holds its CrowS-Pairs
-score, a third kind on a 0-100 scale.
+score, a third kind on a 0-100 scale. `finetuned_intrinsic_bias` measures a fine-tuned model's
+encoder in the kind of its intervened model (did the intervention's effect survive?).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from bias_sweep import models
+from bias_sweep.caches import Memo
 from bias_sweep.data.lexicon import term_roles as roles
 from bias_sweep.models.encode import sentence_embeddings
 from bias_sweep.probes.crows_pairs import crows_pairs_score
@@ -93,9 +96,10 @@ def intrinsic_bias(
     model_dir = Path(model_dir)
     tokenizer = models.load_tokenizer(model_dir)
     has_head = models.has_mlm_head(model_dir)
+    # Built once, for the choice of kind and for the gap (twice cost 45% of a tiny-bert measure).
+    probe = probe_sentences(tokenizer, task) if has_head and kind != SEAT else None
     if kind is None:
-        scorable = not probe_sentences(tokenizer, task).empty
-        kind = MLM_GAP if scorable and has_head else SEAT
+        kind = MLM_GAP if probe is not None and not probe.empty else SEAT
     if kind not in (MLM_GAP, SEAT):
         raise ValueError(f"unknown intrinsic bias kind {kind!r}")
     seat = seat_effect_size(models.load_encoder(model_dir), tokenizer, task)
@@ -105,7 +109,7 @@ def intrinsic_bias(
     if kind == MLM_GAP:
         if mlm is None:
             raise ValueError(f"{MLM_GAP} needs an MLM head; {model_dir} has none")
-        gap = mlm_logprob_gap(mlm, tokenizer, task)
+        gap = mlm_logprob_gap(mlm, tokenizer, task, probe=probe)
         measures[MLM_GAP] = gap["gap"]
         result = {"kind": kind, "value": gap["gap"], **gap, "seat_effect_size": seat["effect_size"]}
     result["crows_pairs"] = None
@@ -116,7 +120,65 @@ def intrinsic_bias(
     return result
 
 
+def finetuned_intrinsic_bias(
+    classifier: Any, model_dir: Path, task: Any, kind: str
+) -> dict[str, Any]:
+    """Intrinsic bias of a fine-tuned classifier's encoder, in `kind` (its intervened model's).
+
+    Fine-tuning changes the encoder only, so the measure reads the fine-tuned encoder through
+    the intervened model's own parts: its weights are copied into a fresh copy of the intervened
+    model's encoder (SEAT reads the encoder alone) and, for the MLM probe, into the intervened
+    model's masked LM, whose own head then reads the fine-tuned encoder (a classifier has no
+    MLM head; its input embeddings, which a BERT head's decoder is tied to, are the fine-tuned
+    ones). Kaneko et al. 2022 find that debiased models re-learn bias in fine-tuning: this is
+    where it would show. Copies on the CPU, like the measures of `intrinsic_bias`; the classifier
+    is untouched. CrowS-Pairs is not measured here.
+    """
+    model_dir = Path(model_dir)
+    state = {k: v.detach().cpu() for k, v in classifier.base_model.state_dict().items()}
+    tokenizer = models.load_tokenizer(model_dir)
+    if kind == MLM_GAP:  # only the kind asked for: this runs once per fine-tuning run
+        mlm = models.load_masked_lm(model_dir)
+        _with_weights(mlm.base_model, state)
+        gap = mlm_logprob_gap(mlm, tokenizer, task)
+        return {"kind": kind, "value": gap["gap"], **gap}
+    if kind == SEAT:
+        encoder = _with_weights(models.load_encoder(model_dir), state)
+        seat = seat_effect_size(encoder, tokenizer, task)
+        return {"kind": kind, "value": seat["effect_size"], **seat}
+    raise ValueError(f"unknown intrinsic bias kind {kind!r}")
+
+
+def _with_weights(encoder: Any, state: dict[str, torch.Tensor]) -> Any:
+    """The encoder with these weights; a pooler may be in one and not the other, nothing else."""
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    others = [k for k in (*missing, *unexpected) if not k.startswith("pooler.")]
+    if others:
+        raise ValueError(f"fine-tuned encoder does not fit its intervened model: {others[:3]}")
+    return encoder
+
+
+# The probe's inputs depend on the tokenizer and the task's words only, and a sweep's worker
+# measures every fine-tuned model it trains with the same ones: tokenizing them (about 5,000
+# texts with offsets, 0.4 s) was most of the cost of that measure, so each process keeps them.
+_PROBES: Memo[pd.DataFrame] = Memo(8)
+
+
 def probe_sentences(tokenizer: Any, task: Any) -> pd.DataFrame:
+    """The MLM probe's inputs (`_probe_sentences`), kept per tokenizer content and task words."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:  # no fast tokenizer: nothing to key its content on
+        return _probe_sentences(tokenizer, task)
+    key = (
+        hashlib.sha256(backend.to_str().encode()).hexdigest(),
+        tuple(map(tuple, task.lexicon.pairs)),
+        tuple(task.attribute_words),
+        tuple(task.negative_words),
+    )
+    return _PROBES.get_or_make(key, lambda: _probe_sentences(tokenizer, task)).copy()
+
+
+def _probe_sentences(tokenizer: Any, task: Any) -> pd.DataFrame:
     """The MLM probe's inputs: one row per (lexicon pair, template, attribute word or prior).
 
     Each sentence is tokenized with the group term in place, and the term's token is then
@@ -204,9 +266,12 @@ def _slot_logprobs(model: Any, tokenizer: Any, ids: list[tuple[int, ...]], slots
     return torch.cat(rows)[at, torch.tensor(targets)].numpy()
 
 
-def mlm_logprob_gap(model: Any, tokenizer: Any, task: Any) -> dict[str, Any]:
-    """Kurita et al.'s association gap, each lexicon pair in its role's templates."""
-    frame = probe_sentences(tokenizer, task)
+def mlm_logprob_gap(
+    model: Any, tokenizer: Any, task: Any, *, probe: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """Kurita et al.'s association gap, each lexicon pair in its role's templates (`probe`: the
+    rows of `probe_sentences` when the caller has them already)."""
+    frame = probe_sentences(tokenizer, task) if probe is None else probe.copy()
     if frame.empty:
         raise ValueError("no lexicon pair is scorable: none has a role and single-token terms")
     n = len(frame)

@@ -16,25 +16,27 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from bias_sweep.metrics import INTRINSIC_AFTER
+from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_FINETUNED
 from bias_sweep.report.adaptation import interaction_table
+from bias_sweep.report.gate import KIND_UNKNOWN, gate_table, survival_table
 from bias_sweep.report.regressions import dose_response, manipulation_check, steed_regression
+from bias_sweep.report.slopes import slope_table
 from bias_sweep.report.stats import N_BOOT, effects_table
 from bias_sweep.report.verdict import add_verdicts
-
-KIND_UNKNOWN = "kind not given"
 
 
 @dataclass
 class Analysis:
     primary_metric: str
     metrics: list[str]
-    effects: pd.DataFrame  # one row per (model, metric), with `verdict`
+    effects: pd.DataFrame  # one row per (model, comparison, metric), with `verdict`
     dose: pd.DataFrame  # per (model, metric, method)
-    check: pd.DataFrame  # manipulation check, per (model, method, intrinsic_kind)
+    check: pd.DataFrame  # manipulation check and its gate, per (model, method, intrinsic_kind)
     steed: pd.DataFrame  # per (model or pooled, metric, term, intrinsic_kind)
     n_boot: int
     notes: list[str] = field(default_factory=list)
+    slopes: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (model, metric, method)
+    survival: pd.DataFrame = field(default_factory=pd.DataFrame)  # the check after fine-tuning
     # per (model, metric) of a sweep over adaptations: intervention x adaptation (`adaptation`)
     adaptation: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -100,20 +102,52 @@ def analyse(
     # Many small array problems: multi-threaded BLAS only adds overhead (2-3x slower on a shared
     # 2-core machine), so the statistics run single-threaded.
     with threadpool_limits(1):
-        table = effects_table(
-            masked, metrics, primary_metric=primary_metric, n_boot=n_boot, seed=seed
-        )
-        effects = add_verdicts(table)
+        effects, gate, check_notes = gated_effects(runs, metrics, primary_metric, n_boot, seed)
         dose = dose_response(masked, metrics)
-        check, check_notes = _per_kind(runs, _check)
         steed, steed_notes = _per_kind(runs, lambda d: steed_regression(d, metrics))
+        slopes = slope_table(masked, metrics)
+        survival = _survival(runs, gate)
         adaptation = interaction_table(masked, metrics)
     notes += [n for n in (*check_notes, *steed_notes) if n not in notes]
     return Analysis(
-        primary_metric, list(metrics), effects, dose, check, steed, n_boot, notes, adaptation
+        primary_metric,
+        list(metrics),
+        effects,
+        dose,
+        gate,
+        steed,
+        n_boot,
+        notes,
+        slopes,
+        survival,
+        adaptation,
     )
 
 
-def _check(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    table, note = manipulation_check(runs)
+def gated_effects(
+    runs: pd.DataFrame,
+    metrics: list[str],
+    primary_metric: str,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The effects with their verdicts, gated by the manipulation check (`void` where a method
+    did not move intrinsic bias); the check with its gate; notes."""
+    masked, _ = mask_mixed_kinds(runs)
+    table = effects_table(masked, metrics, primary_metric=primary_metric, n_boot=n_boot, seed=seed)
+    check, notes = _per_kind(runs, _check)
+    gate = gate_table(check, runs)
+    return add_verdicts(table, gate=gate), gate, notes
+
+
+def _check(runs: pd.DataFrame, column: str = INTRINSIC_AFTER) -> tuple[pd.DataFrame, list[str]]:
+    table, note = manipulation_check(runs, column)
     return table, [note] if note else []
+
+
+def _survival(runs: pd.DataFrame, gate: pd.DataFrame) -> pd.DataFrame:
+    """The check of intrinsic bias after fine-tuning beside the gate (`gate.survival_table`)."""
+    if INTRINSIC_FINETUNED not in runs.columns or runs[INTRINSIC_FINETUNED].isna().all():
+        return survival_table(gate, pd.DataFrame())
+    finetuned, _ = _per_kind(runs, lambda d: _check(d, INTRINSIC_FINETUNED))
+    return survival_table(gate, finetuned)

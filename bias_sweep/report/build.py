@@ -19,7 +19,19 @@ from bias_sweep.metrics import intrinsic_columns, utility_metrics
 from bias_sweep.report.adaptation import by_adaptation
 from bias_sweep.report.analysis import Analysis, analyse, mask_mixed_kinds
 from bias_sweep.report.cells import cell_table, level_cells
-from bias_sweep.report.document import check_sentences, lead_text, method_text, report_blocks
+from bias_sweep.report.document import (
+    check_sentences,
+    lead_text,
+    method_text,
+    report_blocks,
+    survival_sentences,
+)
+from bias_sweep.report.downstream import (
+    class_sentences,
+    contrast_blocks,
+    contrast_sentences,
+    read_per_class,
+)
 from bias_sweep.report.forest import forest_figure
 from bias_sweep.report.load import (
     SweepData,
@@ -34,18 +46,21 @@ from bias_sweep.report.plots import (
     heatmap_figure,
     lines_figure,
     scatter_figure,
+    slopes_figure,
     utility_figure,
 )
 from bias_sweep.report.render import to_html, to_markdown
 from bias_sweep.report.stats import N_BOOT
+from bias_sweep.report.summary import summary_checks
 from bias_sweep.report.table import read_table
 from bias_sweep.report.verdict import metric_sentence, summary_effects
 from bias_sweep.schema import ReportConfig
 from bias_sweep.sweep.layout import SweepFolder
+from bias_sweep.sweep.wandb_runs import report_run_id
 from bias_sweep.tracking import log_report
 
 DEFAULT_PRIMARY = ReportConfig.primary_metric
-FIGURE_GLOBS = ("heatmap_*.png", "lines_*.png", "forest.png")
+FIGURE_GLOBS = ("heatmap_*.png", "lines_*.png", "forest.png", "slopes.png")
 
 
 @dataclass
@@ -137,6 +152,7 @@ def _figures(
     figures.append(scatter_figure(data, analysis.steed, extrinsic, path))
     bias = next((m for m in extrinsic if m not in utility_metrics()), None)
     figures.append(utility_figure(data, cells, bias, out_dir / "utility_vs_bias.png"))
+    figures.append(slopes_figure(analysis.slopes, out_dir / "slopes.png"))
     return figures
 
 
@@ -161,7 +177,8 @@ def write_report(
     cells.to_csv(out_dir / "cells.csv", index=False)
     analysis = analyse(trials, metrics, primary, n_boot=n_boot)
     tables = {"effects": analysis.effects, "dose_response": analysis.dose}
-    tables.update(manipulation_check=analysis.check, steed=analysis.steed)
+    tables.update(slopes=analysis.slopes, manipulation_check=analysis.check)
+    tables.update(survival=analysis.survival, steed=analysis.steed)
     if len(analysis.adaptation):
         tables["adaptation_interaction"] = analysis.adaptation
     files = [out_dir / n for n in ("trials.csv", "trials.parquet", "cells.csv")]
@@ -181,10 +198,13 @@ def write_report(
     files += [f.path for f in figures]
 
     coverage = coverage_text(data)
+    slope_plot = next((f.path for f in figures if f.path.name == "slopes.png"), None)
+    plots_shown = [f.path for f in figures[1:] if f.path != slope_plot]
     blocks = report_blocks(
-        data, analysis, forest.path if forest else None, [f.path for f in figures[1:]], cells,
-        coverage,
-    )  # fmt: skip
+        data, analysis, forest.path if forest else None, plots_shown, cells, coverage, slope_plot
+    )
+    contrasts = contrast_sentences(trials, primary) + class_sentences(read_per_class(data))
+    blocks += contrast_blocks(contrasts)
     title = blocks[0][1]
     (out_dir / "report.md").write_text(to_markdown(blocks))
     (out_dir / "report.html").write_text(to_html(blocks, title))
@@ -201,7 +221,9 @@ def write_report(
         "coverage": coverage,
         "effects": effects,
         "verdicts": verdicts,
-        "checks": check_sentences(analysis.check),
+        "checks": [*check_sentences(analysis.check), *survival_sentences(analysis.survival)],
+        **summary_checks(analysis),
+        "rate_contrasts": contrasts,
         "notes": [*data.notes, *analysis.notes],
         "n_boot": n_boot,
         "method": method_text(n_boot, primary),
@@ -222,7 +244,10 @@ def _log_wandb(
     summary: dict[str, Any] = {"headline": head, "primary_metric": analysis.primary_metric}
     for entry in summary_effects(analysis.effects):
         prefix = f"{entry['model']}/{entry['metric']}"
+        if analysis.effects.groupby("model")["comparison"].nunique().get(entry["model"], 1) > 1:
+            prefix = f"{entry['model']}/{entry['comparison']}/{entry['metric']}"
         summary[f"{prefix}/verdict"] = entry["verdict"]
+        summary[f"{prefix}/manipulation"] = entry["manipulation"]
         for key, value in entry.items():
             if key.startswith("share_") or key.startswith("p_"):
                 if isinstance(value, list):
@@ -231,16 +256,23 @@ def _log_wandb(
                             summary[f"{prefix}/{key}_{end}"] = v
                 elif value is not None:
                     summary[f"{prefix}/{key}"] = value
+    sweep = SweepFolder(data.path) if data.source == "sweep" else None
     log_report(
         name=data.name,
         tracking=data.conf.tracking if data.conf is not None else None,
-        out_dir=out_dir,
+        # A sweep's report run lives with its other runs (`bias-sweep sync` uploads it), one
+        # per sweep instance, updated by each report.
+        directory=sweep.root if sweep else out_dir,
+        run_id=report_run_id(sweep) if sweep else None,
+        files=[out_dir / "report.html"],
         config={"sweep": data.name, "source": data.source, "done": data.done, "total": data.total},
         tables={
             "trials": data.trials,
             "effects": analysis.effects,
             "dose_response": analysis.dose,
+            "slopes": analysis.slopes,
             "manipulation_check": analysis.check,
+            "survival": analysis.survival,
             "steed": analysis.steed,
         },  # fmt: skip
         images={f"plots/{f.path.stem}": (f.path, f.title) for f in figures},

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bias_sweep.config import read_saved
 from bias_sweep.errors import UserError
+from bias_sweep.files import unwritable
 from bias_sweep.report.build import ReportSummary, build_report, build_table_report
 from bias_sweep.report.compare import compare
 from bias_sweep.sweep.layout import find_sweep
@@ -15,8 +17,25 @@ def _print(summary: ReportSummary) -> None:
     """The answer first, then one line per (model, metric), then where the files are."""
     if summary.headline:
         print(summary.headline)
+    comparisons: dict[str, set[str]] = {}
     for entry in summary.effects:
-        print(f"  {entry['model']}, {entry['metric']}: {entry['verdict']}")
+        comparisons.setdefault(entry["model"], set()).add(entry.get("comparison", ""))
+    for entry in summary.effects:
+        named = len(comparisons[entry["model"]]) > 1
+        which = f" ({entry['comparison']})" if named else ""
+        print(f"  {entry['model']}, {entry['metric']}{which}: {entry['verdict']}")
+
+
+def _out_folder(value: str | None) -> Path | None:
+    """`--out`, checked before any work: a folder (or none yet) where files can be written."""
+    if value is None:
+        return None
+    out = Path(value)
+    problem = f"'{out}' exists and is not a folder" if out.exists() and not out.is_dir() else None
+    problem = problem or unwritable(out)
+    if problem is not None:
+        raise UserError(f"--out: {problem}; give a folder to write the report in")
+    return out
 
 
 def report(args: argparse.Namespace) -> int:
@@ -25,7 +44,7 @@ def report(args: argparse.Namespace) -> int:
         raise UserError("give a sweep NAME or --table FILE (exactly one of them)")
     options = {
         "metrics": args.metric or None,
-        "out_dir": Path(args.out) if args.out else None,
+        "out_dir": _out_folder(args.out),
         "use_wandb": args.wandb,
         "primary_metric": args.primary_metric,
         "plots": not args.no_plots,
@@ -42,14 +61,40 @@ def report(args: argparse.Namespace) -> int:
 
 
 def compare_sweeps(args: argparse.Namespace) -> int:
-    paths = [find_sweep(name, args.storage).root for name in args.names]
+    folders = [find_sweep(name, args.storage) for name in args.names]
+    paths = [f.root for f in folders]
+    twice = [name for name, path in zip(args.names, paths, strict=True) if paths.count(path) > 1]
+    if twice:
+        raise UserError(f"compare: '{twice[0]}' is given twice; compare distinct sweeps")
     summary = compare(
         paths,
-        Path(args.out or "bias-sweep-compare"),
+        _out_folder(args.out or "bias-sweep-compare"),
         metrics=args.metric or None,
         primary_metric=args.primary_metric,
     )
     for line in summary.verdicts:
         print(line)
+    if args.wandb:
+        _log_comparison(summary, folders)
     print(f"wrote {len(summary.files)} files to {summary.out_dir}")
     return 0
+
+
+def _log_comparison(summary: ReportSummary, folders: list) -> None:
+    """`compare --wandb`: a run of its own, in the first sweep's W&B project."""
+    import pandas as pd
+
+    from bias_sweep.tracking import log_report
+
+    names = [f.root.name for f in folders]
+    log_report(
+        name="compare-" + "-".join(names),
+        tracking=read_saved(folders[0].sweep_file).tracking,
+        directory=summary.out_dir,
+        run_id=None,
+        config={"sweeps": names},
+        tables={"compare": pd.read_csv(summary.out_dir / "compare.csv")},
+        images={f"plots/{f.path.stem}": (f.path, f.title) for f in summary.figures},
+        summary={"headline": summary.headline, "verdicts": summary.verdicts},
+        files=[summary.out_dir / "report.html"],
+    )

@@ -1,5 +1,6 @@
-"""Several sweeps side by side: per (model, metric), each sweep's variance shares with their CIs
-and its verdict, one forest plot of them all, and compare.csv (one column per sweep)."""
+"""Several sweeps side by side: per (model, comparison, metric), each sweep's variance shares with
+their CIs and its verdict (gated by its manipulation check), one forest plot of them all, and
+compare.csv (one column per sweep)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import Any
 
 import pandas as pd
 
+from bias_sweep.report.analysis import gated_effects
 from bias_sweep.report.build import DEFAULT_PRIMARY, ReportSummary, choose_metrics
 from bias_sweep.report.document import effects_display, method_text
 from bias_sweep.report.forest import compare_rows, forest_figure
+from bias_sweep.report.headline import headline
 from bias_sweep.report.load import coverage_text, ensure_columns, load_sweep
 from bias_sweep.report.render import to_html, to_markdown
-from bias_sweep.report.stats import N_BOOT, effects_table
-from bias_sweep.report.verdict import add_verdicts, headline
+from bias_sweep.report.stats import N_BOOT
 
 # What compare.csv holds per (model, metric, sweep), and what its Markdown table shows.
 QUANTITIES = (
@@ -23,8 +25,9 @@ QUANTITIES = (
     "share_between_models", "share_between_models_ci_low", "share_between_models_ci_high",
     "share_difference", "share_difference_ci_low", "share_difference_ci_high",
     "share_interaction", "p_rate_holm", "p_intervention_holm", "p_between_models",
-    "intervention_identifiable", "n_intervened_models", "n_runs",
+    "intervention_identifiable", "n_intervened_models", "n_runs", "manipulation",
 )  # fmt: skip
+KEYS = ["model", "comparison", "metric"]
 SHOWN = ("verdict", "rate share", "intervention share", "difference (points)")
 
 
@@ -36,23 +39,23 @@ def _side_by_side(effects_by_sweep: dict[str, pd.DataFrame]) -> tuple[pd.DataFra
             continue
         cols = [q for q in QUANTITIES if q in effects.columns]
         long.append(
-            effects[["model", "metric", *cols]]
+            effects[[*KEYS, *cols]]
             .astype({c: object for c in cols})
-            .melt(id_vars=["model", "metric"], var_name="quantity")
+            .melt(id_vars=KEYS, var_name="quantity")
             .assign(sweep=name)
         )
-        text = effects_display(effects)[["model", "metric", *SHOWN]]
-        shown.append(text.melt(id_vars=["model", "metric"], var_name="quantity").assign(sweep=name))
+        text = effects_display(effects)[[*KEYS, *SHOWN]]
+        shown.append(text.melt(id_vars=KEYS, var_name="quantity").assign(sweep=name))
     names = list(effects_by_sweep)
     out = []
     for frames in (long, shown):
         if not frames:
-            out.append(pd.DataFrame(columns=["model", "metric", "quantity", *names]))
+            out.append(pd.DataFrame(columns=[*KEYS, "quantity", *names]))
             continue
         wide = (
             pd.concat(frames)
             .pivot_table(
-                index=["model", "metric", "quantity"],
+                index=[*KEYS, "quantity"],
                 columns="sweep",
                 values="value",
                 aggfunc="first",
@@ -89,12 +92,10 @@ def compare(
         name = data.name
         while name in effects_by_sweep:  # two sweeps of one name (different storage)
             name += "'"
-        effects = add_verdicts(
-            effects_table(data.trials, ms, primary_metric=primary, n_boot=n_boot)
-        )
+        effects, gate, _ = gated_effects(data.trials, ms, primary, n_boot=n_boot)
         effects_by_sweep[name] = effects
         if len(effects):
-            heads.append(f"{name}: {headline(effects, primary)}")
+            heads.append(f"{name}: {headline(effects, primary, gate)}")
         verdicts += [f"{name}: {r['model']}, {r['metric']}: {r['verdict']}"
                      for _, r in effects.iterrows()]  # fmt: skip
         coverages.append(f"{name}: {coverage_text(data)}")

@@ -1,9 +1,11 @@
 """The report as a document: the answer first, then the detail, then how it was computed.
 
-Order (issue 11): one sentence that answers the question for the primary metric (with its CI and
-the number of independent intervened models), one figure (the forest plot of variance shares),
-then per-metric detail: the effects table, the per-method dose-response, the manipulation check,
-Steed's regression, coverage, the plots over the grid, the cells, and the method.
+Order (issue 11): one paragraph that answers the question for the primary metric (with its CI,
+the number of independent intervened models and the manipulation check that licenses it,
+`headline`), one figure (the forest plot of variance shares), then per-metric detail: the
+effects table, the per-method dose-response, the rate's slope per level, the manipulation check
+(and whether it survived fine-tuning), Steed's regression, coverage, the plots over the grid,
+the cells, and the method.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from typing import Any
 import pandas as pd
 
 from bias_sweep.interventions import reference_method, strengthless
+from bias_sweep.metrics import INTRINSIC_BEFORE
 from bias_sweep.report.adaptation import interaction_sentences, persistence_sentences
 from bias_sweep.report.analysis import Analysis
+from bias_sweep.report.gate import GATE_LEVEL, MOVED, NOTHING
+from bias_sweep.report.headline import change_amount, change_text, headline, percent, signed
 from bias_sweep.report.load import SweepData
 from bias_sweep.report.render import MAX_TABLE_ROWS, cells_summary, num
+from bias_sweep.report.slopes import LEVEL
 from bias_sweep.report.verdict import (
     ALPHA,
     ci_text,
-    headline,
     is_number,
     metric_sentence,
     p_value,
@@ -57,7 +62,8 @@ def effects_display(effects: pd.DataFrame) -> pd.DataFrame:
             n for n in str(r.get("note") or "").split("; ") if n and UNREPLICATED_NOTE not in n
         ]
         rows.append({
-            "model": r["model"], "metric": r["metric"], "verdict": r.get("verdict", ""),
+            "model": r["model"], "comparison": r.get("comparison", ""), "metric": r["metric"],
+            "verdict": r.get("verdict", ""), "manipulation": r.get("manipulation", ""),
             "rate share": _share(r, "share_rate"),
             "intervention share": _share(r, "share_intervention") if ident
             else (f"≤ {bound} (with model-to-model)" if bound else ""),
@@ -79,8 +85,13 @@ def detail_sentences(effects: pd.DataFrame) -> list[str]:
     """One sentence per (model, metric); the caveat that the intervention cannot be told from
     model-to-model variation is said once for all of a model's metrics, not once per metric."""
     out, said = [], set()
+    several = set()
+    if "comparison" in effects.columns:
+        counts = effects.groupby("model")["comparison"].nunique()
+        several = set(counts.index[counts > 1])
     for _, row in effects.iterrows():
-        text, caveat = metric_sentence(row), unidentifiable_sentence(row)
+        text = metric_sentence(row, row["model"] in several)
+        caveat = unidentifiable_sentence(row)
         if caveat:
             text = text.replace(f" {caveat}", "")
             if row["model"] not in said:
@@ -108,30 +119,79 @@ def dose_display(dose: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_sentences(check: pd.DataFrame) -> list[str]:
-    """The manipulation check in words: did the intervention move intrinsic bias?"""
+    """The manipulation check in words: did the intervention move intrinsic bias (the gate)?"""
     out = []
     for _, r in check.iterrows():
-        kind = r.get("intrinsic_kind")
-        what = f"{r['model']}, {r['method']}: intrinsic bias ({kind})"
+        what = f"{r['model']}, {r['method']}: intrinsic bias ({r.get('intrinsic_kind')})"
         if not is_number(r.get("estimate")):
-            out.append(f"{what}: not available ({r.get('note') or 'no estimate'}).")
+            out.append(f"{what}: cannot tell ({r.get('note') or 'no estimate'}): void.")
             continue
         n, df = _count(r.get("n_models")), _count(r.get("df"))
+        gate = f"{GATE_LEVEL:.1%} CI [{signed(r['gate_ci_low'])}, {signed(r['gate_ci_high'])}]"
         moved = (
-            "the intervention moved intrinsic bias"
-            if r["ci_low"] > 0 or r["ci_high"] < 0
-            else "no detectable change (the CI includes 0)"
+            f"the intervention moved intrinsic bias (its {gate} excludes 0)"
+            if r.get("status") == MOVED
+            else f"no detectable change (its {gate} includes 0): void"
         )
-        how = (
-            "changes by {} per unit strength"
-            if r["effect"] == "slope on strength"
-            else "differs from the pre-trained model (none) by {}"
+        size = (
+            f", {percent(r['relative'])} of the pre-trained model's {signed(r[INTRINSIC_BEFORE])}"
+            if is_number(r.get("relative"))
+            else ""
         )
+        said = change_text(r, r["estimate"], r["ci_low"], r["ci_high"])
         out.append(
-            f"{what} {how.format(_estimate(r))}, a 95% CI over {n} independent intervened models"
-            f" (one value per intervened model, df = {df}): {moved}."
+            f"{what} {said} (a 95% CI over {n} independent intervened models, one value each,"
+            f" df = {df}){size}: {moved}."
         )
     return out
+
+
+def survival_sentences(survival: pd.DataFrame) -> list[str]:
+    """Did the intervention's effect on intrinsic bias survive fine-tuning?"""
+    out = []
+    for _, r in survival.iterrows():
+        what = f"{r['model']}, {r['method']}: the intervention's effect on intrinsic bias"
+        after = change_text(r, r["after_estimate"], r["after_ci_low"], r["after_ci_high"])
+        before = change_amount(r, r["estimate"], r["ci_low"], r["ci_high"])
+        numbers = (
+            f"measured on the fine-tuned encoders, intrinsic bias ({r['intrinsic_kind']}) {after}"
+            f" (95% CI over {_count(r['after_n_models'])} intervened models, each the mean of"
+            f" its fine-tuned models), against {before} before fine-tuning"
+        )
+        word = r["survival"]
+        if word == NOTHING:
+            out.append(
+                f"{what}: nothing to survive (the intervention had not moved it); {numbers}."
+            )
+        elif word == "cannot tell":
+            out.append(f"{what}: whether it survived fine-tuning cannot be told; {numbers}.")
+        else:
+            verb = "reversed during" if word == "reversed" else word
+            out.append(f"{what} {verb} fine-tuning: {numbers}.")
+    return out
+
+
+def slopes_display(slopes: pd.DataFrame) -> pd.DataFrame:
+    """The rate's slope per level and its change, as a reader sees them."""
+    rows = []
+    for _, r in slopes.iterrows():
+        relative = ""
+        if is_number(r.get("relative")):
+            interval = (
+                f" [{percent(r['relative_ci_low'])}, {percent(r['relative_ci_high'])}]"
+                if is_number(r.get("relative_ci_low"))
+                else " [unbounded]"
+            )
+            relative = f"{percent(r['relative'])}{interval}"
+        rows.append({
+            "model": r["model"], "metric": r["metric"], "method": r["method"],
+            "rate form": r["rate_form"], "quantity": r["quantity"],
+            "level": r["level"] if r["quantity"] == LEVEL else "",
+            "estimate [95% CI]": _estimate(r), "relative change [95% CI]": relative,
+            "intervened models": _count(r.get("n_models")), "df": _count(r.get("df")),
+            "note": r.get("note") or "",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def steed_display(steed: pd.DataFrame) -> pd.DataFrame:
@@ -159,7 +219,14 @@ def _strengthless_text() -> str:
 
 def method_text(n_boot: int, primary_metric: str) -> str:
     return (
-        "Per model and metric the runs form a split plot: the intervention level (method:strength;"
+        "Each intervention method is compared with the rate on its own (its levels and the"
+        f" pre-trained model, {reference_method()}, as a shared control), so a method that did"
+        " not work cannot dilute one that did. The manipulation check gates each comparison: a"
+        " method whose change in intrinsic bias after the intervention (slope on strength, or a"
+        f" difference from {reference_method()}, one value per intervened model) has a"
+        f" {GATE_LEVEL:.1%} CI that includes 0, or no CI, gets 'void' (no verdict); at 99.9% a"
+        " method that did nothing passes in 0.1% of sweeps. Per model, comparison and metric the"
+        " runs form a split plot: the intervention level (method:strength;"
         f" {_strengthless_text()} are one level each) varies between intervened models, the unit of"
         " replication of the intervention (a sweep names each by its intervention_key, a table by"
         f" model, method, strength and intervention_seed, {reference_method()} being one model);"
@@ -189,8 +256,14 @@ def method_text(n_boot: int, primary_metric: str) -> str:
         " extrinsic metric on z-scored intrinsic bias after the intervention and the realised"
         " rate, per model and intrinsic kind and pooled over models with model fixed effects,"
         " standard errors clustered on the intervened model (t with G − 1 df), partial R² per"
-        " term. Cells: means over fine-tuning seeds with 95% t-intervals; plots: means over"
-        " intervened models with 95% t-intervals over them (over seeds where a level has one)."
+        " term. The rate's slope: per intervened model the OLS slope of its rate means on the"
+        " rate form; per level their mean with a t-interval over intervened models (variance"
+        " pooled over the comparison's levels); its change per unit strength by OLS on strength"
+        f" within the method (strengthless methods: the difference from {reference_method()});"
+        " relative changes"
+        " with Fieller's interval. Cells: means over fine-tuning seeds with 95% t-intervals;"
+        " plots: means over intervened models with 95% t-intervals over them (over seeds where a"
+        " level has one)."
     )
 
 
@@ -203,7 +276,23 @@ FOREST_CAPTION = (
 VERDICT_WORDS = (
     "Verdict words: rate / intervention (that factor explains more variance, the CI of the "
     "difference excludes 0 and its Holm-corrected test rejects), inconclusive (the data cannot "
-    "tell), neither (no detectable effect of either)."
+    "tell), neither (no detectable effect of either), void (the comparison's intervention did "
+    "not pass the manipulation check: no verdict). Manipulation: the check's status of the "
+    "comparison's method (moved / not moved / cannot tell / not measured)."
+)
+SLOPES_TEXT = (
+    "How steeply each metric follows the co-occurrence rate (its slope on the metric's rate "
+    "form, per intervened model), at each intervention level, and how much the intervention "
+    "changes that slope per unit strength (strengthless methods: the difference from {reference}), "
+    "with 95% CIs over intervened models; the relative change is at the method's largest "
+    "strength, against the slope at strength 0 (Fieller's interval). An intervention that "
+    "changes amplification shows here even where its main effect averages to 0."
+)
+GATE_TEXT = (
+    "Intrinsic bias after the intervention, one value per intervened model; a method passes "
+    "(and its comparison gets a verdict) when the {level} CI of its change excludes 0. After "
+    "fine-tuning: the same measure on the fine-tuned encoders (mean over each intervened model's "
+    "fine-tuned models), to see whether the effect survived."
 )
 DOSE_TEXT = (
     "Slope of each metric on the intervention strength within each method, over one value per "
@@ -218,7 +307,8 @@ STEED_TEXT = (
 )
 FILES_TEXT = (
     "{n} cells; all statistics in cells.csv, all runs in trials.csv; every effect with all its "
-    "columns in effects.csv, dose_response.csv, manipulation_check.csv and steed.csv."
+    "columns in effects.csv, dose_response.csv, slopes.csv, manipulation_check.csv, "
+    "survival.csv and steed.csv."
 )
 
 
@@ -227,7 +317,8 @@ def lead_text(analysis: Analysis) -> str:
     intervention's effect on the primary metric."""
     primary = analysis.primary_metric
     said = interaction_sentences(analysis.adaptation, analysis.effects, primary)
-    return " ".join([headline(analysis.effects, primary), *said])
+    lead = headline(analysis.effects, primary, analysis.check, analysis.slopes)
+    return " ".join([lead, *said])
 
 
 def report_blocks(
@@ -237,6 +328,7 @@ def report_blocks(
     plots: list[Path],
     cells: pd.DataFrame,
     coverage: str,
+    slope_figure: Path | None = None,
 ) -> Blocks:
     """The whole report, as blocks for `render` (no figures: forest None and no plots)."""
     effects, primary = analysis.effects, analysis.primary_metric
@@ -259,8 +351,14 @@ def report_blocks(
         ("p", DOSE_TEXT.format(strengthless=_strengthless_text())),
         ("table", dose_display(analysis.dose)),
         ("ul", persistence_sentences(data.trials)),
+        ("h2", "The rate's slope per intervention level"),
+        ("p", SLOPES_TEXT.format(reference=reference_method())),
+        ("table", slopes_display(analysis.slopes)),
+        *([("img", slope_figure)] if slope_figure is not None else []),
         ("h2", "Manipulation check"),
+        ("p", GATE_TEXT.format(level=f"{GATE_LEVEL:.1%}")),
         ("ul", check_sentences(analysis.check) or ["no intrinsic bias measured: no check"]),
+        *([("ul", survival_sentences(analysis.survival))] if len(analysis.survival) else []),
         ("h2", "Steed's regression"),
         ("p", STEED_TEXT),
         ("table", steed_display(analysis.steed)),

@@ -33,10 +33,18 @@ def forest_order(effects: pd.DataFrame, primary_metric: str) -> pd.DataFrame:
     )
 
 
-def _row_label(row: pd.Series, several_models: bool) -> str:
+def _row_label(row: pd.Series, several_models: bool, several_comparisons: bool) -> str:
     if "label" in row and isinstance(row["label"], str):
         return row["label"]
-    return f"{row['model']} · {row['metric']}" if several_models else str(row["metric"])
+    label = f"{row['model']} · {row['metric']}" if several_models else str(row["metric"])
+    return f"{label} ({row['comparison']})" if several_comparisons else label
+
+
+def several_comparisons(effects: pd.DataFrame) -> bool:
+    """Whether some model has more than one comparison (rows then name theirs)."""
+    if "comparison" not in effects.columns or effects.empty:
+        return False
+    return bool((effects.groupby("model")["comparison"].nunique() > 1).any())
 
 
 def _point(ax, y: float, x: float, lo: float, hi: float, colour: str, hollow: bool) -> None:
@@ -89,7 +97,8 @@ def forest_figure(
                     fontsize=7, color="grey")  # fmt: skip
     if first.any() and not first.all():
         ax.axhline(first.sum() - 0.5, color="grey", lw=0.8, ls="--")
-    labels = [_row_label(r, several) for _, r in rows.iterrows()]
+    named = several_comparisons(rows)
+    labels = [_row_label(r, several, named) for _, r in rows.iterrows()]
     ax.set_yticks(range(n), labels, fontsize=8)
     for tick, is_primary in zip(ax.get_yticklabels(), first, strict=True):
         tick.set_fontweight("bold" if is_primary else "normal")
@@ -116,19 +125,18 @@ def forest_figure(
 
 
 def compare_rows(effects_by_sweep: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Effects of several sweeps as forest rows, grouped by (model, metric), one per sweep."""
+    """Effects of several sweeps as forest rows, grouped by (model, comparison, metric), one per
+    sweep."""
     frames = [e.assign(sweep=name) for name, e in effects_by_sweep.items() if len(e)]
     if not frames:
         return pd.DataFrame(columns=["model", "metric", "sweep", "label"])
     both = pd.concat(frames, ignore_index=True)
     order = {name: i for i, name in enumerate(effects_by_sweep)}
-    pairs = list(dict.fromkeys(zip(both["model"], both["metric"], strict=True)))
-    both["_pair"] = [pairs.index(p) for p in zip(both["model"], both["metric"], strict=True)]
+    keys = list(zip(both["model"], both.get("comparison", ""), both["metric"], strict=True))
+    pairs = list(dict.fromkeys(keys))
+    both["_pair"] = [pairs.index(k) for k in keys]
     both["_sweep"] = both["sweep"].map(order)
     both = both.sort_values(["_pair", "_sweep"], kind="stable").drop(columns=["_pair", "_sweep"])
-    several = both["model"].nunique() > 1
-    both["label"] = [
-        f"{s}: {m} · {x}" if several else f"{s}: {x}"
-        for s, m, x in zip(both["sweep"], both["model"], both["metric"], strict=True)
-    ]
+    several, named = both["model"].nunique() > 1, several_comparisons(both)
+    both["label"] = [f"{r['sweep']}: {_row_label(r, several, named)}" for _, r in both.iterrows()]
     return both.reset_index(drop=True)

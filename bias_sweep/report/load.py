@@ -19,11 +19,13 @@ from bias_sweep.config import read_saved
 from bias_sweep.errors import UserError
 from bias_sweep.metrics import (
     EVAL_SET_SEPARATOR,
+    INTRINSIC_FINETUNED,
     default_eval_set_metrics,
     default_report_metrics,
     known_metric,
     known_metrics,
 )
+from bias_sweep.report.downstream import with_downstream_rate
 from bias_sweep.sweep.grid import USUAL_AXES, PointConfigs, expand_grid, point_columns
 from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE, SweepFolder
 from bias_sweep.sweep.results import load_trials
@@ -84,6 +86,7 @@ def load_sweep(sweep_path: Path) -> SweepData:
         trials[col] = trials[col].astype(float)
     if "intrinsic_kind" not in trials.columns:
         trials["intrinsic_kind"] = pd.Series(dtype=object)
+    trials, notes = with_downstream_rate(trials)
     sort_cols = [c for c in (*CELL_KEYS, "seed", "trial_key") if c in trials.columns]
     trials = trials.sort_values(sort_cols, kind="stable").reset_index(drop=True)
 
@@ -109,7 +112,9 @@ def load_sweep(sweep_path: Path) -> SweepData:
         merged = left.merge(right, on=keys, how="left")
         done = int(merged["_found"].fillna(False).astype(bool).sum())
         outside = len(right) - done
-    return SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
+    data = SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
+    data.notes = [*data.notes, *notes]
+    return data
 
 
 def metric_columns(trials: pd.DataFrame) -> list[str]:
@@ -133,11 +138,15 @@ def default_metrics(trials: pd.DataFrame, source: str = "sweep") -> list[str]:
         and str(c).split(EVAL_SET_SEPARATOR, 1)[0] in default_eval_set_metrics()
         and trials[c].notna().any()
     ]
+    # Intrinsic bias after fine-tuning, where the trials measured it (older ones did not).
+    finetuned = [
+        c for c in (INTRINSIC_FINETUNED,) if c in trials.columns and trials[c].notna().any()
+    ]
     if source == "sweep":
-        return [*default_report_metrics(), *eval_sets]
+        return [*default_report_metrics(), *finetuned, *eval_sets]
     present = metric_columns(trials)
     found = [m for m in default_report_metrics() if m in present]
-    return [*found, *eval_sets] if found else [m for m in present if known_metric(m)]
+    return [*found, *finetuned, *eval_sets] if found else [m for m in present if known_metric(m)]
 
 
 def checked_metrics(

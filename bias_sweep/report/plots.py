@@ -274,3 +274,54 @@ def scatter_figure(
         fig.colorbar(mappable, ax=axes, label=RATE_LABEL, shrink=0.8)
     fig.suptitle("Extrinsic vs intrinsic bias after the intervention (colour: rate)", fontsize=10)
     return save_figure(fig, path, "intrinsic vs extrinsic", axes)
+
+
+def slopes_figure(slopes: pd.DataFrame, path: Path) -> FigureRecord:
+    """The rate's slope against the intervention strength: one panel per (model, metric), one
+    line per method (its levels' mean slopes with 95% CIs over intervened models); strengthless
+    methods (none, random-init) are points at strength 0. Each panel's title states each
+    method's relative change at its largest strength."""
+    levels = slopes[slopes["quantity"] == "slope at level"] if len(slopes) else slopes
+    panels = list(dict.fromkeys(zip(levels["model"], levels["metric"], strict=True))) if len(
+        levels
+    ) else [("(no model)", "(no metric)")]  # fmt: skip
+    fig, axes = _panels(len(panels), 3, 4.4, 3.4)
+    cmap = matplotlib.colormaps["tab10"]
+    for ax, (model, metric) in zip(axes, panels, strict=True):
+        ax.set_title(f"{model}: {metric}", fontsize=9)
+        ax.set_xlabel("intervention strength", fontsize=8)
+        d = (
+            levels[(levels["model"] == model) & (levels["metric"] == metric)]
+            if len(levels)
+            else levels
+        )
+        form = d["rate_form"].iloc[0] if len(d) else "r"
+        ax.set_ylabel(f"rate's slope (per unit of {form})", fontsize=8)
+        if d.empty:
+            _empty(ax, "no slopes (no finished trials, or no rate form)")
+            continue
+        notes = []
+        for k, (method, m) in enumerate(d.groupby("method", sort=True)):
+            m = m.sort_values("strength")
+            colour = cmap(k % 10)
+            lo, hi = m["ci_low"].to_numpy(float), m["ci_high"].to_numpy(float)
+            err = np.abs(np.vstack([m["estimate"] - lo, hi - m["estimate"]]))
+            ax.errorbar(m["strength"], m["estimate"], yerr=np.nan_to_num(err), marker="o", ms=4,
+                        capsize=3, color=colour, label=method)  # fmt: skip
+            change = slopes[(slopes["model"] == model) & (slopes["metric"] == metric)
+                            & (slopes["method"] == method) & slopes["relative"].notna()
+                            & (slopes["quantity"] != "slope at level")]  # fmt: skip
+            if len(change):
+                c = change.iloc[0]
+                interval = (
+                    f" [{100 * c['relative_ci_low']:+.0f}%, {100 * c['relative_ci_high']:+.0f}%]"
+                    if np.isfinite(c["relative_ci_low"]) else " [unbounded]"
+                )  # fmt: skip
+                notes.append(f"{method}: {100 * c['relative']:+.0f}%{interval}")
+        ax.axhline(0, color="black", lw=0.6)
+        ax.legend(fontsize=7, loc="best")
+        if notes:  # each method's relative change, under the panel's title
+            ax.set_title(f"{model}: {metric}\n{'; '.join(notes)}", fontsize=9)
+    fig.suptitle("The rate's slope per intervention level (95% CIs over intervened models)",
+                 fontsize=10)  # fmt: skip
+    return save_figure(fig, path, "the rate's slope against strength", axes)

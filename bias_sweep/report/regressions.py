@@ -52,6 +52,8 @@ def _ols_rows(units: pd.DataFrame) -> list[dict]:
         row = {"method": method, "n_models": len(d), "df": np.nan, "note": ""}
         if method in strengthless():
             row.update(_contrast(units, method))
+        elif d["strength"].nunique() < 2 and reference_method() in set(units["method"]):
+            row.update(_contrast(units, d["level"].iloc[0]))  # one strength: against none
         elif d["strength"].nunique() < 2:
             row.update(effect="slope on strength", note="one strength")
         elif len(d) < 3:
@@ -62,14 +64,17 @@ def _ols_rows(units: pd.DataFrame) -> list[dict]:
             fit = sm.OLS(d["y"].to_numpy(), sm.add_constant(d["strength"].to_numpy())).fit()
             lo, hi = fit.conf_int(1 - CI)[1]  # y ~ strength
             row.update(effect="slope on strength", estimate=fit.params[1], ci_low=lo)
-            row.update(ci_high=hi, p=fit.pvalues[1], df=fit.df_resid)
+            row.update(ci_high=hi, p=fit.pvalues[1], df=fit.df_resid, se=fit.bse[1])
         rows.append(row)
     return rows
 
 
-def _contrast(units: pd.DataFrame, method: str) -> dict:
+def _contrast(units: pd.DataFrame, level: str) -> dict:
+    """The difference of one level from the reference method (`none`), the between-model
+    variance pooled over all levels of the model."""
     reference = reference_method()
-    row = {"effect": f"difference from {reference}"}
+    whole = level in strengthless()
+    row = {"effect": f"difference from {reference}" if whole else f"{level} - {reference}"}
     if reference not in set(units["method"]):
         return {**row, "note": f"no `{reference}` run to compare with"}
     df_between = len(units) - units["level"].nunique()
@@ -78,10 +83,10 @@ def _contrast(units: pd.DataFrame, method: str) -> dict:
     # y ~ C(level, Treatment(reference)): the level means, the reference level dropped
     dummies = pd.get_dummies(units["level"], dtype=float).drop(columns=reference)
     fit = sm.OLS(units["y"].to_numpy(), sm.add_constant(dummies.to_numpy())).fit()
-    i = 1 + list(dummies.columns).index(method)
+    i = 1 + list(dummies.columns).index(level)
     lo, hi = fit.conf_int(1 - CI)[i]
     return {**row, "estimate": fit.params[i], "ci_low": lo, "ci_high": hi,
-            "p": fit.pvalues[i], "df": fit.df_resid}  # fmt: skip
+            "p": fit.pvalues[i], "df": fit.df_resid, "se": fit.bse[i]}  # fmt: skip
 
 
 def dose_response(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
@@ -96,22 +101,22 @@ def dose_response(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     return _tidy(pd.DataFrame(rows), ["model", "metric", "method"])
 
 
-def manipulation_check(runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Did the intervention move intrinsic bias? intrinsic_after on strength per method, one
-    value per intervened model (df = n_models - 2); `moved` when the CI excludes 0."""
-    if INTRINSIC_AFTER not in runs.columns or runs[INTRINSIC_AFTER].isna().all():
-        return _tidy(pd.DataFrame(), ["model", "method"]), f"no {INTRINSIC_AFTER}: check skipped"
+def manipulation_check(
+    runs: pd.DataFrame, column: str = INTRINSIC_AFTER
+) -> tuple[pd.DataFrame, str]:
+    """Did the intervention move intrinsic bias? The column (intrinsic bias after the
+    intervention, or after fine-tuning) on strength per method, one value per intervened model
+    (df = n_models - 2), with its 95% CI and standard error; `gate.py` decides."""
+    if column not in runs.columns or runs[column].isna().all():
+        return _tidy(pd.DataFrame(), ["model", "method"]), f"no {column}: check skipped"
     rows = []
-    for model, units in model_means(runs, INTRINSIC_AFTER).groupby("model", sort=True):
+    for model, units in model_means(runs, column).groupby("model", sort=True):
         rows += [{"model": model, **r} for r in _ols_rows(units)]
-    table = _tidy(pd.DataFrame(rows), ["model", "method"])
-    moved = (table["ci_low"] > 0) | (table["ci_high"] < 0)
-    table["moved"] = moved.astype("boolean").mask(table["ci_low"].isna())
-    return table, ""
+    return _tidy(pd.DataFrame(rows), ["model", "method"]), ""
 
 
 def _tidy(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    cols = [*keys, "effect", "estimate", "ci_low", "ci_high", "p", "n_models", "df", "note"]
+    cols = [*keys, "effect", "estimate", "ci_low", "ci_high", "p", "se", "n_models", "df", "note"]
     for col in cols:
         if col not in table:
             table[col] = np.nan

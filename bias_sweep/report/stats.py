@@ -1,7 +1,14 @@
 """Variance shares of the rate and the intervention, their CIs and tests, over a tidy run table.
 
 One row per fine-tuning run in (`model, method, strength, intervention_seed, rate, seed`, one
-column per metric), one row per (model, metric) out. No plotting, no files, no wording.
+column per metric), one row per (model, comparison, metric) out. No plotting, no files, no wording.
+
+COMPARISONS. Each intervention method is compared with the rate on its own: its levels plus the
+pre-trained model (`none`, a shared control where the sweep has it). Methods differ in whether
+they worked (the manipulation check gates each one, `gate.py`) and in direction (cda removes
+bias, skew adds it), so pooling them into one intervention factor would let a method that did
+nothing dilute one that did. A sweep of one method is one comparison of all its runs: the same
+numbers as a single pooled analysis.
 
 The design is a split plot. The intervention level l (`method:strength`; `none` and
 `random-init` are one level each) varies between intervened models c (the unit of replication:
@@ -57,6 +64,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from bias_sweep.interventions import reference_method
 from bias_sweep.metrics import INTRINSIC_AFTER, OTHER, SIGNED, UNSIGNED, metric_base, metric_kinds
 from bias_sweep.report.bootstrap import bootstrap
 from bias_sweep.report.splitplot import (
@@ -239,6 +247,20 @@ def holm(p: pd.Series | np.ndarray) -> np.ndarray:
     return out
 
 
+def comparisons(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The runs of each intervention method with the pre-trained model (`none`) as a shared
+    control: one comparison per method, each judged on its own (and gated by its own
+    manipulation check). A sweep of one method is one comparison of all its runs; a sweep of
+    `none` alone is one comparison named `none`."""
+    reference = reference_method()
+    methods = runs["method"].astype(str)
+    present = set(methods)
+    names = sorted(present - {reference})
+    if len(present) == 1:
+        return [(names[0] if names else reference, runs)]
+    return [(name, runs[methods.isin([name, reference])]) for name in names]
+
+
 def effects_table(
     runs: pd.DataFrame,
     metrics: Sequence[str],
@@ -247,28 +269,33 @@ def effects_table(
     n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """One row per (model, metric): shares with CIs, tests, Holm-adjusted p-values.
+    """One row per (model, comparison, metric): shares with CIs, tests, Holm-adjusted p-values.
+    A comparison is one intervention method against the rate (`comparisons`).
 
     Holm families, per model: the rate and intervention tests of the primary metric together
-    (the headline claims one of two factors); the rate and intervention tests of all other
-    metrics together; the interaction tests of all metrics. `p_*_holm` are the adjusted values
-    that the verdict uses.
+    (the headline claims one of two factors), over all comparisons; the rate and intervention
+    tests of all other metrics together; the interaction tests of all metrics. `p_*_holm` are
+    the adjusted values that the verdict uses.
     """
     missing = [c for c in REQUIRED if c not in runs.columns]
     if missing:
         raise KeyError(f"run table lacks column {missing[0]!r}")
     rows = []
     for model, d in with_design_labels(runs).groupby("model", sort=True):
-        for metric in metrics:
-            if metric not in d.columns:
-                rows.append({"model": model, "metric": metric, "note": "no such column"})
-                continue
-            # one stream per (model, metric): a result does not depend on what else is analysed
-            key = zlib.crc32(f"{model}\0{metric}".encode())
-            rng = np.random.default_rng([seed, key])
-            row = analyse_metric(d, metric, metric_kind(metric, kinds), n_boot, rng)
-            rows.append({"model": model, **row})
-    table = pd.DataFrame(rows, columns=None if rows else ["model", "metric", "note"])
+        for comparison, runs_c in comparisons(d):
+            for metric in metrics:
+                base = {"model": model, "comparison": comparison, "metric": metric}
+                if metric not in d.columns:
+                    rows.append({**base, "note": "no such column"})
+                    continue
+                # One stream per (model, metric), the same for each comparison: a result does
+                # not depend on what else is analysed (nor on the other methods of the sweep).
+                key = zlib.crc32(f"{model}\0{metric}".encode())
+                rng = np.random.default_rng([seed, key])
+                row = analyse_metric(runs_c, metric, metric_kind(metric, kinds), n_boot, rng)
+                rows.append({**base, **row})
+    columns = None if rows else ["model", "comparison", "metric", "note"]
+    table = pd.DataFrame(rows, columns=columns)
     for col in ("p_rate", "p_intervention", "p_interaction"):
         if col not in table:
             table[col] = np.nan

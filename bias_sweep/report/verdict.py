@@ -1,6 +1,9 @@
-"""Numbers into words: the verdict of each (model, metric) and the sentences a reader sees.
+"""Numbers into words: the verdict of each (model, comparison, metric) and its sentences.
 
-The verdict is one of `rate`, `intervention`, `inconclusive`, `neither`:
+The verdict is one of `rate`, `intervention`, `inconclusive`, `neither`, `void`:
+  * `void`: the comparison's intervention method did not pass the manipulation check (its
+    intervened models' intrinsic bias did not differ detectably from its control, or could not
+    be shown to; `gate.py`): no verdict, whatever the variance shares say. Otherwise:
   * a factor is claimed (rate / intervention) only if the 95% CI of share_rate -
     share_intervention excludes 0 on its side AND its own test rejects at ALPHA after Holm
     over the two factors (for non-primary metrics, over both factors of all non-primary
@@ -28,11 +31,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bias_sweep.schema import ReportConfig
+from bias_sweep.report.gate import VOIDING, comparison_status, comparison_statuses
 
 ALPHA = 0.05
 LARGE_INTERACTION = 0.25  # share of the interaction / the larger main share (see the docstring)
-VERDICTS = ("rate", "intervention", "inconclusive", "neither")
+VERDICTS = ("rate", "intervention", "inconclusive", "neither", "void")
 
 
 def is_number(x: object) -> bool:
@@ -91,10 +94,19 @@ def interaction_large(row: pd.Series, alpha: float = ALPHA) -> bool:
     return bool(is_number(inter) and inter >= LARGE_INTERACTION * main)
 
 
-def add_verdicts(effects: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
-    """The effects table with `verdict`, `interaction_matters` and `interaction_large`."""
+def add_verdicts(
+    effects: pd.DataFrame, alpha: float = ALPHA, gate: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The effects table with `manipulation` (the gate's status of the comparison's method;
+    `not measured` without a gate table), `verdict` (`void` where the gate failed),
+    `interaction_matters` and `interaction_large`."""
     out = effects.copy()
-    out["verdict"] = [verdict_word(r, alpha) for _, r in out.iterrows()]
+    keys = zip(out["model"], out.get("comparison", pd.Series("", index=out.index)), strict=True)
+    statuses = comparison_statuses(gate)
+    out["manipulation"] = [comparison_status(statuses, m, c) for m, c in keys]
+    words = [verdict_word(r, alpha) for _, r in out.iterrows()]
+    void = out["manipulation"].isin(VOIDING).to_numpy()
+    out["verdict"] = np.where(void, "void", np.asarray(words, dtype=object))
     out["interaction_matters"] = [interaction_matters(r, alpha) for _, r in out.iterrows()]
     out["interaction_large"] = [interaction_large(r, alpha) for _, r in out.iterrows()]
     return out
@@ -166,22 +178,33 @@ def interaction_sentence(row: pd.Series) -> str:
     )
 
 
-def _lead(row: pd.Series) -> str:
-    word = row.get("verdict") or verdict_word(row)
-    return {
-        "rate": "the co-occurrence rate matters more than the intervention",
-        "intervention": "the intervention matters more than the co-occurrence rate",
-        "neither": "neither the rate nor the intervention has a detectable effect",
-        "inconclusive": "the data cannot tell whether the rate or the intervention matters more",
-    }[word]
+LEADS = {
+    "rate": "the co-occurrence rate matters more than the intervention",
+    "intervention": "the intervention matters more than the co-occurrence rate",
+    "neither": "neither the rate nor the intervention has a detectable effect",
+    "inconclusive": "the data cannot tell whether the rate or the intervention matters more",
+    "void": "no verdict (void: the intervention did not pass the manipulation check)",
+}
 
 
-def metric_sentence(row: pd.Series) -> str:
+def lead(row: pd.Series) -> str:
+    return LEADS[row.get("verdict") or verdict_word(row)]
+
+
+def row_name(row: pd.Series, with_comparison: bool = False) -> str:
+    """'tiny-bert, tpr_gap', with '(cda)' where a model has several comparisons."""
+    comparison = row.get("comparison")
+    named = with_comparison and isinstance(comparison, str) and comparison
+    return f"{row['model']}, {row['metric']}" + (f" ({comparison})" if named else "")
+
+
+def metric_sentence(row: pd.Series, with_comparison: bool = False) -> str:
     """One metric's verdict with its numbers, then the caveats that apply."""
+    name = row_name(row, with_comparison)
     if not is_number(row.get("n_runs")) or not row.get("n_runs"):
-        return f"{row['model']}, {row['metric']}: no runs to analyse ({row.get('note', '')})."
+        return f"{name}: no runs to analyse ({row.get('note', '')})."
     text = (
-        f"{row['model']}, {row['metric']}: {_lead(row)}; {shares_text(row)}; "
+        f"{name}: {lead(row)}; {shares_text(row)}; "
         f"{p_text('p(rate)', p_value(row, 'p_rate'))}, "
         + (
             p_text("p(intervention)", p_value(row, "p_intervention"))
@@ -195,28 +218,6 @@ def metric_sentence(row: pd.Series) -> str:
     if notes:
         extra.append(f"Note: {'; '.join(notes)}.")
     return " ".join([text, *[e for e in extra if e]])
-
-
-def headline(effects: pd.DataFrame, primary_metric: str = ReportConfig.primary_metric) -> str:
-    """The first sentence of the report: the answer for the primary metric, per model, with
-    its CI and the number of independent intervened models behind it."""
-    rows = effects[effects["metric"] == primary_metric]
-    if rows.empty:
-        return f"No results for the primary metric {primary_metric}."
-    parts = []
-    for _, row in rows.iterrows():
-        if not is_number(row.get("n_runs")) or not row.get("n_runs"):
-            parts.append(f"For {primary_metric} on {row['model']} there are no runs to analyse.")
-            continue
-        n_models, n_runs = int(row["n_intervened_models"]), int(row["n_runs"])
-        parts.append(
-            f"For {primary_metric} on {row['model']}, {_lead(row)}: {shares_text(row)}; 95% CIs "
-            f"over {n_models} independent intervened models ({n_runs} fine-tuning runs)."
-        )
-        # caveats that change the answer; a small interaction is said in the detail only
-        large = interaction_sentence(row) if interaction_large(row) else ""
-        parts += [s for s in (unidentifiable_sentence(row), large) if s]
-    return " ".join(parts)
 
 
 def summary_effects(effects: pd.DataFrame) -> list[dict]:
@@ -237,8 +238,9 @@ def summary_effects(effects: pd.DataFrame) -> list[dict]:
     out = []
     for _, row in effects.iterrows():
         entry = {
-            "model": row["model"], "metric": row["metric"],
-            "verdict": row.get("verdict") or verdict_word(row),
+            "model": row["model"], "comparison": text(row.get("comparison")),
+            "metric": row["metric"], "verdict": row.get("verdict") or verdict_word(row),
+            "manipulation": text(row.get("manipulation")),
         }  # fmt: skip
         for name in shares:
             key = f"share_{name}"

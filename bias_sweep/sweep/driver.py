@@ -39,7 +39,10 @@ from bias_sweep.sweep.local_ray import start_local_ray
 from bias_sweep.sweep.plan import Plan, describe_plan, make_plan, prepare_new, trial_order
 from bias_sweep.sweep.progress import Progress, ProgressCallback
 from bias_sweep.sweep.results import rebuild_table
-from bias_sweep.tracking import OFFLINE_NOTICE, effective_mode, newest_offline_runs
+from bias_sweep.sweep.stale_ray import clear_mark, new_mark, record_mark, stop_stale
+from bias_sweep.sweep.status import driver_running
+from bias_sweep.sweep.wandb_runs import wandb_instance
+from bias_sweep.tracking import newest_offline_runs, resolved_mode
 
 if TYPE_CHECKING:
     from bias_sweep.sweep.trainable import AttemptHooks  # imports torch: only in the workers
@@ -65,6 +68,11 @@ def _in_worker(config: dict[str, Any], sweep: dict[str, Any], hooks: Any) -> Non
     from bias_sweep.sweep.trainable import trainable
 
     trainable(config, sweep, hooks)
+
+
+def _import_trainable() -> None:
+    """Ray's setup hook in every worker of the sweep."""
+    import bias_sweep.sweep.trainable  # noqa: F401
 
 
 class _DeliverEarlySignal(tune.Callback):
@@ -114,9 +122,13 @@ def _start_ray(address: str | None) -> bool:
     address = address or os.environ.get("RAY_ADDRESS")
     common = {"log_to_driver": False, "logging_level": "ERROR", "configure_logging": True}
     if address:
-        ray.init(address=address, **common)
+        ray.init(address=address, **common)  # a Ray job's own runtime_env stays as submitted
     else:
-        start_local_ray(**common)  # every server on loopback, no dashboard
+        # Each worker imports the trainable (torch, transformers) as it starts, while Tune sets
+        # up, not when its first trial begins: 6 s less start-up at 200 trials on 2 cores
+        # (benchmarks/bookkeeping.py). Every server on loopback, no dashboard.
+        hook = {"worker_process_setup_hook": _import_trainable}
+        start_local_ray(runtime_env=hook, **common)
     return True
 
 
@@ -143,7 +155,7 @@ def check_resources(conf: DictConfig) -> None:
     )
 
 
-def _tuner(plan: Plan, progress: Progress, hooks: AttemptHooks | None) -> tune.Tuner:
+def _tuner(plan: Plan, progress: Progress, hooks: AttemptHooks | None, instance: str) -> tune.Tuner:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # A failed attempt is one line from ProgressCallback (its traceback is in the trial's
     # error.txt), not Tune's multi-line dump.
@@ -160,6 +172,7 @@ def _tuner(plan: Plan, progress: Progress, hooks: AttemptHooks | None) -> tune.T
         "path": str(plan.folder.root),
         "cpu": res.cpu,
         "points": {key: point_of[key] for key in order},
+        "wandb_instance": instance,
     }
     fn = tune.with_resources(
         tune.with_parameters(_in_worker, sweep=sweep, hooks=hooks), {"cpu": res.cpu, "gpu": res.gpu}
@@ -219,8 +232,9 @@ def run_sweep(
 def resume_sweep(
     folder: SweepFolder, *, address: str | None = None, hooks: AttemptHooks | None = None
 ) -> int:
-    """`bias-sweep resume`: continue a stopped, killed or partly failed sweep."""
-    return _drive(make_plan(read_saved(folder.sweep_file)), address, hooks, fresh=False)
+    """`bias-sweep resume`: continue a stopped, killed or partly failed sweep, in the folder it
+    is in now (a moved or copied sweep works where it is, whatever its sweep.storage says)."""
+    return _drive(make_plan(read_saved(folder.sweep_file), folder), address, hooks, fresh=False)
 
 
 def _drive(
@@ -234,12 +248,19 @@ def _drive(
     stop_signals = (signal.SIGTERM, signal.SIGUSR1)
     previous = {s: signal.signal(s, _on_terminate) for s in stop_signals}
     started_ray = False
+    mark = None
     try:
+        if plan.folder.exists and not driver_running(plan.folder):
+            _stop_stale(plan.folder)
+        if not (address or os.environ.get("RAY_ADDRESS")):
+            mark = new_mark()
         started_ray = _start_ray(address)
         # ray.init sets its own SIGTERM handler (exit at once): a preemption must stop us cleanly.
         signal.signal(signal.SIGTERM, _on_terminate)
         check_resources(conf)
         with _driver_lock(plan.folder, conf.sweep.name):
+            if mark is not None and started_ray:
+                record_mark(plan.folder, mark)
             if fresh and overwrite:
                 for sub in plan.folder.outputs:
                     shutil.rmtree(sub, ignore_errors=True)
@@ -247,26 +268,37 @@ def _drive(
                 plan = make_plan(conf)
                 plan.data_checks, plan.eval_sets = checked.data_checks, checked.eval_sets
             OmegaConf.save(conf, plan.folder.sweep_file)
-            return _execute(plan, hooks)
+            # A new W&B id for a new sweep or one started over: never the old runs' ids.
+            instance = wandb_instance(plan.folder, renew=fresh)
+            return _execute(plan, hooks, instance)
     finally:
         if started_ray:
             ray.shutdown()
+        clear_mark()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def _execute(plan: Plan, hooks: AttemptHooks | None) -> int:
+def _stop_stale(folder: SweepFolder) -> None:
+    pids = stop_stale(folder)
+    if pids:
+        print(
+            f"[bias-sweep] stopped {len(pids)} Ray processes that a killed driver of this sweep"
+            f" left running (pids {', '.join(map(str, pids))})",
+            flush=True,
+        )
+
+
+def _execute(plan: Plan, hooks: AttemptHooks | None, instance: str) -> int:
     conf = plan.conf
-    mode = effective_mode(conf.tracking.mode)
-    if conf.tracking.mode == "online" and mode == "offline":
-        print(OFFLINE_NOTICE.format(name=conf.sweep.name), flush=True)
+    mode = resolved_mode(conf.tracking.mode)
     for line in describe_plan(plan):
         print(line, flush=True)
     progress = Progress(plan)
     remaining = len(plan.keys) - len(plan.done)
     errored: set[str] = set()
     if remaining and not _interrupted:
-        tuner = _tuner(plan, progress, hooks)
+        tuner = _tuner(plan, progress, hooks, instance)
         try:
             grid = tuner.fit()
         except Exception:

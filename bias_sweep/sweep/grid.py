@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bias_sweep import adaptation
-from bias_sweep.config import grid_axes, typed
+from bias_sweep.config import from_typed_dict, grid_axes
 from bias_sweep.identity import to_dict
 from bias_sweep.interventions import effective
 from bias_sweep.schema import Config
@@ -107,10 +107,14 @@ class PointConfigs:
             train[key] = adaptation.effective(train["adaptation"], key, train[key])
         return d
 
+    def config(self, point: dict[str, Any]) -> Config:
+        """The point's config, typed by the schema (what a trial runs with)."""
+        return from_typed_dict(self(point))
+
 
 def point_config(conf: DictConfig, point: dict[str, Any]) -> Config:
     """The config of one grid point, typed by the schema (what a trial runs with)."""
-    return typed(PointConfigs(conf)(point))
+    return PointConfigs(conf).config(point)
 
 
 def axis_columns(point: dict[str, Any]) -> dict[str, Any]:

@@ -4,19 +4,26 @@ The only module that knows them. A sweep folder (`<sweep.storage>/<sweep.name>/`
 
     sweep.yaml               the resolved sweep config (grid included); its presence: the sweep exists
     trials/<key>/            one folder per grid point (key: `identity.trial_key`):
-        result.json              written last and atomically: its presence means the trial is done
+        result.json              written last and atomically: the trial is done when it holds a
+                                 valid result (`results.read_result` checks it on every read)
+        result.json.damaged-<ns> a result.json that failed that check, kept aside; the trial reruns
         predictions.parquet      the evaluation rows and scores (text, cf_text, label, group,
                                  score, pred, cf_score)
         predictions@<set>.parquet   the same for each external eval set (`eval.sets`)
+        train.parquet            the rows fine-tuned on (row_id, text as trained on, label,
+                                 group, swapped): an audit of the realised rates and scrubbing
         state.json               attempts, status, where it runs
         error.txt                the last failed attempt's error (first line) and traceback
-    results.parquet          one row per finished trial, rebuilt from trials/ if lost or stale
+    results.parquet          one row per finished trial, derived: rebuilt from trials/ when loaded
+    per_class.parquet        multi-class sweeps: one row per finished trial and class, beside it
     artifacts/interventions/ the shared intervened models (`store.ArtifactStore`)
     tune/run-NNN/            one Ray Tune experiment per `run`/`resume`: epoch checkpoints
     wandb/                   offline W&B runs (wandb's own folder under the sweep folder)
+    wandb_instance           this instance's W&B id, renewed by `run --overwrite`
     launch.json, launch/, logs/   how and where it was launched (Slurm, Ray Jobs)
     report/                  the default output folder of `bias-sweep report`
     .driver.lock, driver.json     the running driver's lock and who holds it
+    ray.json                 the mark of the last embedded Ray, to find what a killed driver left
 """
 
 from __future__ import annotations
@@ -30,11 +37,14 @@ from bias_sweep.schema import SweepSection
 
 SWEEP_FILE = "sweep.yaml"
 RESULT_FILE = "result.json"
+DAMAGED_RESULT = RESULT_FILE + ".damaged-"  # + a time stamp: a damaged result.json, kept aside
 PREDICTIONS_FILE = "predictions.parquet"
+TRAIN_FILE = "train.parquet"
 STATE_FILE = "state.json"
 ERROR_FILE = "error.txt"
 CHECKPOINT_FILE = "state.pt"  # the training state inside each Tune checkpoint folder
 TABLE_FILE = "results.parquet"
+PER_CLASS_FILE = "per_class.parquet"
 LAUNCH_FILE = "launch.json"
 DEFAULT_STORAGE = SweepSection.storage  # relative: under the current folder
 
@@ -57,15 +67,18 @@ class SweepFolder:
         self.sweep_file = self.root / SWEEP_FILE
         self.trials = self.root / "trials"
         self.table = self.root / TABLE_FILE
+        self.per_class_table = self.root / PER_CLASS_FILE
         self.interventions = self.root / "artifacts" / "interventions"
         self.tune = self.root / "tune"
         self.wandb = self.root / "wandb"  # wandb's own folder: `wandb.init(dir=root)` writes here
+        self.wandb_instance = self.root / "wandb_instance"  # the id W&B run ids start with
         self.launch_file = self.root / LAUNCH_FILE
         self.launch_dir = self.root / "launch"
         self.logs = self.root / "logs"
         self.report = self.root / "report"
         self.driver_lock = self.root / ".driver.lock"
         self.driver_file = self.root / "driver.json"
+        self.ray_file = self.root / "ray.json"  # the mark of its embedded Ray (`stale_ray`)
         # What a run writes, and `run --overwrite` removes first.
         self.outputs = (self.tune, self.trials, self.wandb, self.root / "artifacts")
 

@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
@@ -13,15 +12,24 @@ from omegaconf import DictConfig
 from bias_sweep.caches import cache_root
 from bias_sweep.config import grid_axes, typed
 from bias_sweep.errors import UserError
+from bias_sweep.files import unwritable
 from bias_sweep.identity import intervention_key, trial_key
+from bias_sweep.interventions import configured_corpus
+from bias_sweep.schema import DataConfig, ModelConfig
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import PointConfigs, expand_grid, point_columns
-from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
-from bias_sweep.tracking import effective_mode
+from bias_sweep.sweep.layout import SweepFolder
+from bias_sweep.sweep.results import read_result
+from bias_sweep.tracking import resolved_mode
+
+# The built-in model (`models.tiny.TINY_BERT`; that module imports torch, which the driver must not).
+TINY_BERT = ModelConfig.name
 
 if TYPE_CHECKING:
+    from bias_sweep.data.class_feasibility import ClassCheck
     from bias_sweep.data.eval_sets import EvalSet
     from bias_sweep.data.feasibility import DataCheck
+    from bias_sweep.schema import CorpusConfig
 
 
 @dataclass
@@ -36,8 +44,9 @@ class Plan:
     cached_interventions: set[str] = field(default_factory=set)
     # Filled by check_data: (the data axes' values, the check) per distinct data config, and the
     # external eval sets as loaded.
-    data_checks: list[tuple[str, DataCheck]] | None = None
+    data_checks: list[tuple[str, DataCheck | ClassCheck]] | None = None
     eval_sets: list[EvalSet] | None = None
+    corpora: list[str] | None = None  # each intervention.corpus of the grid, read, in words
 
     @property
     def intervention_keys(self) -> set[str]:
@@ -57,8 +66,10 @@ class Plan:
         return {level: len(k) for level, k in keys.items()}
 
 
-def make_plan(conf: DictConfig) -> Plan:
-    folder = SweepFolder.of(conf)
+def make_plan(conf: DictConfig, folder: SweepFolder | None = None) -> Plan:
+    """The plan of a sweep config, in `folder` (an existing sweep's, wherever it is now; default:
+    where the config's sweep.storage and name put it)."""
+    folder = folder or SweepFolder.of(conf)
     points = expand_grid(conf) or [{}]
     keys, ikeys, columns = [], [], []
     resolve = PointConfigs(conf)
@@ -68,7 +79,7 @@ def make_plan(conf: DictConfig) -> Plan:
         ikeys.append(intervention_key(d))
         columns.append(point_columns(d, point))
     plan = Plan(conf, folder, points, keys, ikeys, columns)
-    plan.done = {k for k in keys if (folder.trial(k) / RESULT_FILE).exists()}
+    plan.done = {k for k in keys if read_result(folder.trial(k)) is not None}
     store = ArtifactStore(folder.interventions)
     plan.cached_interventions = {k for k in plan.intervention_keys if store.has(k)}
     return plan
@@ -82,11 +93,10 @@ def prepare_new(conf: DictConfig, overwrite: bool = False) -> Plan:
             f"sweep '{conf.sweep.name}' already exists at {folder.root}; continue it with "
             f"`bias-sweep resume {conf.sweep.name}` or start over with --overwrite"
         )
-    probe = folder.root.parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise UserError(f"sweep.storage: '{conf.sweep.storage}' is not writable ({probe})")
+    for key, where in (("sweep.storage", folder.root), ("cache_dir", cache_root(conf.cache_dir))):
+        problem = unwritable(where)
+        if problem is not None:
+            raise UserError(f"{key}: not writable: {problem}; give a folder this user can write in")
     plan = make_plan(conf)
     check_data(plan)
     return plan
@@ -110,16 +120,66 @@ def check_data(plan: Plan) -> None:
         ident = json.dumps(axes, sort_keys=True, default=str)
         configs.setdefault(ident, (axes, data, []))[2].append(data["rate"])
     checks = []
+    tiny = any(columns["model"] == TINY_BERT for columns in plan.columns)
     for axes, data, rates in configs.values():
-        check = check_data_config(typed({"data": data}).data, rates, cache_dir=conf.cache_dir)
+        data_cfg = typed({"data": data}).data
+        check = check_data_config(data_cfg, rates, cache_dir=conf.cache_dir)
         label = ", ".join(f"{k}={v}" for k, v in axes.items())
         problem = check.problem()
         if problem is not None:
             raise UserError(f"{problem} [{label}]" if label else problem)
+        if tiny:
+            _check_pretraining_corpus(data_cfg, conf.cache_dir, label)
         checks.append((label, check))
     plan.data_checks = checks
     cfg = typed(conf)
     plan.eval_sets = load_eval_sets(cfg.eval.sets, cfg.data.groups, cache_root(conf.cache_dir))
+    plan.corpora = check_corpora(plan)
+
+
+def check_corpora(plan: Plan) -> list[str]:
+    """Read each distinct intervention.corpus that a method of the grid learns from (UserError,
+    one line, if one cannot be read); what each holds, in words: its texts and how many mention
+    one group."""
+    from bias_sweep.data import get_lexicon, group_counts
+    from bias_sweep.data.intervention_corpus import load_corpus
+
+    conf = plan.conf
+    resolve = PointConfigs(conf)
+    varies = any(
+        k.startswith(("intervention.corpus", "intervention.method")) for k in grid_axes(conf)
+    )
+    corpora: dict[str, CorpusConfig] = {}
+    for point in plan.points if varies else plan.points[:1]:
+        corpus = configured_corpus(
+            typed({"intervention": resolve(point)["intervention"]}).intervention
+        )
+        if corpus is not None:
+            corpora.setdefault(json.dumps(asdict(corpus), sort_keys=True), corpus)
+    lexicon = get_lexicon(typed(conf).data.groups)
+    lines = []
+    for corpus_cfg in corpora.values():
+        corpus = load_corpus(corpus_cfg, cache_root(conf.cache_dir))
+        c = group_counts(corpus.texts, lexicon)
+        lines.append(
+            f"intervention corpus: {corpus.source}: {c['rows']} texts, of which"
+            f" {c['a']} mention {lexicon.name_a} only and {c['b']} {lexicon.name_b} only"
+        )
+    return lines
+
+
+def _check_pretraining_corpus(data: DataConfig, cache_dir: str | None, label: str) -> None:
+    """The built-in tiny BERT is pre-trained on the task's own texts, biased through its
+    attribute words (`data.attribute_corpus`): texts without them fail every trial, so here."""
+    from bias_sweep.data import load_task
+    from bias_sweep.data.attribute_corpus import attribute_corpus
+
+    try:
+        attribute_corpus(load_task(data, seed=0, cache_dir=cache_dir), 0.5, seed=0)
+    except UserError as exc:
+        raise UserError(
+            f"model.name={TINY_BERT}: {exc}" + (f" [{label}]" if label else "")
+        ) from None
 
 
 def trial_order(plan: Plan) -> list[str]:
@@ -158,6 +218,7 @@ def describe_plan(plan: Plan) -> list[str]:
         if label:
             described[0] += f" [{label}]"
         lines += [f"  {line}" for line in described]
+    lines += [f"  {line}" for line in plan.corpora or []]
     for one in plan.eval_sets or []:
         c, (a, b) = one.counts, one.groups
         lines.append(
@@ -187,8 +248,8 @@ def _span(low: int, high: int) -> str:
 
 
 def _mode_text(mode: str) -> str:
-    effective = effective_mode(mode)
-    return effective if effective == mode else f"{effective} ({mode} asked, no credentials)"
+    effective = resolved_mode(mode)
+    return effective if effective == mode else f"{effective} (WANDB_MODE; {mode} in the sweep)"
 
 
 def _short(values: list[Any], most: int = 8) -> str:

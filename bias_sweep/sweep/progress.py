@@ -12,9 +12,9 @@ from typing import Any
 from ray import tune
 from ray.tune.experiment import Trial
 
-from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE
+from bias_sweep.sweep.layout import RESULT_FILE
 from bias_sweep.sweep.plan import Plan
-from bias_sweep.sweep.results import append_rows, read_result, tidy_row
+from bias_sweep.sweep.results import append_rows, error_line, read_result, tidy_row
 
 TABLE_EVERY_S = 5  # results.parquet is rewritten at most this often (rebuilt in full at the end)
 QUIET_PRINT_S = 30  # off a TTY, an unchanged line is repeated this often (a heartbeat in logs)
@@ -84,9 +84,8 @@ class Progress:
 
     def failed_attempt(self, key: str, final: bool) -> None:
         """One line per failed attempt: trial key, attempt, the error's last line."""
-        try:
-            first = (self.plan.folder.trial(key) / ERROR_FILE).read_text().splitlines()[0]
-        except (OSError, IndexError):  # died before it could write one (e.g. the worker crashed)
+        first = error_line(self.plan.folder.trial(key))
+        if first is None:  # died before it could write one (e.g. the worker crashed)
             first = "no error.txt (the worker process died?)"
         what = "failed, no retries left" if final else "failed, retrying from its checkpoint"
         self.note(f"[{self.plan.conf.sweep.name}] trial {key} {what}: {first}")

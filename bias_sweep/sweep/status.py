@@ -9,10 +9,12 @@ import pandas as pd
 
 from bias_sweep.config import read_saved
 from bias_sweep.files import Timeout, file_lock
-from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE, STATE_FILE, SweepFolder
+from bias_sweep.sweep.layout import RESULT_FILE, STATE_FILE, SweepFolder
 from bias_sweep.sweep.plan import make_plan
+from bias_sweep.sweep.results import damaged_copies, error_line
+from bias_sweep.sweep.stale_ray import stale_processes
 
-SYMBOLS = {"done": "D", "running": "R", "failed": "F", "pending": "."}
+SYMBOLS = {"done": "D", "running": "R", "failed": "F", "damaged": "X", "pending": "."}
 
 
 def driver_running(sweep: SweepFolder) -> bool:
@@ -28,28 +30,35 @@ def driver_running(sweep: SweepFolder) -> bool:
 
 def _is_running(folder: Path) -> bool:
     try:
-        return json.loads((folder / STATE_FILE).read_text()).get("status") == "running"
-    except (OSError, json.JSONDecodeError):
+        state = json.loads((folder / STATE_FILE).read_bytes())
+    except (OSError, ValueError):  # ValueError: bad JSON or bad UTF-8
         return False
+    return isinstance(state, dict) and state.get("status") == "running"
+
+
+def _state(folder: Path, done: bool, live: bool) -> tuple[str, str]:
+    """A trial's state and its error line (`done`: it has a valid result)."""
+    if done:
+        return "done", ""
+    running = live and _is_running(folder)
+    error = error_line(folder)
+    if error is not None and not running:
+        return "failed", error
+    if running:
+        return "running", ""
+    damaged = damaged_copies(folder)
+    if damaged:
+        return "damaged", f"damaged {RESULT_FILE} kept aside as {damaged[-1].name}"
+    return "pending", ""
 
 
 def trial_states(sweep: SweepFolder) -> pd.DataFrame:
     """One row per grid point: its axes, key, state and latest error line."""
-    plan = make_plan(read_saved(sweep.sweep_file))
+    plan = make_plan(read_saved(sweep.sweep_file), sweep)
     live = driver_running(sweep)
     rows = []
     for columns, key in zip(plan.columns, plan.keys, strict=True):
-        folder = sweep.trial(key)
-        error = ""
-        if (folder / RESULT_FILE).exists():
-            state = "done"
-        elif (folder / ERROR_FILE).exists() and not (live and _is_running(folder)):
-            state = "failed"
-            error = (folder / ERROR_FILE).read_text().splitlines()[0]
-        elif live and _is_running(folder):
-            state = "running"
-        else:
-            state = "pending"
+        state, error = _state(sweep.trial(key), key in plan.done, live)
         rows.append({**columns, "trial_key": key, "state": state, "error": error})
     return pd.DataFrame(rows)
 
@@ -71,11 +80,18 @@ def status_lines(sweep: SweepFolder, errors: int = 20) -> list[str]:
         .reset_index()
         .rename(columns={"mark": "seeds"})
     )
-    lines.append("cells (per seed: D done, R running, F failed, . pending):")
+    stale = [] if driver_running(sweep) else stale_processes(sweep)
+    if stale:
+        lines.append(
+            f"  {len(stale)} Ray processes of a killed driver still run (pids"
+            f" {', '.join(str(p.pid) for p in stale)}); the next run or resume stops them"
+        )
+    lines.append("cells (per seed: D done, R running, F failed, X damaged, . pending):")
     lines += ["  " + line for line in cells.to_string(index=False).splitlines()]
-    failed = states[states["state"] == "failed"]
-    for _, row in failed.head(errors).iterrows():
-        lines.append(f"  failed {row['trial_key']}: {row['error']}")
-    if len(failed) > errors:
-        lines.append(f"  ... and {len(failed) - errors} more failed trials")
+    for state, rerun in (("failed", ""), ("damaged", " (resume reruns it)")):
+        bad = states[states["state"] == state]
+        for _, row in bad.head(errors).iterrows():
+            lines.append(f"  {state} {row['trial_key']}: {row['error']}{rerun}")
+        if len(bad) > errors:
+            lines.append(f"  ... and {len(bad) - errors} more {state} trials")
     return lines

@@ -1,7 +1,8 @@
 """`LabHC/bias_in_bios` (De-Arteaga et al. 2019): biographies (`hard_text`, the first sentence
 left out) with the person's profession and gender. y=1 is one profession, data.positive_label (an
 id 0-27 or a name; default nurse, the canonical gender-skewed profession, with enough bios of both
-genders, about 12k nurses, 9% men, for resampling at any rate). Its `gender` column (0 = male,
+genders, about 12k nurses, 9% men, for resampling at any rate); with data.task=multiclass the
+label is the profession, one of 28 classes (De-Arteaga et al.'s task). Its `gender` column (0 = male,
 1 = female, from the dataset card) gives the group with the gender lexicon."""
 
 from __future__ import annotations
@@ -40,11 +41,16 @@ def profession(positive_label: str | None) -> int:
 
 
 def labels(professions: pd.Series, cfg: DataConfig) -> tuple[pd.Series, dict[str, Any]]:
+    if cfg.task == "multiclass":  # the 28 professions, by name
+        ids = professions.astype("int64")
+        return ids.map(dict(enumerate(PROFESSIONS))), {"professions": len(PROFESSIONS)}
     positive = profession(cfg.positive_label)
     return (professions.astype("int64") == positive).astype("int64"), {"profession": positive}
 
 
 def check_config(cfg: DataConfig) -> None:
+    if cfg.task == "multiclass":
+        return
     profession(cfg.positive_label)
 
 

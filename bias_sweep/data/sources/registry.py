@@ -34,6 +34,7 @@ class SourceRows:
     # (positive-class words, negative-class words) where the source knows them (a generator);
     # None: derived from the labelled rows.
     class_words: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    unusable: int = 0  # rows of the source left out before `frame`: no text, or no label
 
 
 @dataclass(frozen=True)
