@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import field, fields, is_dataclass, make_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -23,9 +24,10 @@ from typing import Any, get_args, get_origin, get_type_hints
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bias_sweep.adaptation import ADAPTATIONS, default_adaptation
 from bias_sweep.errors import UserError
 from bias_sweep.interventions import METHODS, reference_method
-from bias_sweep.schema import Config, InterventionConfig
+from bias_sweep.schema import Config, InterventionConfig, TrainConfig
 from bias_sweep.validation import explain, one_line, validate
 
 __all__ = [
@@ -46,33 +48,54 @@ __all__ = [
 
 def schema() -> type[Config]:
     """The config schema with every registered method's own settings in its `intervention`
-    section (and the reference method as its default method)."""
-    return _schema(METHODS.version)
+    section and every adaptation's in its `train` section (and the reference method and the
+    default adaptation as their defaults)."""
+    return _schema(METHODS.version, ADAPTATIONS.version)
 
 
-@functools.lru_cache(maxsize=4)
-def _schema(version: int) -> type[Config]:
+def _own_settings(specs: Iterable[Any], section: str) -> list[tuple[str, Any, Any]]:
+    """(name, type, field) of the settings that specs declare for a section, each once."""
     own: dict[str, tuple[Any, Any, Any]] = {}
-    for method in METHODS:
-        if method.settings is None:
+    for spec in specs:
+        if spec.settings is None:
             continue
-        hints = get_type_hints(method.settings)
-        for f in fields(method.settings):
+        hints = get_type_hints(spec.settings)
+        for f in fields(spec.settings):
             # A nested section (intervention.corpus) has a default_factory, a value a default.
             declared = (hints[f.name], f.default, f.default_factory)
             if own.setdefault(f.name, declared) != declared:
-                raise ValueError(f"intervention.{f.name}: two methods declare it differently")
-    section = make_dataclass(
+                raise ValueError(f"{section}.{f.name}: two specs declare it differently")
+    return [
+        (name, kind, field(default=default, default_factory=factory))
+        for name, (kind, default, factory) in own.items()
+    ]
+
+
+@functools.lru_cache(maxsize=4)
+def _schema(methods_version: int, adaptations_version: int) -> type[Config]:
+    intervention = make_dataclass(
         "InterventionConfig",
-        [("method", str, field(default=reference_method()))]
-        + [
-            (name, kind, field(default=default, default_factory=factory))
-            for name, (kind, default, factory) in own.items()
+        [
+            ("method", str, field(default=reference_method())),
+            *_own_settings(METHODS, "intervention"),
         ],
         bases=(InterventionConfig,),
     )
+    train = make_dataclass(
+        "TrainConfig",
+        [
+            ("adaptation", str, field(default=default_adaptation())),
+            *_own_settings(ADAPTATIONS, "train"),
+        ],
+        bases=(TrainConfig,),
+    )
     return make_dataclass(
-        "Config", [("intervention", section, field(default_factory=section))], bases=(Config,)
+        "Config",
+        [
+            ("intervention", intervention, field(default_factory=intervention)),
+            ("train", train, field(default_factory=train)),
+        ],
+        bases=(Config,),
     )
 
 

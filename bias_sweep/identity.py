@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from bias_sweep.adaptation import used as adaptation_used
 from bias_sweep.hashing import stable_hash
 from bias_sweep.interventions import METHODS
 from bias_sweep.schema import SAMPLE_ONLY_DATA_KEYS, Config, CorpusConfig, TrainConfig
@@ -42,8 +43,18 @@ def to_dict(conf: Conf) -> dict[str, Any]:
 
 
 def identity(conf: Conf) -> dict[str, Any]:
-    """What a trial computes: the config without storage, tracking and caches."""
+    """What a trial computes: the config without storage, tracking and caches, with only the
+    intervention settings its method uses (`Method.used`) and the train settings its adaptation
+    uses (`adaptation.used`), and without the LATER_SETTINGS at their defaults: a new method or
+    adaptation, and its settings, leave the keys of the trials that do not use them as they were,
+    and so do settings added after sweeps existed."""
     d = {k: v for k, v in to_dict(conf).items() if k not in NON_IDENTITY_SECTIONS}
+    if "intervention" in d:
+        # (A config written before a later setting existed holds it at its default.)
+        given = {**LATER_SETTINGS["intervention"], **d["intervention"]}
+        d["intervention"] = METHODS.get(given["method"]).used(given)
+    if "train" in d:
+        d["train"] = adaptation_used(d["train"])
     for section in LATER_SETTINGS:
         if section in d:
             d[section] = _later_defaults_dropped(section, d[section])

@@ -46,6 +46,7 @@ def continue_pretraining(
     batch_size: int,
     lr: float,
     term_mask_prob: float,
+    config_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """MLM training of the base on `texts` for `steps` steps, saved to `out_dir`.
 
@@ -59,11 +60,15 @@ def continue_pretraining(
     alone with the encoder frozen (`warm_up_head`), then trained jointly with the encoder for
     `steps`; only the encoder is saved, so the result has the same parts as the base (its own
     pooler included) and is probed the same way.
+
+    `config_overrides` (e.g. raised dropout) apply while it trains; the saved model has the
+    base's config.
     """
     had_head = models.has_mlm_head(base_dir)
     tokenizer = models.load_tokenizer(base_dir)
     torch.manual_seed(seed)  # a fresh head's initial weights: one intervened model per seed
-    mlm = models.load_masked_lm(base_dir)
+    mlm = models.load_masked_lm(base_dir, **(config_overrides or {}))
+    restore = {k: getattr(models.load_config(base_dir), k) for k in config_overrides or {}}
     device = select_device()
     focus_terms = [t for pair in task.lexicon.pairs for t in pair]
     warmup: dict[str, Any] = {"head_warmup_steps": 0}
@@ -76,6 +81,7 @@ def continue_pretraining(
         device=device, focus_terms=focus_terms, focus_prob=term_mask_prob,
     )  # fmt: skip
     mlm.cpu()
+    mlm.config.update(restore)
     if had_head:
         mlm.save_pretrained(out_dir)
         info["mlm_head"] = "pre-trained"

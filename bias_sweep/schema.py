@@ -165,6 +165,12 @@ class IntrinsicConfig:
 
 @dataclass
 class TrainConfig:
+    """The fine-tuning settings. Each adaptation adds its own section's keys (its
+    `Adaptation.settings`, `bias_sweep.adaptation`): `bias_sweep.config.schema()` merges them in."""
+
+    # How the model is adapted: one of the registered adaptations (bias_sweep.adaptation: full,
+    # frozen, lora); default: full fine-tuning (set by config.schema()).
+    adaptation: str = MISSING
     epochs: int = 3
     batch_size: int = 32
     lr: float = 1e-3

@@ -1,5 +1,5 @@
-"""One grid point end to end, readable top to bottom: data -> intervention -> fine-tune -> evaluate
-(extrinsic bias, and intrinsic bias of the fine-tuned encoder).
+"""One grid point end to end, readable top to bottom: data -> intervention -> adapt and fine-tune ->
+evaluate (extrinsic bias, and intrinsic bias of the fine-tuned encoder).
 
 This is the science; it imports no Ray and knows no sweep. It takes a typed config and hooks and
 returns what the trial found (`TrialOutput`); the caller decides where that goes (the sweep's
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bias_sweep.adaptation import adapt, for_eval, plain_model
 from bias_sweep.caches import cache_root
 from bias_sweep.data import TaskData, load_task
 from bias_sweep.data.eval_sets import load_eval_sets
@@ -138,6 +139,7 @@ def run_trial(
     tokenizer = load_tokenizer(model_dir)
     classes = task.classes
     model = load_classifier(model_dir, seed=cfg.seed, num_labels=len(classes or (0, 1)))
+    model, adapted = adapt(model, cfg.train)
     model = model.to(device)
     training = fine_tune(
         model,
@@ -150,6 +152,7 @@ def run_trial(
         on_epoch=hooks.on_epoch,
     )
     timings["train_s"] = time.perf_counter() - tick
+    model = for_eval(model, cfg.train)
 
     # 4. Evaluation on the balanced set and on its counterfactual twins, then on each external set.
     tick = time.perf_counter()
@@ -180,7 +183,7 @@ def run_trial(
     # intervention's effect on intrinsic bias survive fine-tuning?
     tick = time.perf_counter()
     kind = intervention[INTRINSIC_AFTER]["kind"]
-    finetuned = finetuned_intrinsic_bias(model, model_dir, task, kind)
+    finetuned = finetuned_intrinsic_bias(plain_model(model), model_dir, task, kind)
     timings["intrinsic_finetuned_s"] = time.perf_counter() - tick
     timings["total_s"] = time.perf_counter() - started
 
@@ -202,6 +205,7 @@ def run_trial(
         "eval_sets": eval_sets,
         **_per_class_result(task, predictions, intervention.get("class_intrinsic", {})),
         "training": training,
+        "adaptation": adapted,
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "node": socket.gethostname(),
         "device": str(device),

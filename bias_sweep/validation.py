@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from bias_sweep.adaptation import ADAPTATIONS
 from bias_sweep.checks import check, non_negative, one_of, positive, seed, unit
 from bias_sweep.data.lexicon import BUILTIN, CUSTOM, get_lexicon
 from bias_sweep.data.scrub import SCRUB_MODES
@@ -154,6 +155,7 @@ def _trial(c: DictConfig) -> None:
     non_negative(t.weight_decay, "train.weight_decay")
     one_of(t.precision, "train.precision", PRECISIONS)
     check(t.grad_accum >= 1, "train.grad_accum", "a whole number >= 1", t.grad_accum)
+    _adaptation(t)
     _eval_sets(c.eval.sets)
     multiclass = c.data.task == "multiclass"
     check(not (multiclass and c.eval.sets), "eval.sets", "empty with data.task=multiclass "
@@ -234,12 +236,23 @@ def _groups(g: DictConfig) -> None:
 
 
 def _intervention(i: DictConfig) -> None:
-    METHODS.get(i.method)
+    method = METHODS.get(i.method)
+    if method.validate is not None:
+        method.validate(method.settings_of(i))
     unit(i.strength, "intervention.strength")
     seed(i.seed, "intervention.seed")
-    # Every method's own settings, whichever method runs: a bad value is refused, never ignored.
-    for settings in dict.fromkeys(m.settings for m in METHODS if m.settings is not None):
-        own = settings(**{f.name: i[f.name] for f in fields(settings)})
+    _own_settings(METHODS, i)
+
+
+def _adaptation(t: DictConfig) -> None:
+    ADAPTATIONS.get(t.adaptation)
+    _own_settings(ADAPTATIONS, t)
+
+
+def _own_settings(specs: Any, section: DictConfig) -> None:
+    """Every spec's own settings, whichever spec runs: a bad value is refused, never ignored."""
+    for settings in dict.fromkeys(s.settings for s in specs if s.settings is not None):
+        own = settings(**{f.name: section[f.name] for f in fields(settings)})
         if hasattr(own, "check"):
             own.check()
 

@@ -44,7 +44,9 @@ def same_weights(a: Path, b: Path) -> bool:
 
 
 def test_registry(tiny_bert: Path, task: Any, out: Path) -> None:
-    assert set(METHODS.names()) == {"none", "cda", "skew", "projection", "random-init"}
+    assert set(METHODS.names()) == {
+        "none", "cda", "skew", "projection", "random-init", "inlp", "dropout", "checkpoint",
+    }  # fmt: skip
     for method in METHODS:  # each module says what the strength means
         doc = sys.modules[method.apply.__module__].__doc__ or ""
         assert doc.startswith(f"`{method.name}`") and re.search(r"strength|s = 1", doc), method

@@ -27,12 +27,31 @@ class ContinuedPretraining(WithCorpus):
         unit(self.term_mask_prob, "intervention.term_mask_prob")
 
 
-def continue_pretraining(job: InterventionJob, texts: list[str]) -> dict[str, Any]:
-    """The job's base model pre-trained further on `texts`, saved to job.out_dir."""
+def base_corpus(job: InterventionJob) -> tuple[list[str], str]:
+    """The text to continue pre-training on, and where it came from: a configured
+    `intervention.corpus` first (already job.task.corpus, `apply_intervention`); else the base
+    model's own pre-training text where it is known (a tiny-bert folder: rebuilt from the task);
+    else the task's unlabeled text, as is usual for a real pre-trained model."""
+    if job.settings.corpus.is_set():
+        return list(job.task.corpus), "intervention.corpus"
+    from bias_sweep.models import pretraining_corpus  # torch, transformers
+
+    own = pretraining_corpus(job.base_dir, job.task)
+    if own is not None:
+        return own, "base pre-training corpus"
+    return list(job.task.corpus), "task corpus"
+
+
+def continue_pretraining(
+    job: InterventionJob, texts: list[str], config_overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The job's base model pre-trained further on `texts` (with `config_overrides` while it
+    trains), saved to job.out_dir."""
     from bias_sweep.pretraining import continue_pretraining as run  # torch, transformers
 
     s: ContinuedPretraining = job.settings
     return run(
         job.base_dir, texts, job.out_dir, job.seed, job.task,
         steps=s.steps, batch_size=s.batch_size, lr=s.lr, term_mask_prob=s.term_mask_prob,
+        config_overrides=config_overrides,
     )  # fmt: skip

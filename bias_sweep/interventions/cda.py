@@ -25,7 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from bias_sweep.interventions._continued import ContinuedPretraining, continue_pretraining
+from bias_sweep.interventions._continued import (
+    ContinuedPretraining,
+    base_corpus,
+    continue_pretraining,
+)
 from bias_sweep.interventions.registry import InterventionJob, Method, register_method
 
 
@@ -46,15 +50,9 @@ def augmented_corpus(
 
 
 def apply(job: InterventionJob) -> dict[str, Any]:
-    from bias_sweep.models import pretraining_corpus  # torch, transformers
-
-    # A configured intervention.corpus is already job.task.corpus (`apply_intervention`): it wins.
-    configured = job.settings.corpus.is_set()
-    own = None if configured else pretraining_corpus(job.base_dir, job.task)
-    corpus = own if own is not None else list(job.task.corpus)
+    corpus, source = base_corpus(job)
     texts, stats = augmented_corpus(corpus, job.task.lexicon, job.strength, job.seed)
-    sources = {True: "intervention.corpus", False: "task corpus"}
-    stats["corpus_source"] = "base pre-training corpus" if own is not None else sources[configured]
+    stats["corpus_source"] = source
     return {**stats, **continue_pretraining(job, texts)}
 
 

@@ -34,8 +34,11 @@ TEMPLATES = ("{}.", "this is {}.", "{} is here.", "that is {}.", "here is {}.", 
 MAX_CORPUS_PAIRS = 512
 
 
-def counterfactual_pairs(task: Any, seed: int) -> list[tuple[str, str]]:
-    """(group A version, group B version) sentence pairs from the corpus and templates."""
+def counterfactual_pairs(
+    task: Any, seed: int, max_corpus_pairs: int = MAX_CORPUS_PAIRS
+) -> list[tuple[str, str]]:
+    """(group A version, group B version) sentence pairs from the corpus (at most
+    `max_corpus_pairs`, a seeded sample) and templates."""
     lex = task.lexicon
     pairs = [(t.format(a), t.format(b)) for a, b in lex.pairs for t in TEMPLATES]
     found = []
@@ -45,8 +48,8 @@ def counterfactual_pairs(task: Any, seed: int) -> list[tuple[str, str]]:
             twin = lex.swap(text)
             found.append((text, twin) if group == lex.name_a else (twin, text))
     rng = np.random.default_rng(seed)
-    if len(found) > MAX_CORPUS_PAIRS:
-        found = [found[i] for i in sorted(rng.choice(len(found), MAX_CORPUS_PAIRS, replace=False))]
+    if len(found) > max_corpus_pairs:
+        found = [found[i] for i in sorted(rng.choice(len(found), max_corpus_pairs, replace=False))]
     return pairs + found
 
 
@@ -81,4 +84,4 @@ def apply(job: InterventionJob) -> dict[str, Any]:
     return info
 
 
-register_method(Method("projection", apply, settings=WithCorpus))
+register_method(Method("projection", apply, settings=WithCorpus, persistent=True))

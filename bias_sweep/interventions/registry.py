@@ -52,6 +52,13 @@ class Method:
     # included); a `check(self)` method, if any, validates them (UserError naming the key).
     settings: type | None = None
     pretrained: bool = False  # the result is the pre-trained model itself: the reference level
+    # True: fine-tuning cannot undo it (a hook on every forward pass, outside the weights:
+    # projection, inlp). False: it changed weights, which fine-tuning can move back (cda, skew,
+    # dropout, a published checkpoint). The report groups methods by it.
+    persistent: bool = False
+    # Checks of its own settings that hold only when it is the method that runs (`check` on the
+    # settings class runs whichever method runs): validate(settings) raises a UserError.
+    validate: Callable[[Any], None] | None = None
 
     def ignored(self) -> tuple[str, ...]:
         """The shared settings this method's result does not depend on (run at 0)."""
@@ -80,6 +87,13 @@ def register_method(spec: Method) -> Method:
 def strengthless() -> tuple[str, ...]:
     """Methods without a strength: one intervention level each in a report."""
     return tuple(m.name for m in METHODS if not m.strength)
+
+
+def persistence(method: str) -> str:
+    """How a method's change relates to fine-tuning, in words (a report's grouping)."""
+    if METHODS.get(method).persistent:
+        return "persists through fine-tuning"
+    return "fine-tuning can undo it"
 
 
 def unseeded() -> tuple[str, ...]:

@@ -10,13 +10,14 @@ from bias_sweep.models.load import (
     MLM_HEAD_PREFIXES,
     has_mlm_head,
     load_classifier,
+    load_config,
     load_encoder,
     load_masked_lm,
     load_tokenizer,
     weight_names,
 )
 from bias_sweep.models.projection import PROJECTION_FILE, BiasProjection
-from bias_sweep.models.resolve import MINILM, minilm_dir, resolve_model_dir
+from bias_sweep.models.resolve import MINILM, hub_snapshot, minilm_dir, resolve_model_dir
 from bias_sweep.models.tiny import TINY_BERT, build_tiny_bert, pretraining_corpus
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "BiasProjection",
     "build_tiny_bert",
     "has_mlm_head",
+    "hub_snapshot",
     "load_classifier",
+    "load_config",
     "load_encoder",
     "load_masked_lm",
     "load_tokenizer",

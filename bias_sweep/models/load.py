@@ -13,10 +13,12 @@ from typing import Any
 import torch
 from safetensors import safe_open
 from transformers import (
+    AutoConfig,
     AutoModel,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -46,9 +48,14 @@ def load_classifier(
     return attach_projection(model, model_dir)
 
 
-def load_masked_lm(model_dir: Path) -> PreTrainedModel:
-    """The folder's masked LM; its head is freshly initialised when the folder has none."""
-    return attach_projection(_quiet_load(AutoModelForMaskedLM, model_dir), model_dir)
+def load_masked_lm(model_dir: Path, **config: Any) -> PreTrainedModel:
+    """The folder's masked LM; its head is freshly initialised when the folder has none.
+    `config`: settings of the model's config to override (e.g. hidden_dropout_prob)."""
+    return attach_projection(_quiet_load(AutoModelForMaskedLM, model_dir, **config), model_dir)
+
+
+def load_config(model_dir: Path) -> PretrainedConfig:
+    return AutoConfig.from_pretrained(str(model_dir))
 
 
 def load_encoder(model_dir: Path) -> PreTrainedModel:

@@ -1,4 +1,5 @@
-"""The bias projection hook: h -> h - s (h . v) v on an encoder's last-layer states.
+"""The bias projection hook: h -> h - s (h . v) v on an encoder's last-layer states (or, for a
+k-dimensional subspace with orthonormal basis V, h -> h - s V^T V h: `inlp`'s nullspace projection).
 
 Saved next to a model's weights (`bias_projection.pt`) by the `projection` intervention and
 re-attached by every loader of `models.load`, so it acts through fine-tuning and evaluation alike.
@@ -18,19 +19,24 @@ PROJECTION_FILE = "bias_projection.pt"
 
 
 class BiasProjection(torch.nn.Module):
-    """h -> h - s (h . v) v on the encoder's output, attached as a forward hook."""
+    """h -> h - s (h . v) v on the encoder's output, attached as a forward hook; `direction`
+    is one vector v or the rows of a (k, d) matrix spanning the subspace to remove."""
 
     def __init__(self, direction: torch.Tensor, strength: float) -> None:
         super().__init__()
-        v = direction.detach().float().flatten()
+        v = direction.detach().float()
+        # rows -> an orthonormal basis of their span (one vector: itself, normalised)
+        v = v / v.norm() if v.dim() == 1 else torch.linalg.qr(v.T).Q.T.contiguous()
         # not persistent: the model's state_dict (and a saved fine-tuned model) stays plain
-        self.register_buffer("direction", v / v.norm(), persistent=False)
+        self.register_buffer("direction", v, persistent=False)
         self.strength = float(strength)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if self.strength == 0.0:
             return h
         v = self.direction.to(h.dtype)
+        if v.dim() == 2:
+            return h - self.strength * (h @ v.T) @ v
         return h - self.strength * (h @ v).unsqueeze(-1) * v
 
     def _hook(self, module: torch.nn.Module, args: Any, out: Any) -> Any:

@@ -37,7 +37,7 @@ def resolve_model_dir(model_cfg: ModelConfig, task: TaskData, cache_dir: Path) -
         if not (local / "config.json").is_file():
             raise UserError(f"model.name: folder '{local}' has no config.json (not a saved model)")
         return local.resolve()
-    return _hub_snapshot(name)
+    return hub_snapshot(name)
 
 
 def minilm_dir() -> Path:
@@ -54,20 +54,24 @@ def minilm_dir() -> Path:
     return path
 
 
-def _hub_snapshot(name: str) -> Path:
+MODEL_NAMES = f"{TINY_BERT}, {MINILM}, a local folder or a model on the Hugging Face hub"
+
+
+def hub_snapshot(
+    name: str, revision: str | None = None, key: str = "model.name", expected: str = MODEL_NAMES
+) -> Path:
+    """The local folder of a hub model at `revision` (a commit, tag or branch; None: main),
+    downloaded once into the Hugging Face cache; a one-line UserError naming `key` otherwise."""
     # Only what from_pretrained needs: not the TF/Flax/ONNX copies many repos also hold.
     ignore = ["*.h5", "*.msgpack", "*.ot", "*onnx*", "*openvino*", "*.tflite", "*.mlmodel"]
     try:
-        path = Path(snapshot_download(repo_id=name, ignore_patterns=ignore))
+        path = Path(snapshot_download(repo_id=name, revision=revision, ignore_patterns=ignore))
     except Exception as exc:
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
         why = "HF_HUB_OFFLINE is set and it is not in the local cache" if offline else str(exc)
-        raise UserError(
-            f"model.name: '{name}' is not {TINY_BERT}, {MINILM}, a local folder or a model on the "
-            f"Hugging Face hub ({why.splitlines()[0] if why else type(exc).__name__})"
-        ) from None
+        at = f" at revision '{revision}'" if revision else ""
+        reason = why.splitlines()[0] if why else type(exc).__name__
+        raise UserError(f"{key}: '{name}'{at} is not {expected} ({reason})") from None
     if not (path / "config.json").is_file():
-        raise UserError(
-            f"model.name: hub repo '{name}' has no config.json (not a transformers model)"
-        )
+        raise UserError(f"{key}: hub repo '{name}' has no config.json (not a transformers model)")
     return path

@@ -17,6 +17,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_FINETUNED
+from bias_sweep.report.adaptation import interaction_table
 from bias_sweep.report.gate import KIND_UNKNOWN, gate_table, survival_table
 from bias_sweep.report.regressions import dose_response, manipulation_check, steed_regression
 from bias_sweep.report.slopes import slope_table
@@ -36,6 +37,8 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     slopes: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (model, metric, method)
     survival: pd.DataFrame = field(default_factory=pd.DataFrame)  # the check after fine-tuning
+    # per (model, metric) of a sweep over adaptations: intervention x adaptation (`adaptation`)
+    adaptation: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def intrinsic_kinds(runs: pd.DataFrame) -> pd.Series:
@@ -104,9 +107,20 @@ def analyse(
         steed, steed_notes = _per_kind(runs, lambda d: steed_regression(d, metrics))
         slopes = slope_table(masked, metrics)
         survival = _survival(runs, gate)
+        adaptation = interaction_table(masked, metrics)
     notes += [n for n in (*check_notes, *steed_notes) if n not in notes]
     return Analysis(
-        primary_metric, list(metrics), effects, dose, gate, steed, n_boot, notes, slopes, survival
+        primary_metric,
+        list(metrics),
+        effects,
+        dose,
+        gate,
+        steed,
+        n_boot,
+        notes,
+        slopes,
+        survival,
+        adaptation,
     )
 
 

@@ -16,10 +16,12 @@ from typing import Any
 
 from bias_sweep.errors import UserError
 from bias_sweep.metrics import intrinsic_columns, utility_metrics
+from bias_sweep.report.adaptation import by_adaptation
 from bias_sweep.report.analysis import Analysis, analyse, mask_mixed_kinds
 from bias_sweep.report.cells import cell_table, level_cells
 from bias_sweep.report.document import (
     check_sentences,
+    lead_text,
     method_text,
     report_blocks,
     survival_sentences,
@@ -31,7 +33,6 @@ from bias_sweep.report.downstream import (
     read_per_class,
 )
 from bias_sweep.report.forest import forest_figure
-from bias_sweep.report.headline import headline
 from bias_sweep.report.load import (
     SweepData,
     checked_metrics,
@@ -167,7 +168,8 @@ def write_report(
     """Every file of a report of these runs, into out_dir (checked before anything is written)."""
     metrics, primary, notes = choose_metrics(data, metrics, primary_metric)
     data.notes = [*data.notes, *notes]
-    data.trials = trials = ensure_columns(data.trials, metrics)
+    # a sweep over adaptations: each (model, adaptation) analysed as a unit of its own
+    data.trials = trials = by_adaptation(ensure_columns(data.trials, metrics))
     out_dir.mkdir(parents=True, exist_ok=True)
     trials.to_csv(out_dir / "trials.csv", index=False)
     trials.to_parquet(out_dir / "trials.parquet", index=False)
@@ -177,6 +179,8 @@ def write_report(
     tables = {"effects": analysis.effects, "dose_response": analysis.dose}
     tables.update(slopes=analysis.slopes, manipulation_check=analysis.check)
     tables.update(survival=analysis.survival, steed=analysis.steed)
+    if len(analysis.adaptation):
+        tables["adaptation_interaction"] = analysis.adaptation
     files = [out_dir / n for n in ("trials.csv", "trials.parquet", "cells.csv")]
     for name, table in tables.items():
         table.to_csv(out_dir / f"{name}.csv", index=False)
@@ -206,11 +210,7 @@ def write_report(
     (out_dir / "report.html").write_text(to_html(blocks, title))
     files += [out_dir / "report.md", out_dir / "report.html"]
     verdicts = [metric_sentence(r) for _, r in analysis.effects.iterrows()]
-    head = (
-        headline(analysis.effects, primary, analysis.check, analysis.slopes)
-        if len(analysis.effects)
-        else ""
-    )
+    head = lead_text(analysis) if len(analysis.effects) else ""
     effects = summary_effects(analysis.effects)
     name = {"sweep": data.name} if data.source == "sweep" else {"table": str(data.path)}
     summary: dict[str, Any] = {

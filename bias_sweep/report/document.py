@@ -17,6 +17,7 @@ import pandas as pd
 
 from bias_sweep.interventions import reference_method, strengthless
 from bias_sweep.metrics import INTRINSIC_BEFORE
+from bias_sweep.report.adaptation import interaction_sentences, persistence_sentences
 from bias_sweep.report.analysis import Analysis
 from bias_sweep.report.gate import GATE_LEVEL, MOVED, NOTHING
 from bias_sweep.report.headline import change_amount, change_text, headline, percent, signed
@@ -311,6 +312,15 @@ FILES_TEXT = (
 )
 
 
+def lead_text(analysis: Analysis) -> str:
+    """The headline, then, in a sweep over adaptations, whether the adaptation modifies the
+    intervention's effect on the primary metric."""
+    primary = analysis.primary_metric
+    said = interaction_sentences(analysis.adaptation, analysis.effects, primary)
+    lead = headline(analysis.effects, primary, analysis.check, analysis.slopes)
+    return " ".join([lead, *said])
+
+
 def report_blocks(
     data: SweepData,
     analysis: Analysis,
@@ -323,11 +333,7 @@ def report_blocks(
     """The whole report, as blocks for `render` (no figures: forest None and no plots)."""
     effects, primary = analysis.effects, analysis.primary_metric
     title = f"Bias sweep report: {data.name}" if data.source == "sweep" else f"Report: {data.name}"
-    answer = (
-        headline(effects, primary, analysis.check, analysis.slopes)
-        if len(effects)
-        else "No runs to analyse yet."
-    )
+    answer = lead_text(analysis) if len(effects) else "No runs to analyse yet."
     blocks: Blocks = [("h1", title), ("lead", answer)]
     if forest is not None:
         blocks += [("img", forest), ("p", FOREST_CAPTION.format(primary=primary))]
@@ -344,6 +350,7 @@ def report_blocks(
         ("h2", "Dose-response per method"),
         ("p", DOSE_TEXT.format(strengthless=_strengthless_text())),
         ("table", dose_display(analysis.dose)),
+        ("ul", persistence_sentences(data.trials)),
         ("h2", "The rate's slope per intervention level"),
         ("p", SLOPES_TEXT.format(reference=reference_method())),
         ("table", slopes_display(analysis.slopes)),

@@ -96,7 +96,8 @@ def read_table(path: Path) -> SweepData:
     if "intrinsic_kind" not in runs.columns:
         runs["intrinsic_kind"] = pd.Series(pd.NA, index=runs.index, dtype=object)
     runs = runs.sort_values(list(TABLE_COLUMNS), kind="stable").reset_index(drop=True)
-    grid = runs[list(USUAL_AXES)].drop_duplicates().reset_index(drop=True)
+    grid = runs[[c for c in USUAL_AXES if c in runs.columns]].drop_duplicates()
+    grid = grid.reset_index(drop=True)
     n = len(runs)
     cell_keys = ["model", "method", "strength", "intervention_seed", "rate"]
     return SweepData(

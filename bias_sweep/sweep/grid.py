@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from bias_sweep import adaptation
 from bias_sweep.config import from_typed_dict, grid_axes
 from bias_sweep.identity import to_dict
 from bias_sweep.interventions import effective
@@ -25,6 +26,7 @@ AXIS_NAMES = {
     "intervention.method": "method",
     "intervention.strength": "strength",
     "intervention.seed": "intervention_seed",
+    "train.adaptation": "adaptation",
     "data.rate": "rate",
     "seed": "seed",
 }
@@ -45,6 +47,9 @@ def expand_grid(conf: DictConfig) -> list[dict[str, Any]]:
             if f"intervention.{setting}" in point:
                 key = f"intervention.{setting}"
                 point[key] = effective(method, setting, point[key])
+        adapted = point.get("train.adaptation", conf.train.adaptation)
+        for key in [k for k in point if k.startswith("train.")]:
+            point[key] = adaptation.effective(adapted, key.removeprefix("train."), point[key])
         ident = json.dumps(point, sort_keys=True, default=str)
         if ident not in seen:
             seen.add(ident)
@@ -97,6 +102,9 @@ class PointConfigs:
         iv = d["intervention"]
         for setting in ("strength", "seed"):
             iv[setting] = effective(iv["method"], setting, iv[setting])
+        train = d["train"]
+        for key in train:
+            train[key] = adaptation.effective(train["adaptation"], key, train[key])
         return d
 
     def config(self, point: dict[str, Any]) -> Config:
@@ -115,7 +123,11 @@ def axis_columns(point: dict[str, Any]) -> dict[str, Any]:
 
 
 def _select(d: dict[str, Any], dotted: str) -> Any:
+    """A dotted key's value; None where the config lacks it (a result written before the key
+    existed, e.g. train.adaptation)."""
     for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
         d = d[part]
     return d
 

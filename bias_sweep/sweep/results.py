@@ -46,6 +46,7 @@ def tidy_row(result: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"trial_key": result["trial_key"], "sweep": result.get("sweep")}
     row.update(point_columns(result["config"], result.get("point", {})))
     row["realised_rate"] = result.get("realised_rate")
+    row["trainable_parameters"] = result.get("adaptation", {}).get("trainable_parameters")
     intrinsic = result.get("intrinsic_bias", {})
     row["intrinsic_kind"] = (intrinsic.get("after") or {}).get("kind")
     row[INTRINSIC_BEFORE] = (intrinsic.get("before") or {}).get("value")

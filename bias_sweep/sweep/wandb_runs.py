@@ -193,6 +193,7 @@ def summary_values(result: dict[str, Any]) -> dict[str, Any]:
             for key, value in one["metrics"].items()
         },
         "realised_rate": result["realised_rate"],  # None in a multi-class trial (per class)
+        "trainable_parameters": result.get("adaptation", {}).get("trainable_parameters"),
         INTRINSIC_BEFORE: result["intrinsic_bias"]["before"]["value"],
         INTRINSIC_AFTER: result["intrinsic_bias"]["after"]["value"],
         **{f"time_{k}": v for k, v in result["timings"].items()},
