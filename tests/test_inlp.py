@@ -17,7 +17,7 @@ from bias_sweep import models
 from bias_sweep.config import load_config, typed
 from bias_sweep.errors import UserError
 from bias_sweep.interventions import apply_intervention
-from bias_sweep.interventions.inlp import nullspace_directions
+from bias_sweep.interventions.inlp import InlpSettings, nullspace_directions
 
 
 def probe_accuracy(x: np.ndarray, y: np.ndarray) -> float:
@@ -83,7 +83,7 @@ def test_inlp_removes_a_planted_gender_direction(tiny_bert: Path, task: Any, tmp
             assert info["directions_removed"] == 0
             assert not (out / models.PROJECTION_FILE).exists()
             continue
-        assert info["directions_removed"] == round(strength * 20)
+        assert info["directions_removed"] == round(strength * InlpSettings().inlp_iterations)
         assert info["heldout_accuracy_by_round"][0] > 0.95  # the planted direction, found
         after[strength] = eval_probe(out, task)
     assert before > 0.95

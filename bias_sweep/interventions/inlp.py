@@ -38,7 +38,10 @@ CORPUS_PAIRS = 4000
 
 @dataclass
 class InlpSettings:
-    inlp_iterations: int = 20  # classifiers fitted: directions removed at s = 1
+    # Classifiers fitted: directions removed at s = 1. 40, not fewer: on the tiny model with a
+    # planted gender direction, 20 rounds still leave a held-out accuracy of 0.55 and a fresh probe
+    # on the eval sentences at 0.57; 40 rounds take them to 0.51 (bias-bench runs 80 on BERT).
+    inlp_iterations: int = 40
 
     def check(self) -> None:
         positive(self.inlp_iterations, "intervention.inlp_iterations")
