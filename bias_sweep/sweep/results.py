@@ -25,7 +25,7 @@ from bias_sweep.metrics import (
     eval_set_column,
     metric_keys,
 )
-from bias_sweep.sweep.grid import point_columns
+from bias_sweep.sweep.grid import AXIS_NAMES, point_columns
 from bias_sweep.sweep.layout import (
     DAMAGED_RESULT,
     ERROR_FILE,
@@ -101,6 +101,8 @@ def read_result(folder: Path) -> dict[str, Any] | None:
     return None
 
 
+AXES_ADDED_LATER = ("adaptation",)  # short names (grid.AXIS_NAMES) of axes older results lack
+
 # The fields every finished trial writes, and their JSON types.
 RESULT_FIELDS = {
     "trial_key": str,
@@ -110,6 +112,16 @@ RESULT_FIELDS = {
     "intrinsic_bias": dict,
     "realised_rate": (int, float, type(None)),  # None: a multi-class trial's rates are per class
 }
+
+
+def _missing_axis(config: dict[str, Any]) -> str | None:
+    """The first axis a trial's config has had from the start that this one lacks (a result
+    written before a later axis, train.adaptation, existed still loads: that column is empty)."""
+    columns = point_columns(config, {})
+    for dotted, short in AXIS_NAMES.items():
+        if short not in AXES_ADDED_LATER and columns[short] is None:
+            return dotted
+    return None
 
 
 def result_problem(result: Any, key: str) -> str | None:
@@ -129,6 +141,9 @@ def result_problem(result: Any, key: str) -> str | None:
         )
     if result["trial_key"] != key:
         return f"trial_key '{result['trial_key']}' is not its folder's"
+    missing = _missing_axis(result["config"])
+    if missing is not None:
+        return f"its config lacks '{missing}'"
     try:
         row = tidy_row(result)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
