@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bias_sweep.config import from_typed_dict, grid_axes, load_config, typed
@@ -69,6 +70,53 @@ def test_strengthless_methods_collapse_their_strengths() -> None:
     methods = [p["intervention.method"] for p in expand_grid(conf)]
     assert methods.count("none") == 1 and methods.count("random-init") == 1
     assert methods.count("cda") == 3
+
+
+def test_an_identity_at_strength_0_is_one_intervened_model_whatever_its_seed() -> None:
+    """projection and inlp at strength 0 are the pre-trained model itself: k seeds there are one
+    replicate, built and fine-tuned once; at other strengths each seed is its own model."""
+    conf = load_config(
+        None,
+        [
+            "sweep.grid.intervention.method=[projection,inlp,cda]",
+            "sweep.grid.intervention.seed=[0,1,2]",
+            "sweep.grid.intervention.strength=[0,1]",
+        ],
+    )
+    assert make_plan(conf).replicates() == {
+        ("tiny-bert", "projection", 0.0): 1,
+        ("tiny-bert", "projection", 1.0): 3,
+        ("tiny-bert", "inlp", 0.0): 1,
+        ("tiny-bert", "inlp", 1.0): 3,
+        ("tiny-bert", "cda", 0.0): 3,
+        ("tiny-bert", "cda", 1.0): 3,
+    }
+    points = expand_grid(conf)
+    assert len(points) == 2 * 4 + 6  # per rate in data.rate's single value
+    configs = PointConfigs(conf)
+    zero = [configs(p) for p in points if p["intervention.strength"] == 0]
+    assert {c["intervention"]["seed"] for c in zero if c["intervention"]["method"] != "cda"} == {0}
+
+    def key(*overrides: str) -> str:
+        return intervention_key(load_config(None, ["intervention.method=projection", *overrides]))
+
+    zero_key = key("intervention.strength=0")
+    assert zero_key == key("intervention.strength=0", "intervention.seed=4")
+    assert key("intervention.strength=1") != key("intervention.strength=1", "intervention.seed=4")
+
+
+def test_a_table_without_keys_counts_an_identity_at_strength_0_once() -> None:
+    from bias_sweep.report.splitplot import intervened_model
+
+    runs = pd.DataFrame(
+        {
+            "method": ["projection"] * 4 + ["cda"] * 2,
+            "strength": [0.0, 0.0, 1.0, 1.0, 0.0, 0.0],
+            "intervention_seed": [0, 1, 0, 1, 0, 1],
+        }
+    )
+    units = intervened_model(runs)
+    assert units[0] == units[1] and units[2] != units[3] and units[4] != units[5]
 
 
 def test_trial_key_ignores_tracking_and_storage() -> None:

@@ -76,6 +76,26 @@ def test_gate_level_sets_the_pass_rate_of_a_null_manipulation():
     assert GATE_LEVEL == 0.999
 
 
+@pytest.mark.parametrize("strengths", [(0, 1), (0, 0.5, 1)])
+def test_a_method_that_is_the_pretrained_model_at_0_is_checked_through_it(strengths):
+    """projection at strength 0 is the pre-trained model (one intervened model, measured without
+    replication noise): the check's slope goes through that value, df = the models at strength >
+    0 minus 1, and its 99.9% interval keeps the gate's level on 1000 null sweeps (passes about
+    0.1%: asserted <= 0.5%; a 95% interval about 5%: asserted >= 3%); a working manipulation of
+    1 per unit strength passes in every sweep."""
+    design = simulate.Design(methods={"projection": strengths}, models_per_level=3)
+    assert [k for _, s, k in design.levels() if s == 0] == [1]
+    runs = simulate.simulate_many(design, {}, 1000, seed=46, intrinsic=NULL)
+    check = regressions.manipulation_check(runs)[0]
+    assert check["df"].eq(3 * (len(strengths) - 1) - 1).all()
+    assert check["note"].str.contains("through the pre-trained model").all()
+    gate = gate_table(check, runs)
+    assert gate["status"].eq(MOVED).mean() <= 0.005
+    assert ((gate["ci_low"] > 0) | (gate["ci_high"] < 0)).mean() >= 0.03
+    worked = simulate.simulate_many(design, {}, 200, seed=47, intrinsic=simulate.WORKED)
+    assert gate_table(regressions.manipulation_check(worked)[0], worked)["status"].eq(MOVED).all()
+
+
 def test_one_method_void_the_other_answered():
     """cda moved intrinsic bias, projection did not: only projection's comparison is void, and
     the headline names each comparison; cda's numbers are those of cda and none alone."""
@@ -92,7 +112,8 @@ def test_one_method_void_the_other_answered():
     text = headline(eff, "tpr_gap", gate)
     assert "For tpr_gap on tiny-bert, cda against the rate, the co-occurrence rate matters" in text
     assert "projection against the rate, there is no verdict (void): projection did not" in text
-    assert "99.9% CI over 6 intervened models (df = 4) that includes 0" in text
+    # projection at strength 0 is the pre-trained model: one intervened model there, 3 at s = 1
+    assert "99.9% CI over 4 intervened models (df = 2) that includes 0" in text
     assert "The manipulation check passed: under cda, intrinsic bias changes by −1" in text
     assert "of the pre-trained model's +1" in text and "another method" in text
 

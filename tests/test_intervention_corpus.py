@@ -23,6 +23,7 @@ from bias_sweep.interventions import METHODS, apply_intervention, configured_cor
 from bias_sweep.interventions.projection import TEMPLATES
 from bias_sweep.probes.intrinsic import seat_effect_size
 from bias_sweep.report import regressions
+from bias_sweep.report.gate import MOVED, gate_table
 from bias_sweep.schema import CorpusConfig
 from bias_sweep.sweep.plan import make_plan
 
@@ -313,8 +314,9 @@ def test_projection_moves_seat_on_minilm_across_independent_models(
 ) -> None:
     """The real-model manipulation of sweeps/minilm_real.yaml: MiniLM's SEAT on the Wikipedia
     comments' attribute words, the projection's direction drawn per seed from the identity-term
-    templates. The report's manipulation check (the pre-trained model as strength 0) sees it.
-    Measured (README): SEAT -0.038 before; -0.100, -0.130, -0.108 after, seeds 0-2."""
+    templates, five seeds as in the sweep. The report's manipulation check (its slope through the
+    pre-trained model, strength 0) passes the gate's 99.9% level. Measured (README): SEAT -0.038
+    before; -0.100, -0.130, -0.108, -0.146, -0.144 after, seeds 0-4."""
     cache = tmp_path / "cache"
     data = {
         "source": "file",
@@ -333,7 +335,7 @@ def test_projection_moves_seat_on_minilm_across_independent_models(
 
     before = seat(base)
     after = []
-    for seed in range(3):
+    for seed in range(5):
         out = tmp_path / f"projection-{seed}"
         info = apply_intervention(
             icfg("projection", 1.0, seed, corpus=madlibs), base, task, out, corpus
@@ -341,17 +343,18 @@ def test_projection_moves_seat_on_minilm_across_independent_models(
         assert info["pairs"] > 512  # more pairs than it samples: each seed its own direction
         after.append(seat(out))
     print(f"SEAT before {before:.3f}, after projection (s = 1) {[round(a, 3) for a in after]}")
-    assert len(set(after)) == 3
+    assert len(set(after)) == 5
     assert all(a < before - 0.03 for a in after)  # measured drops: 0.062 to 0.092
     runs = pd.DataFrame(
         {
             "model": "minilm",
             "method": "projection",
-            "strength": [0.0] * 3 + [1.0] * 3,
-            "intervention_seed": [0, 1, 2] * 2,
+            "strength": [0.0] * 5 + [1.0] * 5,
+            "intervention_seed": [*range(5)] * 2,
             "rate": 0.5,
-            "intrinsic_after": [before] * 3 + after,
+            "intrinsic_after": [before] * 5 + after,
         }
     )
     check, _ = regressions.manipulation_check(runs)
-    assert bool(check["moved"].iloc[0]) and check["ci_high"].iloc[0] < 0, check
+    assert check["n_models"].iloc[0] == 6 and check["df"].iloc[0] == 4  # one model at s = 0
+    assert gate_table(check, runs)["status"].iloc[0] == MOVED, check

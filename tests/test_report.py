@@ -474,6 +474,9 @@ def test_intrinsic_kinds_never_share_an_axis(tmp_path: Path) -> None:
         result["trial_key"] += "m"
         (one / "trials" / result["trial_key"]).mkdir()
         (one / "trials" / result["trial_key"] / "result.json").write_text(json.dumps(result))
+    # Trials of a model outside the sweep's grid: without its sweep.yaml, the report analyses
+    # every trial folder (with sweep.yaml it would leave them out).
+    (one / "sweep.yaml").unlink()
     summary = build_report(one, metrics=["tpr_gap", "intrinsic_after"], **FAST)
     scatter = next(f for f in summary.figures if f.path.name == "intrinsic_vs_extrinsic.png")
     assert {p["xlabel"].rsplit("(", 1)[1] for p in scatter.panels} == {

@@ -301,3 +301,21 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_trial_outside_the_grid_is_left_out_of_the_report(sweep: Path) -> None:
+    """A finished trial whose key is not one of the grid's (a point removed from the grid, or
+    the same point keyed otherwise by an earlier version) is not analysed beside the grid's own
+    trial of that point, and the coverage says how many were left out."""
+    from bias_sweep.report.load import coverage_text, load_sweep
+
+    first = _results(sweep)[0]
+    stale = sweep / "trials" / ("f" * 16) / "result.json"
+    stale.parent.mkdir()
+    shutil.copy(first, stale)
+    _set(stale, trial_key="f" * 16)  # the same point, another key
+    assert len(load_trials(SweepFolder(sweep))) == len(_results(sweep)) == 5
+    data = load_sweep(sweep)
+    assert len(data.trials) == data.done == data.total == 4
+    assert "f" * 16 not in set(data.trials["trial_key"]) and data.outside_grid == 1
+    assert "1 finished trials are outside the current grid" in coverage_text(data)

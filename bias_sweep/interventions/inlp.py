@@ -112,4 +112,6 @@ def apply(job: InterventionJob) -> dict[str, Any]:
     }
 
 
-register_method(Method("inlp", apply, settings=InlpSettings, persistent=True))
+register_method(
+    Method("inlp", apply, settings=InlpSettings, persistent=True, identity_at_zero=True)
+)

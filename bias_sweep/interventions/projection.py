@@ -84,4 +84,6 @@ def apply(job: InterventionJob) -> dict[str, Any]:
     return info
 
 
-register_method(Method("projection", apply, settings=WithCorpus, persistent=True))
+register_method(
+    Method("projection", apply, settings=WithCorpus, persistent=True, identity_at_zero=True)
+)

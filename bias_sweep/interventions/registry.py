@@ -56,13 +56,19 @@ class Method:
     # projection, inlp). False: it changed weights, which fine-tuning can move back (cda, skew,
     # dropout, a published checkpoint). The report groups methods by it.
     persistent: bool = False
+    # True: at strength 0 it leaves the pre-trained model as it is, whatever the seed (projection,
+    # inlp): the strength-0 points of every intervention.seed are one intervened model, one
+    # replicate, built and fine-tuned once (five identical copies are not five replicates).
+    identity_at_zero: bool = False
     # Checks of its own settings that hold only when it is the method that runs (`check` on the
     # settings class runs whichever method runs): validate(settings) raises a UserError.
     validate: Callable[[Any], None] | None = None
 
-    def ignored(self) -> tuple[str, ...]:
-        """The shared settings this method's result does not depend on (run at 0)."""
-        return tuple(s for s, used in ((STRENGTH, self.strength), (SEED, self.seeded)) if not used)
+    def ignored(self, strength: float | None = None) -> tuple[str, ...]:
+        """The shared settings this method's result does not depend on (run at 0), at `strength`
+        where it is given (a method that is the identity at 0 ignores its seed there)."""
+        seeded = self.seeded and not (self.identity_at_zero and strength == 0)
+        return tuple(s for s, used in ((STRENGTH, self.strength), (SEED, seeded)) if not used)
 
     def settings_of(self, icfg: InterventionConfig) -> Any:
         """This method's own section of an intervention config (None if it has none)."""
@@ -72,7 +78,8 @@ class Method:
 
     def used(self, intervention: dict[str, Any]) -> dict[str, Any]:
         """What an intervened model of this method depends on, from an `intervention` dict."""
-        shared = [s for s in (STRENGTH, SEED) if s not in self.ignored()]
+        ignored = self.ignored(intervention.get(STRENGTH))
+        shared = [s for s in (STRENGTH, SEED) if s not in ignored]
         own = [f.name for f in fields(self.settings)] if self.settings is not None else []
         return {"method": self.name, **{k: intervention[k] for k in (*shared, *own)}}
 
@@ -101,15 +108,22 @@ def unseeded() -> tuple[str, ...]:
     return tuple(m.name for m in METHODS if not m.seeded)
 
 
+def identity_at_zero() -> tuple[str, ...]:
+    """Methods that are the pre-trained model at strength 0: one intervened model there,
+    whatever intervention.seed."""
+    return tuple(m.name for m in METHODS if m.identity_at_zero)
+
+
 def reference_method() -> str:
     """The method that leaves the pre-trained model as it is: the default, and the reference
     level that a report contrasts the strengthless methods with."""
     return next(m.name for m in METHODS if m.pretrained)
 
 
-def effective(method: str, setting: str, value: Any) -> Any:
-    """The value a shared setting (strength, seed) takes for a method: 0 where it is ignored."""
-    if setting not in METHODS.get(method).ignored():
+def effective(method: str, setting: str, value: Any, strength: float | None = None) -> Any:
+    """The value a shared setting (strength, seed) takes for a method at `strength` (the
+    effective one, where known): 0 where it is ignored."""
+    if setting not in METHODS.get(method).ignored(strength):
         return value
     return 0.0 if setting == STRENGTH else 0
 
@@ -140,8 +154,8 @@ def apply_intervention(
         base_dir=base_dir,
         task=task if corpus is None else dataclasses.replace(task, corpus=list(corpus.texts)),
         out_dir=out_dir,
-        strength=effective(method.name, STRENGTH, icfg.strength),
-        seed=effective(method.name, SEED, icfg.seed),
+        strength=(strength := effective(method.name, STRENGTH, icfg.strength)),
+        seed=effective(method.name, SEED, icfg.seed, strength),
         settings=method.settings_of(icfg),
     )
     facts = {"method": method.name, "strength": job.strength, "seed": job.seed}

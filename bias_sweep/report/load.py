@@ -17,6 +17,7 @@ import pandas as pd
 
 from bias_sweep.config import read_saved
 from bias_sweep.errors import UserError
+from bias_sweep.identity import trial_key
 from bias_sweep.metrics import (
     EVAL_SET_SEPARATOR,
     INTRINSIC_FINETUNED,
@@ -61,10 +62,13 @@ def _as_key(series: pd.Series) -> pd.Series:
     return series.astype(str)
 
 
-def _grid_frame(conf: Any) -> pd.DataFrame:
-    """One row per grid point: the usual axes of its config and its other axes."""
+def _grid_frame(conf: Any) -> tuple[pd.DataFrame, set[str]]:
+    """One row per grid point (the usual axes of its config and its other axes), and the trial
+    keys of the grid's points."""
     resolve = PointConfigs(conf)
-    return pd.DataFrame([point_columns(resolve(p), p) for p in expand_grid(conf) or [{}]])
+    configs = [(resolve(p), p) for p in expand_grid(conf) or [{}]]
+    frame = pd.DataFrame([point_columns(d, p) for d, p in configs])
+    return frame, {trial_key(d) for d, _ in configs}
 
 
 def load_sweep(sweep_path: Path) -> SweepData:
@@ -75,6 +79,14 @@ def load_sweep(sweep_path: Path) -> SweepData:
     folder = SweepFolder(sweep_path)
     conf = read_saved(folder.sweep_file) if folder.sweep_file.is_file() else None
     trials = load_trials(folder) if folder.trials.is_dir() else pd.DataFrame()
+    grid, grid_keys = _grid_frame(conf) if conf is not None else (None, set())
+    set_aside = 0
+    if conf is not None and "trial_key" in trials.columns:
+        # Only the current grid's trials are analysed: a point no longer in the grid, or one whose
+        # key changed (an earlier version's key of the same point), would count twice.
+        kept = trials["trial_key"].isin(grid_keys)
+        set_aside = int((~kept).sum())
+        trials = trials[kept]
     trials = trials.copy()
     for key in USUAL_AXES:
         if key not in trials.columns:
@@ -92,8 +104,7 @@ def load_sweep(sweep_path: Path) -> SweepData:
 
     folders = list(folder.trials.glob("*/")) if folder.trials.is_dir() else []
     failed = sum(1 for f in folders if (f / ERROR_FILE).exists() and not (f / RESULT_FILE).exists())
-    if conf is not None:
-        grid = _grid_frame(conf)
+    if grid is not None:
         name = conf.sweep.name
     else:
         grid = trials[list(USUAL_AXES)].drop_duplicates().reset_index(drop=True)
@@ -112,6 +123,7 @@ def load_sweep(sweep_path: Path) -> SweepData:
         merged = left.merge(right, on=keys, how="left")
         done = int(merged["_found"].fillna(False).astype(bool).sum())
         outside = len(right) - done
+    outside += set_aside
     data = SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
     data.notes = [*data.notes, *notes]
     return data
@@ -182,7 +194,10 @@ def coverage_text(data: SweepData) -> str:
     if pending > 0:
         text += f"; {pending} not finished (pending, running or lost)"
     if data.outside_grid:
-        text += f"; {data.outside_grid} finished trials are outside the current grid"
+        text += (
+            f"; {data.outside_grid} finished trials are outside the current grid (a point no"
+            " longer in it, or one an earlier version keyed otherwise): left out of the analysis"
+        )
     if data.conf is None:
         text += " (no sweep.yaml: grid size estimated from trial folders)"
     return text

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from bias_sweep.interventions import reference_method, strengthless
+from bias_sweep.interventions import identity_at_zero, reference_method, strengthless
 from bias_sweep.metrics import INTRINSIC_AFTER
 from bias_sweep.report.splitplot import intervened_model, intervention_level
 from bias_sweep.report.stats import OTHER, RATE_FORMS, metric_kind, rate_form
@@ -41,16 +41,39 @@ def model_means(runs: pd.DataFrame, column: str) -> pd.DataFrame:
     return out
 
 
-def _ols_rows(units: pd.DataFrame) -> list[dict]:
+def _through_pretrained(d: pd.DataFrame) -> dict:
+    """Slope on strength of a method that is the pre-trained model at strength 0, from the
+    intervened model's own measure: the strength-0 value is the pre-trained model's, a constant
+    (the same deterministic model and measure, whatever the seed), so the slope is fitted through
+    it, (y - y0) ~ strength without intercept, on the models at strength > 0 (df = n - 1). A
+    pooled fit would give that one value the model-to-model variance of the others and make the
+    interval wider than the design is (one control has no replicate to spread)."""
+    y0 = float(d.loc[d["strength"] == 0, "y"].iloc[0])
+    pos = d[d["strength"] > 0]
+    row = {"effect": "slope on strength", "note": "through the pre-trained model (strength 0)"}
+    fit = sm.OLS(pos["y"].to_numpy() - y0, pos["strength"].to_numpy()).fit()
+    if not fit.bse[0] > 1e-12 * max(1.0, abs(fit.params[0])):  # identical models: no replicates
+        return {**row, "note": "zero variance"}
+    lo, hi = fit.conf_int(1 - CI)[0]
+    return {**row, "estimate": fit.params[0], "ci_low": lo, "ci_high": hi, "p": fit.pvalues[0],
+            "df": fit.df_resid, "se": fit.bse[0]}  # fmt: skip
+
+
+def _ols_rows(units: pd.DataFrame, fixed_control: bool = False) -> list[dict]:
     """Slope on strength per method, and contrasts of strengthless methods against the
-    reference (the pre-trained model itself, `interventions.reference_method`)."""
+    reference (the pre-trained model itself, `interventions.reference_method`).
+    `fixed_control`: the values are the intervened models' own measure, so a method that is the
+    pre-trained model at strength 0 has its slope fitted through that one value."""
     rows = []
     for method, d in units.groupby("method", sort=True):
         if method == reference_method():
             continue
         d = d.dropna(subset=["strength"])
         row = {"method": method, "n_models": len(d), "df": np.nan, "note": ""}
-        if method in strengthless():
+        at_zero = int((d["strength"] == 0).sum())
+        if fixed_control and method in identity_at_zero() and at_zero == 1 and len(d) >= 3:
+            row.update(_through_pretrained(d))
+        elif method in strengthless():
             row.update(_contrast(units, method))
         elif d["strength"].nunique() < 2 and reference_method() in set(units["method"]):
             row.update(_contrast(units, d["level"].iloc[0]))  # one strength: against none
@@ -110,8 +133,11 @@ def manipulation_check(
     if column not in runs.columns or runs[column].isna().all():
         return _tidy(pd.DataFrame(), ["model", "method"]), f"no {column}: check skipped"
     rows = []
+    # The intervened model's own measure: where strength 0 is the pre-trained model itself, that
+    # level is one value measured without replication noise (see `_through_pretrained`).
+    fixed = column == INTRINSIC_AFTER
     for model, units in model_means(runs, column).groupby("model", sort=True):
-        rows += [{"model": model, **r} for r in _ols_rows(units)]
+        rows += [{"model": model, **r} for r in _ols_rows(units, fixed_control=fixed)]
     return _tidy(pd.DataFrame(rows), ["model", "method"]), ""
 
 

@@ -12,7 +12,8 @@ split-plot model that `stats.py` fits:
 
 with g(r) = r - 0.5 for signed metrics and |r - 0.5| for unsigned ones (V-shaped in r), and
 u ~ N(0, sd_model^2), v ~ N(0, sd_model_rate^2), e ~ N(0, sd_seed^2). The pre-trained model
-(`none`) is one intervened model, drawn like the others.
+(`none`), and a method that is the identity at strength 0 there, is one intervened model, drawn
+like the others.
 
 `true_shares` gives the estimand of `stats.py` for such a truth: the population variance of each
 factor's effect over the design (levels weighted by their runs, rates equally) divided by the
@@ -27,13 +28,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bias_sweep.interventions import strengthless
+from bias_sweep.interventions import identity_at_zero, strengthless, unseeded
 from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, INTRINSIC_FINETUNED
 
 
 @dataclass(frozen=True)
 class Design:
-    """The grid of a simulated sweep. `none` always has one intervened model."""
+    """The grid of a simulated sweep. A method without a seed (`none`) has one intervened model,
+    and so has one that is the pre-trained model at strength 0 (`projection`, `inlp`) there."""
 
     methods: Mapping[str, Sequence[float]] = field(default_factory=lambda: {"cda": (0.0, 0.5, 1.0)})
     models_per_level: int = 3
@@ -44,10 +46,11 @@ class Design:
     def levels(self) -> list[tuple[str, float, int]]:
         """(method, strength, number of intervened models) for every intervention level."""
         out = []
+        one, zero = unseeded(), identity_at_zero()  # one model whatever the seed (there)
         for method, strengths in self.methods.items():
-            k = 1 if method == "none" else self.models_per_level
             for s in (0.0,) if method in strengthless() else strengths:
-                out.append((method, float(s), k))
+                single = method in one or (method in zero and s == 0)
+                out.append((method, float(s), 1 if single else self.models_per_level))
         return out
 
 
@@ -128,6 +131,8 @@ def simulate_sweep(
     model, method, strength, iseed = (np.asarray(col) for col in zip(*units, strict=True))
     strength = strength.astype(float)
     noise = rng.normal(0.0, intrinsic.sd_model, n_units)
+    # A method that is the pre-trained model at strength 0 measures as the baseline there.
+    noise[np.isin(method, identity_at_zero()) & (strength == 0)] = 0.0
     intr = (
         intrinsic.baseline
         + np.array([intrinsic.contrasts.get(m, 0.0) for m in method])

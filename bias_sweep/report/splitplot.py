@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bias_sweep.interventions import strengthless, unseeded
+from bias_sweep.interventions import identity_at_zero, strengthless, unseeded
 
 CLUSTER = "intervention_key"  # a sweep's id of the intervened model (identity.intervention_key)
 
@@ -32,14 +32,20 @@ def intervened_model(runs: pd.DataFrame) -> pd.Series:
     """The unit of replication within a level. A sweep's table names each intervened model by
     its `intervention_key` (the key of the stored artifact that all its runs fine-tuned: robust
     to any setting that changes it); other tables by level + intervention seed, a method without a
-    seed (`none`) being one model whatever its seed. Rows without a key fall back to the seed."""
+    seed (`none`), or one that is the pre-trained model at strength 0 (`projection`, `inlp`) at
+    that strength, being one model whatever its seed. Rows without a key fall back to the seed."""
     level = intervention_level(runs["method"], runs["strength"])
     if "intervention_seed" not in runs.columns:
         unit = level + "#0"
     else:
         seed = runs["intervention_seed"].astype(str)
-        one = unseeded()
-        unit = _labels([level, seed], lambda lv, s: f"{lv}#{'0' if lv.split(':')[0] in one else s}")
+        strength = pd.to_numeric(runs["strength"], errors="coerce").astype(float)
+        one, zero = unseeded(), identity_at_zero()
+
+        def label(lv: str, method: str, st: float, s: str) -> str:
+            return f"{lv}#{'0' if method in one or (method in zero and st == 0) else s}"
+
+        unit = _labels([level, runs["method"].astype(str), strength, seed], label)
     if CLUSTER in runs.columns:
         key = runs[CLUSTER]
         has_key = key.notna() & (key.astype(str) != "")

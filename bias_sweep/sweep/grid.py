@@ -43,10 +43,13 @@ def expand_grid(conf: DictConfig) -> list[dict[str, Any]]:
     for combo in itertools.product(*(grid[k] for k in keys)):
         point = dict(zip(keys, combo, strict=True))
         method = point.get("intervention.method", conf.intervention.method)
+        strength = effective(
+            method, "strength", point.get("intervention.strength", conf.intervention.strength)
+        )
         for setting in ("strength", "seed"):
             if f"intervention.{setting}" in point:
                 key = f"intervention.{setting}"
-                point[key] = effective(method, setting, point[key])
+                point[key] = effective(method, setting, point[key], strength)
         adapted = point.get("train.adaptation", conf.train.adaptation)
         for key in [k for k in point if k.startswith("train.")]:
             point[key] = adaptation.effective(adapted, key.removeprefix("train."), point[key])
@@ -100,8 +103,8 @@ class PointConfigs:
                 node = node[part]
             node[last] = self._value(key, v)
         iv = d["intervention"]
-        for setting in ("strength", "seed"):
-            iv[setting] = effective(iv["method"], setting, iv[setting])
+        for setting in ("strength", "seed"):  # strength first: the seed may depend on it
+            iv[setting] = effective(iv["method"], setting, iv[setting], iv["strength"])
         train = d["train"]
         for key in train:
             train[key] = adaptation.effective(train["adaptation"], key, train[key])
