@@ -277,6 +277,10 @@ def test_ray_processes_left_by_a_killed_driver_are_shown_and_stopped_by_resume(
     mark = json.loads(folder.ray_file.read_text())["mark"]
     agent = subprocess.Popen(["sleep", "600"], env={**ray_env, MARK: mark})
     try:
+        # Until it has exec'd, the child's /proc environ is still the forking Python's (no mark).
+        deadline = time.time() + 10
+        while psutil.Process(agent.pid).name() != "sleep" and time.time() < deadline:
+            time.sleep(0.05)
         stale = [p.pid for p in stale_processes(folder)]
         assert agent.pid in stale
 

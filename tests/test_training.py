@@ -241,6 +241,7 @@ def test_grad_accum_gives_the_updates_of_the_doubled_batch(setup: tuple[Path, An
     tok = load_tokenizer(base)
     train = task.train.iloc[:180]  # 180 = 11 steps of 16 and a short one of 4: weighted exactly
     runs = {}
+    initial = weights(_without_dropout(load_classifier(base, seed=0)))
     for batch_size, grad_accum in ((16, 1), (8, 2), (8, 1)):
         model = _without_dropout(load_classifier(base, seed=0))
         curve: list[float] = []
@@ -253,9 +254,13 @@ def test_grad_accum_gives_the_updates_of_the_doubled_batch(setup: tuple[Path, An
     assert steps == accum_steps == 3 * 12
     assert accum == pytest.approx(doubled, rel=1e-5) and doubled[-1] < doubled[0]
     for name, w in w_doubled.items():
-        if name.endswith("attention.self.key.bias"):
+        if name.endswith("attention.self.key.bias") or not w.is_floating_point():
             continue  # gradient 0 in exact arithmetic: Adam scales rounding noise up (see above)
-        assert torch.allclose(w_accum[name], w, rtol=1e-4, atol=1e-5), name
+        # Float rounding of a sum in two halves, which Adam's normalisation can lift to ~1e-5
+        # in a single entry (seen: one embedding row, 4e-5 after 36 steps): the two runs' weights
+        # differ by a negligible share of how far training moved them.
+        moved = (w - initial[name]).norm()
+        assert (w_accum[name] - w).norm() <= 1e-3 * moved + 1e-6, name
     small, w_small, small_steps = runs[8, 1]
     assert small_steps == 3 * 23 and small != pytest.approx(doubled, rel=1e-3)
     assert not torch.allclose(
