@@ -106,3 +106,16 @@ def test_fieller_interval():
     lo, hi = slopes.fieller(num, den, 1e-6, 1e-8, 0.0, 1.96)
     half = 1.96 * np.sqrt(1e-6 / den**2 + num**2 * 1e-8 / den**4)
     assert (lo, hi) == pytest.approx((num / den - half, num / den + half), rel=1e-3)
+
+
+def test_slopes_that_do_not_vary_get_no_interval():
+    """Every intervened model's slope exactly the same (a metric of a few discrete values on a
+    small eval set): no interval and a note, never a zero-width CI with p ~ 0."""
+    design = simulate.Design(methods={"cda": (0.0, 1.0)}, models_per_level=3)
+    runs = simulate.simulate_sweep(design, {}, np.random.default_rng(0))
+    runs["fpr_gap"] = np.where(runs["strength"] > 0, 0.5, 0.8) * (runs["rate"] - 0.5)
+    table = slopes.slope_table(runs, ["fpr_gap"])
+    assert len(table) == 3 and table["ci_low"].isna().all() and table["p"].isna().all()
+    assert table["note"].eq(slopes.NO_SPREAD).all()
+    runs["fpr_gap"] += np.random.default_rng(1).normal(0, 0.01, len(runs))
+    assert slopes.slope_table(runs, ["fpr_gap"])["ci_low"].notna().all()

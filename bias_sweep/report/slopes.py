@@ -26,6 +26,7 @@ Tidy frame in (runs), tidy frame out (one row per level and one per change); no 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,17 @@ def fieller(
     return (b - root) / a, (b + root) / a
 
 
+# The slopes of the intervened models lie exactly on the fit (e.g. a metric of a few discrete
+# values on a small eval set, every model the same): a zero-width interval would claim certainty.
+NO_SPREAD = "the intervened models' slopes do not vary about the fit: no interval"
+
+
+def _spread(fit: Any) -> bool:
+    """Whether the residuals of an OLS fit vary (else its standard errors are 0, not small)."""
+    scale = max(1.0, float(np.abs(fit.model.endog).max()))
+    return bool(fit.df_resid > 0 and np.abs(fit.resid).max() > 1e-12 * scale)
+
+
 class _Units:
     """One comparison's intervened models as arrays: slope b, level, strength, method."""
 
@@ -89,8 +101,14 @@ class _Units:
         self.levels = list(self.levels)
         # OLS of the slopes on level dummies (no constant): the level means, pooled variance
         dummies = np.eye(len(self.levels))[codes]
-        enough = len(self.b) > len(self.levels)
-        self.fit = sm.OLS(self.b, dummies).fit() if enough else None
+        self.fit = None
+        self.why = "one intervened model per level: no interval"
+        if len(self.b) > len(self.levels):
+            fit = sm.OLS(self.b, dummies).fit()
+            if _spread(fit):
+                self.fit = fit
+            else:
+                self.why = NO_SPREAD
 
     def at(self, level: str) -> np.ndarray:
         return self.level == level
@@ -103,7 +121,7 @@ def _level_rows(u: _Units) -> list[dict]:
         row = {"quantity": LEVEL, "level": level, "strength": u.strength[at][0],
                "estimate": u.b[at].mean(), "n_models": int(at.sum()), "note": ""}  # fmt: skip
         if u.fit is None:
-            row["note"] = "one intervened model per level: no interval"
+            row["note"] = u.why
         else:
             lo, hi = u.fit.conf_int(1 - CI_LEVEL)[i]
             row.update(ci_low=lo, ci_high=hi, p=u.fit.pvalues[i], df=u.fit.df_resid)
@@ -131,7 +149,7 @@ def _difference_row(u: _Units, level: str) -> dict:
     if reference not in u.levels:
         return {**row, "note": f"no `{reference}` run to compare with"}
     if u.fit is None:
-        return {**row, "note": "no replicated level: model-to-model variance unknown"}
+        return {**row, "note": u.why}
     c = np.zeros(len(u.levels))
     c[u.levels.index(level)], c[u.levels.index(reference)] = 1.0, -1.0
     test = u.fit.t_test(c)
@@ -157,6 +175,8 @@ def _change_row(u: _Units, method: str) -> dict:
         return {**row, "note": f"too few intervened models (n={int(own.sum())})"}
     s_max = float(strengths.max())
     change = sm.OLS(u.b[own], sm.add_constant(u.strength[own])).fit()
+    if not _spread(change):
+        return {**row, "note": NO_SPREAD}
     lo, hi = change.conf_int(1 - CI_LEVEL)[1]
     row.update(estimate=change.params[1], ci_low=lo, ci_high=hi, p=change.pvalues[1])
     row.update(df=change.df_resid, at_strength=s_max)
