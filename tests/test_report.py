@@ -569,3 +569,16 @@ def test_manipulation_check_gates_the_answer(tmp_path: Path) -> None:
     titles = [p["title"].split("\n")[0] for p in figure.panels]
     assert titles == ["tiny-bert: tpr_gap", "tiny-bert: flip_rate"]
     assert re.search(r"\ncda: [+−-]\d+% \[", figure.panels[0]["title"])
+
+
+def test_an_axis_the_statistics_do_not_model_is_analysed_per_value(tmp_path: Path) -> None:
+    """data.scrub varies: its two values are two units of analysis (never pooled as seeds of one
+    cell), the headline names the unit it speaks of and the report says why."""
+    folder = write_sweep(tmp_path, [*GRID, "sweep.grid.data.scrub=[none,terms]"])
+    summary = build_report(folder, metrics=["tpr_gap"], plots=False, **FAST)
+    models = {e["model"] for e in summary.effects}
+    assert models == {"tiny-bert · data.scrub=none", "tiny-bert · data.scrub=terms"}
+    assert summary.headline.startswith("For tpr_gap on tiny-bert · data.scrub=")
+    notes = json.loads((folder / "report" / "summary.json").read_text())["notes"]
+    assert any("data.scrub varies" in n for n in notes)
+    assert "data.scrub varies" in (folder / "report" / "report.md").read_text()

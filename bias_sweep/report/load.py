@@ -27,6 +27,7 @@ from bias_sweep.metrics import (
     known_metrics,
 )
 from bias_sweep.report.downstream import with_downstream_rate
+from bias_sweep.report.strata import by_strata
 from bias_sweep.sweep.grid import USUAL_AXES, PointConfigs, expand_grid, point_columns
 from bias_sweep.sweep.layout import ERROR_FILE, RESULT_FILE, SweepFolder
 from bias_sweep.sweep.results import load_trials
@@ -124,8 +125,10 @@ def load_sweep(sweep_path: Path) -> SweepData:
         done = int(merged["_found"].fillna(False).astype(bool).sum())
         outside = len(right) - done
     outside += set_aside
+    # Axes the statistics do not model (data.scrub, a train setting, ...): one unit per value.
+    trials, strata_notes = by_strata(trials, extra, skew_as_rate=bool(notes))
     data = SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
-    data.notes = [*data.notes, *notes]
+    data.notes = [*data.notes, *notes, *strata_notes]
     return data
 
 
