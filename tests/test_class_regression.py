@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import statsmodels.formula.api as smf
+from simulate_classes import simulate_class_runs
 
 from bias_sweep.report.class_regression import class_regression
-from bias_sweep.report.simulate_classes import simulate_class_runs
 
 SWEEPS = 60
 CLAIMS = ("cooccurrence", "intrinsic")

@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import simulate
 
-from bias_sweep.report import regressions, simulate, stats, verdict
+from bias_sweep.report import regressions, stats, verdict
 from bias_sweep.report.analysis import analyse, gated_effects
 from bias_sweep.report.gate import (
     CANNOT_TELL,

@@ -1,5 +1,5 @@
 """`bias-sweep report --table FILE`: the report's analysis on any table of runs, through the real
-CLI (`cli.main`), on simulated tables with a known truth (`report.simulate`)."""
+CLI (`cli.main`), on simulated tables with a known truth (`tests/simulate.py`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import simulate
 
 from bias_sweep import cli
-from bias_sweep.report import simulate
 from bias_sweep.report.stats import TABLE_COLUMNS
 
 

@@ -8,9 +8,10 @@ import re
 
 import numpy as np
 import pytest
+import simulate
 from scipy import stats as sps
 
-from bias_sweep.report import simulate, slopes
+from bias_sweep.report import slopes
 from bias_sweep.report.analysis import gated_effects
 from bias_sweep.report.headline import headline
 

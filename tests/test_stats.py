@@ -16,11 +16,12 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import simulate
 from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.multitest import multipletests
 
-from bias_sweep.report import regressions, simulate, stats, verdict
+from bias_sweep.report import regressions, stats, verdict
 from bias_sweep.report.headline import headline
 from bias_sweep.report.splitplot import estimates, split_plot, sums_of_squares, with_design_labels
 

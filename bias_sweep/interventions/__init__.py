@@ -23,6 +23,7 @@ from bias_sweep.interventions.registry import (
     register_method,
     strengthless,
     unseeded,
+    untrained,
 )
 from bias_sweep.registry import discover
 
@@ -39,6 +40,7 @@ __all__ = [
     "register_method",
     "strengthless",
     "unseeded",
+    "untrained",
 ]
 
 discover(__name__, __path__)

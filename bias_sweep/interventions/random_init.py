@@ -26,4 +26,4 @@ def apply(job: InterventionJob) -> dict[str, Any]:
     return {"parameters_reinitialised": True}
 
 
-register_method(Method("random-init", apply, strength=False))
+register_method(Method("random-init", apply, strength=False, untrained=True))

@@ -60,6 +60,9 @@ class Method:
     # inlp): the strength-0 points of every intervention.seed are one intervened model, one
     # replicate, built and fine-tuned once (five identical copies are not five replicates).
     identity_at_zero: bool = False
+    # True: the architecture with fresh weights, no pre-training (random-init): the arm without
+    # pre-training of the report's pre-training contrast.
+    untrained: bool = False
     # Checks of its own settings that hold only when it is the method that runs (`check` on the
     # settings class runs whichever method runs): validate(settings) raises a UserError.
     validate: Callable[[Any], None] | None = None
@@ -106,6 +109,11 @@ def persistence(method: str) -> str:
 def unseeded() -> tuple[str, ...]:
     """Methods without a seed: one intervened model per level, whatever intervention.seed."""
     return tuple(m.name for m in METHODS if not m.seeded)
+
+
+def untrained() -> tuple[str, ...]:
+    """Methods whose models have no pre-training: the pre-training contrast's other arm."""
+    return tuple(m.name for m in METHODS if m.untrained)
 
 
 def identity_at_zero() -> tuple[str, ...]:

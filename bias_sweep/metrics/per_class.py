@@ -24,6 +24,7 @@ from bias_sweep.metrics.registry import GROUPS, MULTICLASS, OTHER, UNSIGNED, met
 from bias_sweep.metrics.table import twin_balanced
 
 NAN = float("nan")
+TPR_GAP, FPR_GAP = "tpr_gap", "fpr_gap"  # the per-class gaps (result.json, per_class.parquet)
 
 
 def class_gaps(
@@ -36,8 +37,8 @@ def class_gaps(
         yt, yp = (y_true == c).astype(int), (y_pred == c).astype(int)
         row: dict[str, Any] = {
             "class": c,
-            "tpr_gap": _rate_gap(True, yt, yp, groups, a, b),
-            "fpr_gap": _rate_gap(False, yt, yp, groups, a, b),
+            TPR_GAP: _rate_gap(True, yt, yp, groups, a, b),
+            FPR_GAP: _rate_gap(False, yt, yp, groups, a, b),
         }
         for g in (a, b):
             row[f"support_{g}_pos"] = int(((groups == g) & (yt == 1)).sum())
@@ -53,7 +54,7 @@ def class_gaps(
 def tpr_gap_rms(
     y_true: np.ndarray, y_pred: np.ndarray, *, groups: np.ndarray, a: str, b: str
 ) -> float:
-    gaps = class_gaps(y_true, y_pred, groups, a, b)["tpr_gap"].dropna()
+    gaps = class_gaps(y_true, y_pred, groups, a, b)[TPR_GAP].dropna()
     return float(np.sqrt((gaps**2).mean())) if len(gaps) else NAN
 
 
@@ -70,7 +71,7 @@ def tpr_gap_share_corr(
     b: str,
     train_share: np.ndarray,
 ) -> float:
-    gaps = class_gaps(y_true, y_pred, groups, a, b)["tpr_gap"]
+    gaps = class_gaps(y_true, y_pred, groups, a, b)[TPR_GAP]
     share = pd.Series(train_share).groupby(pd.Series(y_true)).first().reindex(gaps.index)
     both = pd.DataFrame({"gap": gaps, "share": share}).dropna()
     if len(both) < 3 or both["gap"].std() == 0 or both["share"].std() == 0:
@@ -88,10 +89,10 @@ def per_class(preds: pd.DataFrame, a: str, b: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for c, row in gaps.iterrows():
         out[str(c)] = {
-            "tpr_gap": _number(row["tpr_gap"]),
-            "fpr_gap": _number(row["fpr_gap"]),
-            "tpr_gap_twin": _number(twin_gaps.loc[c, "tpr_gap"]),
-            "fpr_gap_twin": _number(twin_gaps.loc[c, "fpr_gap"]),
+            TPR_GAP: _number(row[TPR_GAP]),
+            FPR_GAP: _number(row[FPR_GAP]),
+            f"{TPR_GAP}_twin": _number(twin_gaps.loc[c, TPR_GAP]),
+            f"{FPR_GAP}_twin": _number(twin_gaps.loc[c, FPR_GAP]),
             "support": {
                 g: {
                     "positive": int(row[f"support_{g}_pos"]),

@@ -5,7 +5,8 @@
 (dose-response, manipulation check, Steed's regression), gathered by `analysis`; `cells` and
 `plots`/`forest` draw, `document` and `render` write Markdown and HTML, and `build` runs them in
 that order (`build_report`, `build_table_report`); `compare` puts sweeps side by side, `command`
-is the CLI's side, and `simulate` makes run tables with a known truth (tests, benchmarks).
+is the CLI's side. Run tables with a known truth, which prove the statistics, are test fixtures
+(`tests/simulate.py`, `tests/simulate_classes.py`).
 """
 
 from bias_sweep.report.build import ReportSummary, build_report, build_table_report

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from bias_sweep.metrics.per_class import TPR_GAP
 from bias_sweep.report.class_regression import class_regression
 from bias_sweep.report.rate_contrasts import local_slope, pretraining_contrast
 from bias_sweep.report.stats import metric_kind
@@ -72,17 +73,17 @@ def class_sentences(per_class: pd.DataFrame | None) -> list[str]:
     """Steed's class-level regression of the TPR gap on a multi-class sweep's per-class rows
     (co-occurrence: the class's realised train share of A; intrinsic: the intervened model's
     association of the class with A), where both vary."""
-    needed = {"tpr_gap", "realised_rate", "intrinsic_after", "intervention_key"}
+    needed = {TPR_GAP, "realised_rate", "intrinsic_after", "intervention_key"}
     if per_class is None or not needed <= set(per_class.columns):
         return []
     rows = per_class.dropna(subset=sorted(needed))
     if rows["intervention_key"].nunique() < 3 or rows["intrinsic_after"].std() == 0:
         return []
     fit = class_regression(
-        rows, gap="tpr_gap", cooccurrence="realised_rate", intrinsic="intrinsic_after",
+        rows, gap=TPR_GAP, cooccurrence="realised_rate", intrinsic="intrinsic_after",
         cluster="intervention_key",
     )  # fmt: skip
-    return [fit.sentence("tpr_gap")]
+    return [fit.sentence(TPR_GAP)]
 
 
 def contrast_blocks(sentences: list[str]) -> list[tuple[str, Any]]:

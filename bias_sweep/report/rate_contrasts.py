@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import scipy.stats as sps
 
+from bias_sweep.interventions import untrained
 from bias_sweep.report.splitplot import intervened_model
 from bias_sweep.report.stats import rate_form
 
 CI = 0.95
-RANDOM_INIT = "random-init"
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,8 @@ class PretrainingContrast:
         lo, hi = self.difference_ci
         return (
             f"Pre-training: {rate} moves {metric} by {w.estimate:+.3f} [{w.ci[0]:+.3f}, "
-            f"{w.ci[1]:+.3f}] per unit without pre-training ({w.n_models} random-init models) "
+            f"{w.ci[1]:+.3f}] per unit without pre-training ({w.n_models} {'/'.join(untrained())} "
+            "models) "
             f"and by {p.estimate:+.3f} [{p.ci[0]:+.3f}, {p.ci[1]:+.3f}] after it ({p.n_models} "
             f"models); difference {self.difference:+.3f} [{lo:+.3f}, {hi:+.3f}] (95% CIs)."
         )
@@ -94,7 +95,7 @@ def pretraining_contrast(
 ) -> PretrainingContrast | None:
     """The rate's slope with and without pre-training; None without random-init runs, without
     other runs, or with fewer than two intervened models in an arm."""
-    is_random = runs["method"] == RANDOM_INIT
+    is_random = runs["method"].isin(untrained())
     if not is_random.any() or is_random.all():
         return None
     arms = [
