@@ -85,7 +85,16 @@ def one_second_trial(cfg, *, store=None, hooks=None):  # noqa: ANN001
     skip = os.environ.get(SKIP_ENV, "").split(",")
     if hooks is not None and hooks.on_epoch is not None and "checkpoint" not in skip:
         hooks.on_epoch(1, state, {"loss": 0.5, "epoch": 1, "samples_per_s": 1.0})
-    predictions = pd.DataFrame({"text": ["a", "b"], "label": [0, 1], "score": [0.2, 0.8]})
+    # The columns of a real predictions table that the W&B run's tables read.
+    predictions = pd.DataFrame(
+        {
+            "text": ["a", "b", "c", "d"],
+            "label": [0, 1, 0, 1],
+            "score": [0.2, 0.8, 0.3, 0.7],
+            "pred": [0, 1, 0, 1],
+            "group": ["male", "male", "female", "female"],
+        }
+    )
     intrinsic = {"kind": "none", "value": 0.0}
     result = {
         "trial_key": key,
@@ -235,6 +244,9 @@ def run_bare(n: int, root: Path) -> dict:
 
 def child(variant: str, n: int, root: Path, tracking: str) -> dict:
     """One run of a variant; prints its figures as JSON on the last line."""
+    # W&B's environment wins over tracking.mode (issue 22): the caller's WANDB_MODE (CI sets
+    # offline) would otherwise time another variant than the one named.
+    os.environ["WANDB_MODE"] = tracking
     base, *mods = variant.split(":")
     for mod in mods:
         if "=" in mod:  # set before Ray starts: its workers inherit it

@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 from bias_sweep.config import load_config
 from bias_sweep.hashing import stable_hash
 from bias_sweep.metrics import group_metric_keys, metric_keys
+from bias_sweep.metrics.registry import BINARY
 from bias_sweep.report import build_report
 from bias_sweep.sweep.grid import axis_columns, expand_grid
 from bias_sweep.sweep.layout import TABLE_FILE
@@ -75,9 +76,9 @@ def write_fixture(root: Path, seeds: int) -> Path:
         }
         # Twin-balanced rows: most of the natural gap is the model's, a little the texts'.
         metrics |= {
-            f"{k}_twin": metrics[k] * 0.8 + rng.normal(0, 0.01) for k in group_metric_keys()
+            f"{k}_twin": metrics[k] * 0.8 + rng.normal(0, 0.01) for k in group_metric_keys(BINARY)
         }
-        assert set(metrics) == set(metric_keys())
+        assert set(metrics) == set(metric_keys(BINARY))  # what a binary trial writes
         key = stable_hash({"sweep": "scale", "point": point})
         # The config carries only what tidy_row reads: building 10,000 full OmegaConf trial
         # configs would time the fixture, not the report.

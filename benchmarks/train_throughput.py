@@ -531,7 +531,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  tokenized-data cache: {c['texts']} texts tokenized in {1000 * c['cold_s']:.1f} ms,"
             f" served from the cache in {1000 * c['cached_s']:.2f} ms ({c['speedup']:.0f}x)"
         )
-        result["config"] = {k: tcfg[k] for k in ("epochs", "batch_size", "lr", "max_length")}
+        result["config"] = {
+            k: getattr(tcfg, k) for k in ("epochs", "batch_size", "lr", "max_length")
+        }
         result["train_size"] = len(tr)
         record["models"][name] = result
     write_figures(args.json, record)
