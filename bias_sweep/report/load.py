@@ -99,7 +99,7 @@ def load_sweep(sweep_path: Path) -> SweepData:
         trials[col] = trials[col].astype(float)
     if "intrinsic_kind" not in trials.columns:
         trials["intrinsic_kind"] = pd.Series(dtype=object)
-    trials, notes = with_downstream_rate(trials)
+    trials, downstream_notes = with_downstream_rate(trials)  # a note exactly when it maps
     sort_cols = [c for c in (*CELL_KEYS, "seed", "trial_key") if c in trials.columns]
     trials = trials.sort_values(sort_cols, kind="stable").reset_index(drop=True)
 
@@ -126,9 +126,9 @@ def load_sweep(sweep_path: Path) -> SweepData:
         outside = len(right) - done
     outside += set_aside
     # Axes the statistics do not model (data.scrub, a train setting, ...): one unit per value.
-    trials, strata_notes = by_strata(trials, extra, skew_as_rate=bool(notes))
+    trials, strata_notes = by_strata(trials, extra, skew_as_rate=bool(downstream_notes))
     data = SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
-    data.notes = [*data.notes, *notes, *strata_notes]
+    data.notes = [*data.notes, *downstream_notes, *strata_notes]
     return data
 
 

@@ -11,6 +11,7 @@ variance pooled over all levels of the model (OLS on C(level), `none` as referen
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,14 @@ from bias_sweep.report.stats import OTHER, RATE_FORMS, metric_kind, rate_form
 
 CI = 0.95
 MIN_CLUSTERS_ROBUST = 20  # fewer clusters than this: cluster-robust SEs are optimistic
+
+
+def residuals_vary(fit: Any) -> bool:
+    """Whether the residuals of a statsmodels OLS fit vary; where they do not (identical
+    intervened models, a metric of a few discrete values), its standard errors are 0, not small,
+    and an interval would claim certainty."""
+    scale = max(1.0, float(np.abs(fit.model.endog).max()))
+    return bool(fit.df_resid > 0 and np.abs(fit.resid).max() > 1e-12 * scale)
 
 
 def model_means(runs: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -52,7 +61,7 @@ def _through_pretrained(d: pd.DataFrame) -> dict:
     pos = d[d["strength"] > 0]
     row = {"effect": "slope on strength", "note": "through the pre-trained model (strength 0)"}
     fit = sm.OLS(pos["y"].to_numpy() - y0, pos["strength"].to_numpy()).fit()
-    if not fit.bse[0] > 1e-12 * max(1.0, abs(fit.params[0])):  # identical models: no replicates
+    if not residuals_vary(fit):  # identical models: no replicates
         return {**row, "note": "zero variance"}
     lo, hi = fit.conf_int(1 - CI)[0]
     return {**row, "estimate": fit.params[0], "ci_low": lo, "ci_high": hi, "p": fit.pvalues[0],

@@ -26,7 +26,6 @@ Tidy frame in (runs), tidy frame out (one row per level and one per change); no 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +33,7 @@ import statsmodels.api as sm
 from scipy import stats as sps
 
 from bias_sweep.interventions import reference_method, strengthless
+from bias_sweep.report.regressions import residuals_vary
 from bias_sweep.report.splitplot import intervened_model, intervention_level
 from bias_sweep.report.stats import CI_LEVEL, OTHER, RATE_FORMS, comparisons, metric_kind, rate_form
 
@@ -78,15 +78,8 @@ def fieller(
     return (b - root) / a, (b + root) / a
 
 
-# The slopes of the intervened models lie exactly on the fit (e.g. a metric of a few discrete
-# values on a small eval set, every model the same): a zero-width interval would claim certainty.
+# The slopes of the intervened models lie exactly on the fit (`regressions.residuals_vary`).
 NO_SPREAD = "the intervened models' slopes do not vary about the fit: no interval"
-
-
-def _spread(fit: Any) -> bool:
-    """Whether the residuals of an OLS fit vary (else its standard errors are 0, not small)."""
-    scale = max(1.0, float(np.abs(fit.model.endog).max()))
-    return bool(fit.df_resid > 0 and np.abs(fit.resid).max() > 1e-12 * scale)
 
 
 class _Units:
@@ -105,7 +98,7 @@ class _Units:
         self.why = "one intervened model per level: no interval"
         if len(self.b) > len(self.levels):
             fit = sm.OLS(self.b, dummies).fit()
-            if _spread(fit):
+            if residuals_vary(fit):
                 self.fit = fit
             else:
                 self.why = NO_SPREAD
@@ -175,7 +168,7 @@ def _change_row(u: _Units, method: str) -> dict:
         return {**row, "note": f"too few intervened models (n={int(own.sum())})"}
     s_max = float(strengths.max())
     change = sm.OLS(u.b[own], sm.add_constant(u.strength[own])).fit()
-    if not _spread(change):
+    if not residuals_vary(change):
         return {**row, "note": NO_SPREAD}
     lo, hi = change.conf_int(1 - CI_LEVEL)[1]
     row.update(estimate=change.params[1], ci_low=lo, ci_high=hi, p=change.pvalues[1])

@@ -36,11 +36,8 @@ def by_strata(
     varying = unmodelled_axes(runs, axes, skew_as_rate)
     if not varying or runs.empty:
         return runs, []
-    label = (
-        runs[varying]
-        .astype(str)
-        .apply(lambda row: ", ".join(f"{a}={v}" for a, v in zip(varying, row, strict=True)), axis=1)
-    )
+    first, *rest = (a + "=" + runs[a].astype(str) for a in varying)
+    label = first.str.cat(rest, sep=", ") if rest else first
     out = runs.assign(model=runs["model"].astype(str) + SEP + label)
     note = (
         f"{', '.join(varying)} varies: each of its values is analysed as a unit of its own (like a "

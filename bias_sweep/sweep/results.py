@@ -114,12 +114,12 @@ RESULT_FIELDS = {
 }
 
 
-def _missing_axis(config: dict[str, Any]) -> str | None:
-    """The first axis a trial's config has had from the start that this one lacks (a result
-    written before a later axis, train.adaptation, existed still loads: that column is empty)."""
-    columns = point_columns(config, {})
+def _missing_axis(row: dict[str, Any]) -> str | None:
+    """The first axis a trial's config has had from the start that its tidied row lacks (a
+    result written before a later axis, train.adaptation, existed still loads: that column is
+    empty)."""
     for dotted, short in AXIS_NAMES.items():
-        if short not in AXES_ADDED_LATER and columns[short] is None:
+        if short not in AXES_ADDED_LATER and row[short] is None:
             return dotted
     return None
 
@@ -141,13 +141,13 @@ def result_problem(result: Any, key: str) -> str | None:
         )
     if result["trial_key"] != key:
         return f"trial_key '{result['trial_key']}' is not its folder's"
-    missing = _missing_axis(result["config"])
-    if missing is not None:
-        return f"its config lacks '{missing}'"
     try:
         row = tidy_row(result)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         return f"cannot be tabulated ({type(exc).__name__}: {exc})"
+    missing = _missing_axis(row)
+    if missing is not None:
+        return f"its config lacks '{missing}'"
     numeric = [INTRINSIC_BEFORE, INTRINSIC_AFTER, "realised_rate", *metric_keys()]
     for column in numeric + [c for c in row if "@" in c]:
         value = row.get(column)
