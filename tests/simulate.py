@@ -23,13 +23,16 @@ total variance of one run, which adds the model-to-model and residual variances.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from bias_sweep.interventions import identity_at_zero, strengthless, unseeded
 from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, INTRINSIC_FINETUNED
+from bias_sweep.report.splitplot import EXTRA_TREATMENTS
+
+SCRUB = EXTRA_TREATMENTS["scrub"].column  # the run table's column of data.scrub
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,12 @@ class Design:
     rates: Sequence[float] = (0.1, 0.5, 0.9)
     seeds: Sequence[int] = (0, 1)
     models: Sequence[str] = ("tiny-bert",)
+    # data.scrub values crossed with the rates (a second downstream treatment); () for none
+    scrubs: Sequence[str] = ()
+
+    def subplots(self) -> list[tuple[float, str | None]]:
+        """(rate, scrub) of each fine-tuning setting an intervened model is run at."""
+        return [(float(r), s) for r in self.rates for s in (self.scrubs or (None,))]
 
     def levels(self) -> list[tuple[str, float, int]]:
         """(method, strength, number of intervened models) for every intervention level."""
@@ -64,6 +73,7 @@ class Truth:
     slopes: Mapping[str, float] = field(default_factory=dict)  # per method, per unit strength
     contrasts: Mapping[str, float] = field(default_factory=dict)  # per method, offset vs none
     interaction: float = 0.0  # per unit strength x g(r)
+    scrub_effects: Mapping[str, float] = field(default_factory=dict)  # offset per data.scrub
     intrinsic_coef: float = 0.0  # per unit of the intervened model's intrinsic-bias noise
     sd_model: float = 0.0
     sd_model_rate: float = 0.0
@@ -103,12 +113,17 @@ def rate_form(kind: str, rate: np.ndarray) -> np.ndarray:
     return np.abs(rate - 0.5) if kind == "unsigned" else rate - 0.5
 
 
-def cell_mean(truth: Truth, method: str, strength: float, rate: np.ndarray) -> np.ndarray:
-    """The population mean of the metric at one intervention level and rate(s) (the same
-    formula as `simulate_sweep` uses)."""
+def cell_mean(
+    truth: Truth, method: str, strength: float, rate: np.ndarray, scrub: Sequence | None = None
+) -> np.ndarray:
+    """The population mean of the metric at one intervention level and rate(s), with their
+    data.scrub values where scrubbing varies (the same formula as `simulate_sweep` uses)."""
     g = rate_form(truth.kind, rate)
     level = truth.contrasts.get(method, 0.0) + truth.slopes.get(method, 0.0) * strength
-    return truth.baseline + level + truth.rate_effect * g + truth.interaction * strength * g
+    offset = 0.0 if scrub is None else np.array([truth.scrub_effects.get(x, 0.0) for x in scrub])
+    return (
+        truth.baseline + level + truth.rate_effect * g + truth.interaction * strength * g + offset
+    )
 
 
 def simulate_sweep(
@@ -126,7 +141,8 @@ def simulate_sweep(
         for method, strength, k in design.levels()
         for iseed in range(k)
     ]
-    n_units, n_rates, n_seeds = len(units), len(design.rates), len(design.seeds)
+    subplots = design.subplots()
+    n_units, n_rates, n_seeds = len(units), len(subplots), len(design.seeds)
     per_unit = n_rates * n_seeds
     model, method, strength, iseed = (np.asarray(col) for col in zip(*units, strict=True))
     strength = strength.astype(float)
@@ -139,7 +155,8 @@ def simulate_sweep(
         + np.array([intrinsic.slopes.get(m, 0.0) for m in method]) * strength
         + noise
     )
-    rate = np.tile(np.repeat(np.asarray(design.rates, dtype=float), n_seeds), n_units)
+    rate = np.tile(np.repeat(np.asarray([r for r, _ in subplots]), n_seeds), n_units)
+    scrub = np.tile(np.repeat(np.asarray([s for _, s in subplots], dtype=object), n_seeds), n_units)
     run_unit = np.repeat(np.arange(n_units), per_unit)
     table = {
         "model": model[run_unit],
@@ -164,7 +181,11 @@ def simulate_sweep(
         g = rate_form(t.kind, rate)
         s = strength[run_unit]
         mean = t.baseline + contrast + slope * s + t.rate_effect * g + t.interaction * s * g
+        if design.scrubs:
+            mean = mean + np.array([t.scrub_effects.get(x, 0.0) for x in scrub])
         table[name] = mean + u[run_unit] + v + e
+    if design.scrubs:
+        table[SCRUB] = scrub
     return pd.DataFrame(table)
 
 
@@ -174,7 +195,7 @@ def simulate_many(
     """n independent sweeps in one table, sweep i as model `sim{i}` (the analysis is per model,
     so one call analyses them all)."""
     names = tuple(f"sim{i:04d}" for i in range(n_sweeps))
-    many = Design(design.methods, design.models_per_level, design.rates, design.seeds, names)
+    many = replace(design, models=names)
     return simulate_sweep(many, truths, np.random.default_rng(seed), **kwargs)
 
 
@@ -190,18 +211,27 @@ def true_shares(design: Design, truth: Truth, intrinsic: Intrinsic | None = None
     """
     intrinsic = intrinsic or Intrinsic()
     levels = design.levels()
-    rates = np.asarray(design.rates, dtype=float)
-    mu = np.array([cell_mean(truth, m, s, rates) for m, s, _ in levels])  # (L, R)
+    subplots = design.subplots()
+    rates = np.asarray([r for r, _ in subplots])
+    scrubs = [s for _, s in subplots] if design.scrubs else None
+    mu = np.array([cell_mean(truth, m, s, rates, scrubs) for m, s, _ in levels])  # (L, subplots)
     w = np.array([k for *_, k in levels], dtype=float)
     w /= w.sum()
     grand = w @ mu.mean(axis=1)
     a = mu.mean(axis=1) - grand
-    b = w @ mu - grand
+    b = w @ mu - grand  # each subplot's effect: the rate's and scrubbing's main effects + theirs
     ab = mu - a[:, None] - b[None, :] - grand
-    v_int, v_rate, v_inter = float(w @ a**2), float(np.mean(b**2)), float(w @ (ab**2).mean(1))
+    shape = (len(design.rates), len(design.scrubs) or 1)
+    b_rate, b_scrub = b.reshape(shape).mean(1), b.reshape(shape).mean(0)
+    v_int, v_inter = float(w @ a**2), float(w @ (ab**2).mean(1))
+    v_rate, v_scrub, v_sub = (
+        float(np.mean(b_rate**2)),
+        float(np.mean(b_scrub**2)),
+        float(np.mean(b**2)),
+    )
     var_u = truth.sd_model**2 + (truth.intrinsic_coef * intrinsic.sd_model) ** 2
-    total = v_int + v_rate + v_inter + var_u + truth.sd_model_rate**2 + truth.sd_seed**2
-    return {
+    total = v_int + v_sub + v_inter + var_u + truth.sd_model_rate**2 + truth.sd_seed**2
+    out = {
         "V_intervention": v_int,
         "V_rate": v_rate,
         "V_interaction": v_inter,
@@ -211,6 +241,10 @@ def true_shares(design: Design, truth: Truth, intrinsic: Intrinsic | None = None
         "share_interaction": v_inter / total,
         "share_difference": (v_rate - v_int) / total,
     }
+    if design.scrubs:
+        out.update(V_scrub=v_scrub, share_scrub=v_scrub / total)
+        out["share_difference_scrub"] = (v_scrub - v_int) / total
+    return out
 
 
 # The acceptance cases of issue 11 (design like the quickstart: cda at 3 strengths x 3 rates x

@@ -572,13 +572,32 @@ def test_manipulation_check_gates_the_answer(tmp_path: Path) -> None:
 
 
 def test_an_axis_the_statistics_do_not_model_is_analysed_per_value(tmp_path: Path) -> None:
-    """data.scrub varies: its two values are two units of analysis (never pooled as seeds of one
+    """train.lr varies: its two values are two units of analysis (never pooled as seeds of one
     cell), the headline names the unit it speaks of and the report says why."""
-    folder = write_sweep(tmp_path, [*GRID, "sweep.grid.data.scrub=[none,terms]"])
+    folder = write_sweep(tmp_path, [*GRID, "sweep.grid.train.lr=[0.001,0.0001]"])
     summary = build_report(folder, metrics=["tpr_gap"], plots=False, **FAST)
     models = {e["model"] for e in summary.effects}
-    assert models == {"tiny-bert · data.scrub=none", "tiny-bert · data.scrub=terms"}
-    assert summary.headline.startswith("For tpr_gap on tiny-bert · data.scrub=")
+    assert models == {"tiny-bert · train.lr=0.001", "tiny-bert · train.lr=0.0001"}
+    assert summary.headline.startswith("For tpr_gap on tiny-bert · train.lr=")
     notes = json.loads((folder / "report" / "summary.json").read_text())["notes"]
-    assert any("data.scrub varies" in n for n in notes)
-    assert "data.scrub varies" in (folder / "report" / "report.md").read_text()
+    assert any("train.lr varies" in n for n in notes)
+    assert "train.lr varies" in (folder / "report" / "report.md").read_text()
+
+
+def test_scrubbing_is_a_treatment_beside_the_rate(tmp_path: Path) -> None:
+    """data.scrub varies (crossed with the rate by the grid): one unit of analysis, scrubbing
+    gets its own share, CI, test and verdict against the intervention, said in the headline,
+    the table, summary.json and the forest plot (issue 20 item 6)."""
+    folder = write_sweep(tmp_path, [*GRID, "sweep.grid.data.scrub=[none,terms]"])
+    summary = build_report(folder, metrics=["tpr_gap"], plots=True, **FAST)
+    (entry,) = summary.effects
+    assert entry["model"] == "tiny-bert" and entry["n_runs"] == 36
+    assert entry["verdict_scrub"] in VERDICTS
+    low, high = entry["share_scrub_ci"]
+    assert 0 <= low <= entry["share_scrub"] <= high <= 1
+    assert entry["share_difference_scrub_ci"][0] <= entry["share_difference_scrub"]
+    assert "scrubbing (data.scrub)" in summary.headline.lower() and "p(scrub)" in summary.headline
+    md = (folder / "report" / "report.md").read_text()
+    assert "| scrub share | verdict (scrub) | p scrub (Holm) |" in md
+    assert "data.scrub varies" not in md
+    assert (folder / "report" / "forest.png").is_file()

@@ -28,6 +28,7 @@ TESTS = [
     "tests/test_slopes.py",
     "tests/test_report_table.py",
     "tests/test_report.py",
+    "tests/test_scrub_stats.py",
 ]
 # name: (module, old text, new text); the old text must occur exactly once.
 MUTANTS: dict[str, tuple[str, str, str]] = {
@@ -38,8 +39,8 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
     ),
     "no Holm in the engine (adjusted = raw)": (
         "stats.py",
-        "both = holm(np.r_[p_rate[family], p_int[family]])",
-        "both = np.r_[p_rate[family], p_int[family]]",
+        "together = holm(np.concatenate([p[c][family] for c in factors]))",
+        "together = np.concatenate([p[c][family] for c in factors])",
     ),
     "alpha = 0.10": ("verdict.py", "ALPHA = 0.05", "ALPHA = 0.10"),
     "no F-tests (claims by the CI alone)": (
@@ -54,14 +55,14 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
     ),
     "larger point estimate when the CI of the difference straddles 0": (
         "verdict.py",
-        '    if not rate_quiet and lo > 0:\n        return "rate"\n    if not int_quiet and hi < 0:',
-        '    if not rate_quiet and row["share_difference"] > 0:\n        return "rate"\n'
-        '    if not int_quiet and row["share_difference"] < 0:',
+        "    if not rate_quiet and lo > 0:\n        return treatment\n    if not int_quiet and hi < 0:",
+        "    if not rate_quiet and row[difference] > 0:\n        return treatment\n"
+        "    if not int_quiet and row[difference] < 0:",
     ),
     "no CI condition": (
         "verdict.py",
-        '    if not rate_quiet and lo > 0:\n        return "rate"\n    if not int_quiet and hi < 0:',
-        '    if not rate_quiet:\n        return "rate"\n    if not int_quiet:',
+        "    if not rate_quiet and lo > 0:\n        return treatment\n    if not int_quiet and hi < 0:",
+        "    if not rate_quiet:\n        return treatment\n    if not int_quiet:",
     ),
     "CI side flipped": (
         "verdict.py",
@@ -82,7 +83,7 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
         "verdict.py",
         'between = row.get("p_between_models", np.nan)\n        if not rate_quiet and lo > 0:',
         'between = row.get("p_between_models", np.nan)\n'
-        '        if not rate_quiet and row["share_rate_ci_low"] > 0:',
+        '        if not rate_quiet and row[f"share_{treatment}_ci_low"] > 0:',
     ),
     "unreplicated design treated as replicated": (
         "verdict.py",
@@ -101,13 +102,13 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
     ),
     "rate's CI side flipped": (
         "verdict.py",
-        '    if not rate_quiet and lo > 0:\n        return "rate"\n    if not int_quiet',
-        '    if not rate_quiet and lo < 0:\n        return "rate"\n    if not int_quiet',
+        "    if not rate_quiet and lo > 0:\n        return treatment\n    if not int_quiet",
+        "    if not rate_quiet and lo < 0:\n        return treatment\n    if not int_quiet",
     ),
     "share difference reversed in the engine (intervention - rate)": (
         "splitplot.py",
-        '"share_difference": (v_rate - v_int) / total,',
-        '"share_difference": (v_int - v_rate) / total,',
+        "out[difference_name(t)] = (v[t] - v_int) / total",
+        "out[difference_name(t)] = (v_int - v[t]) / total",
     ),
     "gate at 90%": ("gate.py", "GATE_LEVEL = 0.999", "GATE_LEVEL = 0.90"),
     "gate at 95%": ("gate.py", "GATE_LEVEL = 0.999", "GATE_LEVEL = 0.95"),

@@ -19,6 +19,7 @@ from bias_sweep.report.splitplot import (
     cell_sums,
     error_terms,
     estimates,
+    main_effect,
     sums_of_squares,
 )
 
@@ -54,9 +55,16 @@ def _shrunk_means(sp: SplitPlot, z: np.ndarray, est: dict[str, np.ndarray]) -> n
         return float(np.sqrt(max(float(estimate[0]), 0.0) / plug)) if plug > 0 else 0.0
 
     f_a = factor(est["V_intervention"], z.shape[1] * (n_l * a**2).sum() / K)
-    f_b = factor(est["V_rate"], z.shape[0] * (b**2).sum() / K)
     f_ab = factor(est["V_interaction"], (n_l[:, None] * ab**2).sum() / K)
-    return g + f_a * a[:, None] + f_b * b[None, :] + f_ab * ab
+    # Each treatment's main effect shrunk to its own estimate, their interactions to theirs.
+    rest, shrunk = b, 0.0
+    for name, codes in sp.treatments.items():
+        part = main_effect(b[None], codes)[0]
+        shrunk = shrunk + factor(est[f"V_{name}"], z.shape[0] * (part**2).sum() / K) * part
+        rest = rest - part
+    rest_plug = z.shape[0] * (rest**2).sum() / K
+    shrunk = shrunk + factor(est["V_treatments_interaction"], rest_plug) * rest
+    return g + f_a * a[:, None] + shrunk[None, :] + f_ab * ab
 
 
 def bootstrap(

@@ -246,7 +246,8 @@ def _log_wandb(
         prefix = f"{entry['model']}/{entry['metric']}"
         if analysis.effects.groupby("model")["comparison"].nunique().get(entry["model"], 1) > 1:
             prefix = f"{entry['model']}/{entry['comparison']}/{entry['metric']}"
-        summary[f"{prefix}/verdict"] = entry["verdict"]
+        for key in (k for k in entry if k.startswith("verdict")):  # verdict_scrub too
+            summary[f"{prefix}/{key}"] = entry[key]
         summary[f"{prefix}/manipulation"] = entry["manipulation"]
         for key, value in entry.items():
             if key.startswith("share_") or key.startswith("p_"):

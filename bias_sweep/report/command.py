@@ -23,7 +23,12 @@ def _print(summary: ReportSummary) -> None:
     for entry in summary.effects:
         named = len(comparisons[entry["model"]]) > 1
         which = f" ({entry['comparison']})" if named else ""
-        print(f"  {entry['model']}, {entry['metric']}{which}: {entry['verdict']}")
+        extra = "".join(
+            f", {k.removeprefix('verdict_')}: {v}"
+            for k, v in entry.items()
+            if k.startswith("verdict_")
+        )  # an extra downstream treatment's verdict (scrub) beside the rate's
+        print(f"  {entry['model']}, {entry['metric']}{which}: {entry['verdict']}{extra}")
 
 
 def _out_folder(value: str | None) -> Path | None:

@@ -27,6 +27,7 @@ from bias_sweep.report.slopes import LEVEL
 from bias_sweep.report.verdict import (
     ALPHA,
     ci_text,
+    extra_treatments,
     is_number,
     metric_sentence,
     p_value,
@@ -72,6 +73,16 @@ def effects_display(effects: pd.DataFrame) -> pd.DataFrame:
             "p rate (Holm)": _p(p_value(r, "p_rate")),
             "p intervention (Holm)": _p(p_value(r, "p_intervention")) if ident
             else (f"between models {_p(r.get('p_between_models'))}" if bound else ""),
+            **{
+                key: value
+                for t in extra_treatments(r)
+                if is_number(r.get(f"n_{t}"))
+                for key, value in (
+                    (f"{t} share", _share(r, f"share_{t}")),
+                    (f"verdict ({t})", r.get(f"verdict_{t}", "")),
+                    (f"p {t} (Holm)", _p(p_value(r, f"p_{t}"))),
+                )
+            },
             "interaction share": _share(r, "share_interaction"),
             "p interaction (Holm)": _p(p_value(r, "p_interaction")),
             "rate form": r.get("rate_form", ""),

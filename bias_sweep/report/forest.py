@@ -1,5 +1,7 @@
 """The report's first figure: a forest plot of the variance shares of the rate and of the
-intervention, with their 95% CIs, one row per (model, metric); the primary metric on top.
+intervention, with their 95% CIs, one row per (model, metric); the primary metric on top. Where
+scrubbing (an extra downstream treatment) varies, its share is drawn between them, and its
+verdict under the rate's.
 
 Where the intervention cannot be told from model-to-model variation (one intervened model per
 level), its row shows the share of the between-model variation as a hollow marker: an upper
@@ -15,9 +17,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bias_sweep.report.plots import FigureRecord, save_figure
-from bias_sweep.report.verdict import is_number
+from bias_sweep.report.splitplot import EXTRA_TREATMENTS
+from bias_sweep.report.verdict import extra_treatments, is_number
 
 RATE_COLOUR, IV_COLOUR = "#1f77b4", "#d62728"
+# Extra downstream treatments (scrubbing) drawn between the two, each in its own colour.
+TREATMENT_COLOURS = ("#2ca02c", "#9467bd", "#8c564b")
+MARKERS = {RATE_COLOUR: "o", IV_COLOUR: "s"}
 XLABEL = "share of the variance of one run (95% CI)"
 
 
@@ -51,7 +57,7 @@ def _point(ax, y: float, x: float, lo: float, hi: float, colour: str, hollow: bo
     if is_number(lo) and is_number(hi):
         ax.plot([lo, hi], [y, y], color=colour, lw=1.6, solid_capstyle="butt")
     ax.plot(
-        [x], [y], marker="o" if colour == RATE_COLOUR else "s", ms=6, color=colour,
+        [x], [y], marker=MARKERS.get(colour, "D"), ms=6, color=colour,
         markerfacecolor="white" if hollow else colour, markeredgewidth=1.5,
     )  # fmt: skip
 
@@ -76,13 +82,15 @@ def forest_figure(
     several = rows["model"].nunique() > 1
     first = rows["metric"].eq(primary_metric).to_numpy()
     bound_drawn = False
+    extra = [t for t in extra_treatments(rows) if rows[f"share_{t}"].notna().any()]
     for y, (_, row) in enumerate(rows.iterrows()):
         identifiable = bool(row.get("intervention_identifiable", False))
         iv = "share_intervention" if identifiable else "share_between_models"
         drawn = False
         for name, colour, dy, hollow in (
-            ("share_rate", RATE_COLOUR, -0.13, False),
-            (iv, IV_COLOUR, 0.13, not identifiable),
+            ("share_rate", RATE_COLOUR, -0.13 - 0.07 * bool(extra), False),
+            *((f"share_{t}", TREATMENT_COLOURS[i], 0.0, False) for i, t in enumerate(extra)),
+            (iv, IV_COLOUR, 0.13 + 0.07 * bool(extra), not identifiable),
         ):
             x = row.get(name)
             if is_number(x):
@@ -91,6 +99,7 @@ def forest_figure(
                 drawn = True
                 bound_drawn |= hollow
         word = str(row.get("verdict", "")) if drawn else "n/a"
+        word += "".join(f"\n{t}: {row.get(f'verdict_{t}', '')}" for t in extra if drawn)
         ax.text(1.02, y, word, va="center", fontsize=8, fontweight="bold" if first[y] else None)
         if not drawn:
             ax.text(0.01, y, f"no estimate ({row.get('note') or 'no runs'})"[:90], va="center",
@@ -106,6 +115,10 @@ def forest_figure(
     ax.grid(axis="x", alpha=0.3)
     handles = [
         ax.plot([], [], "o", color=RATE_COLOUR, label="co-occurrence rate")[0],
+        *(
+            ax.plot([], [], "D", color=TREATMENT_COLOURS[i], label=EXTRA_TREATMENTS[t].label)[0]
+            for i, t in enumerate(extra)
+        ),
         ax.plot([], [], "s", color=IV_COLOUR, label="intervention")[0],
     ]
     if bound_drawn:

@@ -32,12 +32,14 @@ from bias_sweep.report.gate import (
 )
 from bias_sweep.report.slopes import CHANGE, slope_changes
 from bias_sweep.report.verdict import (
+    extra_treatments,
     interaction_large,
     interaction_matters,
     interaction_sentence,
     is_number,
     lead,
     shares_text,
+    treatment_sentence,
     unidentifiable_sentence,
 )
 from bias_sweep.schema import ReportConfig
@@ -187,6 +189,8 @@ def comparison_paragraph(
         parts = [f"{subject}, there is no verdict (void): {void}", advice(check)]
     else:
         parts = [f"{subject}, {lead(row)}: {shares_text(row)}; 95% CIs over {counts}."]
+        extra = [t for t in extra_treatments(row) if is_number(row.get(f"n_{t}"))]
+        parts += [treatment_sentence(row, t) for t in extra]
         parts.append(unidentifiable_sentence(row))
         if status == MOVED and check is not None:
             parts.append(moved_sentence(check, method))

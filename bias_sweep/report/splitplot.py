@@ -12,6 +12,23 @@ import pandas as pd
 from bias_sweep.interventions import identity_at_zero, strengthless, unseeded
 
 CLUSTER = "intervention_key"  # a sweep's id of the intervened model (identity.intervention_key)
+RATE = "rate"
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """A downstream treatment beside the rate: its run-table column and how a reader calls it."""
+
+    column: str
+    label: str  # where it is first named
+    noun: str  # where it is named again
+
+
+# Downstream treatments beside the co-occurrence rate, by name. Each varies within intervened
+# models (a fine-tuning choice, crossed with the rate by the grid), so the split plot's subplot
+# is their combination with the rate and each gets its own main effect.
+EXTRA_TREATMENTS = {"scrub": Treatment("data.scrub", "scrubbing (data.scrub)", "scrubbing")}
+INTERACTIONS = "downstream_inter"  # the treatments' interactions with one another
 
 
 def _labels(columns: list[pd.Series], label) -> pd.Series:
@@ -53,17 +70,42 @@ def intervened_model(runs: pd.DataFrame) -> pd.Series:
     return unit
 
 
+def crossed_treatments(runs: pd.DataFrame) -> list[str]:
+    """The extra downstream treatments that vary in the runs, each crossed with the rate (every
+    combination of its values and the rates was run): the ones a split plot can separate."""
+    out = []
+    for name, treatment in EXTRA_TREATMENTS.items():
+        column = treatment.column
+        if column not in runs.columns or runs[column].astype(str).nunique() < 2:
+            continue
+        pairs = runs[[RATE, column]].astype(str).drop_duplicates()
+        if len(pairs) == runs[RATE].nunique() * runs[column].astype(str).nunique():
+            out.append(name)
+    return out
+
+
 @dataclass
 class SplitPlot:
-    """One model's runs of one metric as arrays: runs sorted by (intervened model, rate) cell."""
+    """One model's runs of one metric as arrays: runs sorted by (intervened model, subplot) cell.
+    The subplot is the rate, or the combination of the rate and the extra downstream treatments
+    (`treatments`: each one's value index per subplot combination, the rate's first)."""
 
     y: np.ndarray  # (N,)
-    cell: np.ndarray  # (N,) intervened model * R + rate index
+    cell: np.ndarray  # (N,) intervened model * R + subplot index
     lev: np.ndarray  # (C,) level of each intervened model
     counts: np.ndarray  # (C, R) runs per cell (>= 1)
     levels: list[str]
-    rates: np.ndarray
+    rates: np.ndarray  # (R,) the rate of each subplot combination
     notes: list[str] = field(default_factory=list)
+    treatments: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (R,) value index
+
+    def __post_init__(self) -> None:
+        if not self.treatments:  # the rate alone: one subplot per rate
+            self.treatments = {RATE: np.arange(len(self.rates))}
+
+    @property
+    def n_rates(self) -> int:
+        return int(self.treatments[RATE].max()) + 1
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -76,9 +118,11 @@ class SplitPlot:
     @property
     def df(self) -> dict[str, int]:
         C, R, L = self.shape
+        mains = {t: int(codes.max()) for t, codes in self.treatments.items()}  # values - 1
         return {
-            "level": L - 1, "model": C - L, "rate": R - 1, "inter": (L - 1) * (R - 1),
-            "rate_model": (R - 1) * (C - L), "seed": int((self.counts - 1).sum()),
+            "level": L - 1, "model": C - L, **mains, INTERACTIONS: R - 1 - sum(mains.values()),
+            "inter": (L - 1) * (R - 1), "rate_model": (R - 1) * (C - L),
+            "seed": int((self.counts - 1).sum()),
         }  # fmt: skip
 
 
@@ -101,7 +145,18 @@ def split_plot(runs: pd.DataFrame, metric: str) -> SplitPlot | None:
     if "intervention_seed" not in runs.columns and CLUSTER not in runs.columns:
         notes.append("no intervention_seed column: one intervened model per level assumed")
     c_code, clusters = pd.factorize(runs["_c"].to_numpy()[keep], sort=True)
-    rates, r_code = np.unique(rate[keep], return_inverse=True)
+    extra = crossed_treatments(runs[keep])
+    if extra:
+        columns = [rate[keep], *(runs[EXTRA_TREATMENTS[t].column].astype(str)[keep] for t in extra)]
+        r_code, combos = pd.MultiIndex.from_arrays(columns).factorize(sort=True)
+        treatments = {
+            name: pd.factorize(combos.get_level_values(i), sort=True)[0]
+            for i, name in enumerate((RATE, *extra))
+        }
+        rates = combos.get_level_values(0).to_numpy(float)
+    else:
+        rates, r_code = np.unique(rate[keep], return_inverse=True)
+        treatments = {}
     y, level = y[keep], runs["_l"].to_numpy()[keep]
     R = len(rates)
     counts = np.bincount(c_code * R + r_code, minlength=len(clusters) * R).reshape(-1, R)
@@ -118,7 +173,16 @@ def split_plot(runs: pd.DataFrame, metric: str) -> SplitPlot | None:
     l_code, levels = pd.factorize(level, sort=True)
     lev = np.zeros(len(counts), dtype=int)
     lev[c_code] = l_code
-    return SplitPlot(y[order], cell[order], lev, counts, list(levels), rates, notes)
+    return SplitPlot(y[order], cell[order], lev, counts, list(levels), rates, notes, treatments)
+
+
+def main_effect(deviations: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The part of subplot deviations (B, R) that one treatment's values explain: each
+    combination gets the mean over the combinations sharing its value (an orthogonal projection
+    in a crossed design; the identity for the rate alone)."""
+    n = np.bincount(codes).astype(float)
+    onehot = np.eye(len(n))[codes]  # (R, values)
+    return (deviations @ onehot / n)[:, codes]
 
 
 def cell_sums(sp: SplitPlot, values: np.ndarray) -> np.ndarray:
@@ -138,10 +202,17 @@ def sums_of_squares(sp: SplitPlot, z: np.ndarray, sse: np.ndarray) -> dict[str, 
     zr, g = z.mean(1), zc.mean(1)
     inter = zlr - zl[:, :, None] - zr[:, None, :] + g[:, None, None]
     resid = z - zc[:, :, None] - zlr[:, sp.lev] + zl[:, sp.lev][:, :, None]
+    deviations = zr - g[:, None]
+    rest, mains = deviations, {}
+    for name, codes in sp.treatments.items():
+        part = main_effect(deviations, codes)
+        mains[name] = C * (part**2).sum(1)
+        rest = rest - part
     return {
         "level": R * (n_l * (zl - g[:, None]) ** 2).sum(1),
         "model": R * ((zc - zl[:, sp.lev]) ** 2).sum(1),
-        "rate": C * ((zr - g[:, None]) ** 2).sum(1),
+        **mains,
+        INTERACTIONS: C * (rest**2).sum(1),
         "inter": (n_l[None, :, None] * inter**2).sum((1, 2)),
         "rate_model": (resid**2).sum((1, 2)),
         "seed": sse,
@@ -171,17 +242,24 @@ def estimates(sp: SplitPlot, ss: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     e_b = e_w if between == within else _ms(ss, df, between)
     replicated = df["model"] > 0
     v_int = (ss["level"] - df["level"] * e_b) / K  # unreplicated: intervention + model variation
-    v_rate = (ss["rate"] - df["rate"] * e_w) / K
+    v = {t: (ss[t] - df[t] * e_w) / K for t in (*sp.treatments, INTERACTIONS)}
+    v_rate = v[RATE]
     v_inter = (ss["inter"] - df["inter"] * e_w) / K if within == "rate_model" else 0 * v_rate
     s_u = (e_b - e_w) / R if replicated else 0 * v_rate
-    total = v_int + v_rate + v_inter + s_u + e_w + (1 - q) * ms_e
+    total = v_int + sum(v.values()) + v_inter + s_u + e_w + (1 - q) * ms_e
+    out = {}
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = {
-            "share_rate": v_rate / total,
-            "share_intervention": v_int / total,
-            "share_interaction": v_inter / total,
-            "share_difference": (v_rate - v_int) / total,
-        }
-    out.update(V_intervention=v_int, V_rate=v_rate, V_interaction=v_inter, var_model=s_u,
-               var_within=e_w, var_seed=ms_e, total=total, e_between=e_b)  # fmt: skip
+        for t in sp.treatments:
+            out[f"share_{t}"] = v[t] / total
+            out[difference_name(t)] = (v[t] - v_int) / total
+            out[f"V_{t}"] = v[t]
+        out["share_intervention"] = v_int / total
+        out["share_interaction"] = v_inter / total
+    out.update(V_intervention=v_int, V_interaction=v_inter, V_treatments_interaction=v[INTERACTIONS],
+               var_model=s_u, var_within=e_w, var_seed=ms_e, total=total, e_between=e_b)  # fmt: skip
     return out
+
+
+def difference_name(treatment: str) -> str:
+    """The share-difference key of a treatment against the intervention."""
+    return "share_difference" if treatment == RATE else f"share_difference_{treatment}"

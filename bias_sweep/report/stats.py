@@ -48,6 +48,13 @@ fine-tuning seeds (within the model x rate cell), with a fiducial small-sample t
 `bootstrap.py`. Measured coverage of the share difference over simulated sweeps: 93-99% across
 16 truths and designs with 3-5 intervened models per level (test_stats.py checks it).
 
+EXTRA DOWNSTREAM TREATMENTS (`splitplot.EXTRA_TREATMENTS`: data.scrub) vary within intervened
+models like the rate and are crossed with it by the grid. The subplot is then each combination
+of rate and treatment values; its sum of squares splits orthogonally into each treatment's main
+effect (its own V, share, F-test within intervened models, and `share_difference_<t>` against
+the intervention, with CIs from the same bootstrap) and their interactions with one another
+(part of the total, not claimed). Without them every number is as above.
+
 The rate form (`rate_form`): the shares treat the rate as a factor for every metric (shape-free,
 so an unsigned metric's V is a rate effect like a linear one). Where one number per unit of rate
 is wanted (`rate_slope`, Steed's regression) the metric's kind decides: signed metrics
@@ -68,8 +75,11 @@ from bias_sweep.interventions import reference_method
 from bias_sweep.metrics import INTRINSIC_AFTER, OTHER, SIGNED, UNSIGNED, metric_base, metric_kinds
 from bias_sweep.report.bootstrap import bootstrap
 from bias_sweep.report.splitplot import (
+    EXTRA_TREATMENTS,
+    RATE,
     SplitPlot,
     cell_sums,
+    difference_name,
     error_terms,
     estimates,
     split_plot,
@@ -162,8 +172,11 @@ def analyse_metric(
     if sp is None:
         return {**row, "note": "no runs with a value"}
     C, R, L = sp.shape
+    extra = [t for t in sp.treatments if t != RATE]
+    R = sp.n_rates  # the rates (the subplot may also cross extra treatments with them)
     replicated = sp.n_l.max() > 1
     row.update(n_runs=len(sp.y), n_intervened_models=C, n_levels=L, n_rates=R)
+    row.update({f"n_{t}": int(sp.treatments[t].max()) + 1 for t in extra})
     row["models_per_level_min"] = int(sp.n_l.min())
     row["intervention_identifiable"] = bool(replicated and L > 1)
     notes = list(sp.notes)
@@ -176,7 +189,7 @@ def analyse_metric(
         notes.append("one intervention level")
     if R < 2:
         notes.append("one rate")
-    z = (cell_sums(sp, sp.y[None]) / sp.counts.reshape(-1)).reshape(1, C, R)
+    z = (cell_sums(sp, sp.y[None]) / sp.counts.reshape(-1)).reshape(1, C, -1)
     sse = np.array([float(((sp.y - z.reshape(-1)[sp.cell]) ** 2).sum())])
     ss = sums_of_squares(sp, z, sse)
     est = estimates(sp, ss)
@@ -189,28 +202,33 @@ def analyse_metric(
         zero = {f"{k}{s}": 0.0 for k in SHARES for s in ("", "_ci_low", "_ci_high")}
         return {**row, **zero, "note": "; ".join([*notes, "zero variance: nothing to explain"])}
     boot = bootstrap(sp, z[0], est, n_boot, rng)
-    names = list(SHARES) + ["share_between_models"]
-    point = {**{k: est[k] for k in SHARES}, "share_between_models": est["share_intervention"]}
-    boots = {**{k: boot[k] for k in SHARES}, "share_between_models": boot["share_intervention"]}
+    treatment_shares = [k for t in extra for k in (f"share_{t}", difference_name(t))]
+    names = [*SHARES, *treatment_shares, "share_between_models"]
+    point = {k: est[k] for k in names[:-1]} | {"share_between_models": est["share_intervention"]}
+    boots = {k: boot[k] for k in names[:-1]} | {"share_between_models": boot["share_intervention"]}
     for name in names:
-        lo = -1.0 if name == "share_difference" else 0.0
+        lo = -1.0 if name.startswith("share_difference") else 0.0
         row[name] = float(np.clip(point[name][0], lo, 1.0))
         row[f"{name}_ci_low"], row[f"{name}_ci_high"] = _quantiles(boots[name], lo, 1.0)
     drop = ["share_between_models"] if row["intervention_identifiable"] else ["share_intervention"]
     if L < 2 or R < 2:
         drop = ["share_intervention", "share_between_models", "share_difference"]
+    if L < 2:
+        drop += [difference_name(t) for t in extra]
     if within != "rate_model":
         drop.append("share_interaction")
     for name in drop:
         row[name] = row[f"{name}_ci_low"] = row[f"{name}_ci_high"] = np.nan
-    if np.isfinite(row["share_difference"]):  # as shown: the clipped shares' difference
-        other = row["share_intervention"] if between == "model" else row["share_between_models"]
-        row["share_difference"] = row["share_rate"] - other
+    other = row["share_intervention"] if between == "model" else row["share_between_models"]
+    for t in (RATE, *extra):  # as shown: the clipped shares' difference
+        if np.isfinite(row[difference_name(t)]):
+            row[difference_name(t)] = row[f"share_{t}"] - other
     row["difference_of"] = (
         "rate - intervention" if between == "model" or L < 2 else "rate - between-model bound"
     )
     df = sp.df
-    row["p_rate"] = _f_test(ss["rate"][0], df["rate"], est["var_within"][0], df[within])
+    for t in (RATE, *extra):
+        row[f"p_{t}"] = _f_test(ss[t][0], df[t], est["var_within"][0], df[within])
     p_level = _f_test(ss["level"][0], df["level"], est["e_between"][0], df[between])
     row["p_intervention"] = p_level if row["intervention_identifiable"] else np.nan
     row["p_between_models"] = np.nan if row["intervention_identifiable"] else p_level
@@ -273,7 +291,8 @@ def effects_table(
     A comparison is one intervention method against the rate (`comparisons`).
 
     Holm families, per model: the rate and intervention tests of the primary metric together
-    (the headline claims one of two factors), over all comparisons; the rate and intervention
+    (the headline claims one of two factors), with the extra downstream treatments' tests where
+    they vary (`data.scrub`: one more factor a verdict may claim), over all comparisons; the same
     tests of all other metrics together; the interaction tests of all metrics. `p_*_holm` are
     the adjusted values that the verdict uses.
     """
@@ -299,16 +318,18 @@ def effects_table(
     for col in ("p_rate", "p_intervention", "p_interaction"):
         if col not in table:
             table[col] = np.nan
-    p_rate, p_int, p_inter = (
-        table[c].to_numpy(float) for c in ("p_rate", "p_intervention", "p_interaction")
-    )
-    adj = {k: np.full(len(table), np.nan) for k in ("p_rate", "p_intervention", "p_interaction")}
+    # The factors a verdict may claim: the rate, the intervention, any extra treatment analysed.
+    factors = ["p_rate", "p_intervention", *(f"p_{t}" for t in EXTRA_TREATMENTS)]
+    factors = [c for c in factors if c in table.columns]
+    p = {c: table[c].to_numpy(float) for c in (*factors, "p_interaction")}
+    adj = {k: np.full(len(table), np.nan) for k in p}
     is_primary = (table["metric"] == primary_metric).to_numpy()
     for idx in table.groupby("model", sort=False).indices.values():
         for family in (idx[is_primary[idx]], idx[~is_primary[idx]]):
-            both = holm(np.r_[p_rate[family], p_int[family]])
-            adj["p_rate"][family], adj["p_intervention"][family] = np.split(both, 2)
-        adj["p_interaction"][idx] = holm(p_inter[idx])
+            together = holm(np.concatenate([p[c][family] for c in factors]))
+            for c, values in zip(factors, np.split(together, len(factors)), strict=True):
+                adj[c][family] = values
+        adj["p_interaction"][idx] = holm(p["p_interaction"][idx])
     for key, values in adj.items():
         table[f"{key}_holm"] = values
     return table

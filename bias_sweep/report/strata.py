@@ -1,8 +1,9 @@
 """Grid axes the statistics do not model, analysed as strata.
 
 The report's statistics model the co-occurrence rate (or data.skew_scale in its place), the
+extra downstream treatments crossed with it (data.scrub: `splitplot.EXTRA_TREATMENTS`), the
 intervention level, its intervened models and the seeds. A sweep can vary other settings too
-(data.scrub, train.lr, intervention.steps, ...). Pooling their values as if they were seeds would
+(train.lr, intervention.steps, ...). Pooling their values as if they were seeds would
 hide their effect in the noise and mix different treatments in one cell, so each combination of
 their values is analysed as a unit of its own, like a model ("tiny-bert · data.scrub=terms"), and
 the report says so. Their own effects are not estimated beside the rate and the intervention.
@@ -16,12 +17,15 @@ import pandas as pd
 
 from bias_sweep.report.adaptation import SEP
 from bias_sweep.report.downstream import SKEW_SCALE
+from bias_sweep.report.splitplot import EXTRA_TREATMENTS, crossed_treatments
 from bias_sweep.sweep.grid import USUAL_AXES
 
 
 def unmodelled_axes(runs: pd.DataFrame, axes: Sequence[str], skew_as_rate: bool) -> list[str]:
-    """The axes among `axes` that vary in the runs and that the statistics do not model."""
-    modelled = {*USUAL_AXES, *((SKEW_SCALE,) if skew_as_rate else ())}
+    """The axes among `axes` that vary in the runs and that the statistics do not model (an
+    extra downstream treatment is modelled where it is crossed with the rate)."""
+    crossed = [EXTRA_TREATMENTS[t].column for t in crossed_treatments(runs)] if len(runs) else []
+    modelled = {*USUAL_AXES, *((SKEW_SCALE,) if skew_as_rate else ()), *crossed}
     return [
         a
         for a in axes

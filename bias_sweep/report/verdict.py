@@ -19,6 +19,10 @@ quiet. With one intervention level or one rate there is nothing to compare: neve
 Where nothing could be estimated or tested (no runs, no residual degrees of freedom) the verdict
 is `inconclusive`, not `neither`: no test has looked.
 
+Where an extra downstream treatment varies (`data.scrub`, crossed with the rate), it gets its own
+verdict (`verdict_scrub`) by the same rule, against the same intervention, with its own share
+difference and its test in the same Holm family: `scrub`, `intervention`, `neither`, ...
+
 The interaction is reported when its test rejects (after Holm over the model's metrics). It is
 called large -- "the answer depends on the level" -- when its share is also at least
 LARGE_INTERACTION (1/4) of the larger main share: its spread over levels is then at least half
@@ -32,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from bias_sweep.report.gate import VOIDING, comparison_status, comparison_statuses
+from bias_sweep.report.splitplot import EXTRA_TREATMENTS, RATE, difference_name
 
 ALPHA = 0.05
 LARGE_INTERACTION = 0.25  # share of the interaction / the larger main share (see the docstring)
@@ -47,17 +52,21 @@ def p_value(row: pd.Series, name: str) -> float:
     return value if is_number(value) else row.get(name, np.nan)
 
 
-def verdict_word(row: pd.Series, alpha: float = ALPHA) -> str:
-    """The verdict of one effects row (see the module docstring)."""
-    tests = (row.get(k) for k in ("p_rate", "p_intervention", "p_between_models"))
-    if not any(is_number(p) for p in tests) and not is_number(row.get("share_rate")):
+def verdict_word(row: pd.Series, alpha: float = ALPHA, treatment: str = RATE) -> str:
+    """The verdict of one effects row (see the module docstring): the rate against the
+    intervention, or an extra downstream treatment (`scrub`) against it, named by its own word."""
+    p_name = f"p_{treatment}"
+    n_values = row.get("n_rates" if treatment == RATE else f"n_{treatment}", 0)
+    tests = (row.get(k) for k in (p_name, "p_intervention", "p_between_models"))
+    if not any(is_number(p) for p in tests) and not is_number(row.get(f"share_{treatment}")):
         return "inconclusive"  # nothing estimated, nothing tested: no answer either way
-    lo, hi = row.get("share_difference_ci_low"), row.get("share_difference_ci_high")
-    p_rate, p_int = p_value(row, "p_rate"), p_value(row, "p_intervention")
+    difference = difference_name(treatment)
+    lo, hi = row.get(f"{difference}_ci_low"), row.get(f"{difference}_ci_high")
+    p_rate, p_int = p_value(row, p_name), p_value(row, "p_intervention")
     rate_quiet = not (is_number(p_rate) and p_rate < alpha)
     if row.get("n_levels", 0) < 2:  # nothing to compare the rate with
         return "neither" if rate_quiet else "inconclusive"
-    if row.get("n_rates", 0) < 2:
+    if not is_number(n_values) or n_values < 2:
         p = p_int if row.get("intervention_identifiable", False) else row.get("p_between_models")
         return "neither" if not (is_number(p) and p < alpha) else "inconclusive"
     if not (is_number(lo) and is_number(hi)):
@@ -65,17 +74,23 @@ def verdict_word(row: pd.Series, alpha: float = ALPHA) -> str:
     if not row.get("intervention_identifiable", False):
         between = row.get("p_between_models", np.nan)
         if not rate_quiet and lo > 0:
-            return "rate"
+            return treatment
         quiet = rate_quiet and not (is_number(between) and between < alpha)
         return "neither" if quiet else "inconclusive"
     int_quiet = not (is_number(p_int) and p_int < alpha)
     if rate_quiet and int_quiet:
         return "neither"
     if not rate_quiet and lo > 0:
-        return "rate"
+        return treatment
     if not int_quiet and hi < 0:
         return "intervention"
     return "inconclusive"
+
+
+def extra_treatments(effects: pd.DataFrame | pd.Series) -> list[str]:
+    """The extra downstream treatments (`scrub`) that an effects table (or row) analysed."""
+    columns = effects.columns if isinstance(effects, pd.DataFrame) else effects.index
+    return [t for t in EXTRA_TREATMENTS if f"p_{t}" in columns]
 
 
 def interaction_matters(row: pd.Series, alpha: float = ALPHA) -> bool:
@@ -107,6 +122,9 @@ def add_verdicts(
     words = [verdict_word(r, alpha) for _, r in out.iterrows()]
     void = out["manipulation"].isin(VOIDING).to_numpy()
     out["verdict"] = np.where(void, "void", np.asarray(words, dtype=object))
+    for t in extra_treatments(out):
+        words = [verdict_word(r, alpha, t) for _, r in out.iterrows()]
+        out[f"verdict_{t}"] = np.where(void, "void", np.asarray(words, dtype=object))
     out["interaction_matters"] = [interaction_matters(r, alpha) for _, r in out.iterrows()]
     out["interaction_large"] = [interaction_large(r, alpha) for _, r in out.iterrows()]
     return out
@@ -191,6 +209,32 @@ def lead(row: pd.Series) -> str:
     return LEADS[row.get("verdict") or verdict_word(row)]
 
 
+def treatment_sentence(row: pd.Series, treatment: str) -> str:
+    """An extra downstream treatment's verdict against the intervention, with its share, the
+    difference and its test: 'Scrubbing (data.scrub) matters more than the intervention:
+    scrubbing explains 41% [30%, 52%] of the variance (difference from the intervention +39 points [+27,
+    +50]); p(scrub) < 0.001.'"""
+    label = EXTRA_TREATMENTS[treatment].label
+    word = row.get(f"verdict_{treatment}") or verdict_word(row, treatment=treatment)
+    leads = {
+        treatment: f"{label} matters more than the intervention",
+        "intervention": f"the intervention matters more than {label}",
+        "neither": f"neither {label} nor the intervention has a detectable effect",
+        "inconclusive": f"the data cannot tell whether {label} or the intervention matters more",
+        "void": f"{label}: no verdict (void)",
+    }
+    share = f"share_{treatment}"
+    diff = row.get(difference_name(treatment), np.nan)
+    diff_text = "n/a" if not is_number(diff) else f"{100 * diff:+.0f}".replace("-", "−")
+    sentence = (
+        f"{leads[word]}: {EXTRA_TREATMENTS[treatment].noun} explains {pct(row.get(share))}{ci_text(row, share)} of the variance "
+        f"(difference from the intervention {diff_text} points"
+        f"{ci_text(row, difference_name(treatment), points=True)}); "
+        f"{p_text(f'p({treatment})', p_value(row, f'p_{treatment}'))}."
+    )
+    return sentence[0].upper() + sentence[1:]
+
+
 def row_name(row: pd.Series, with_comparison: bool = False) -> str:
     """'tiny-bert, tpr_gap', with '(cda)' where a model has several comparisons."""
     comparison = row.get("comparison")
@@ -213,7 +257,15 @@ def metric_sentence(row: pd.Series, with_comparison: bool = False) -> str:
         )
         + "."
     )
-    extra = [unidentifiable_sentence(row), interaction_sentence(row)]
+    extra = [
+        *(
+            treatment_sentence(row, t)
+            for t in extra_treatments(row)
+            if is_number(row.get(f"n_{t}"))
+        ),
+        unidentifiable_sentence(row),
+        interaction_sentence(row),
+    ]
     notes = [n for n in str(row.get("note") or "").split("; ") if n and "cannot be told" not in n]
     if notes:
         extra.append(f"Note: {'; '.join(notes)}.")
@@ -260,5 +312,11 @@ def summary_effects(effects: pd.DataFrame) -> list[dict]:
             "interaction_large": interaction_large(row),
             "rate_form": text(row.get("rate_form")), "note": text(row.get("note")),
         })  # fmt: skip
+        for t in extra_treatments(row):  # scrubbing: its verdict, share, difference and test
+            entry[f"verdict_{t}"] = text(row.get(f"verdict_{t}"))
+            for key in (f"share_{t}", difference_name(t)):
+                entry[key] = num(row.get(key))
+                entry[f"{key}_ci"] = [num(row.get(f"{key}_ci_low")), num(row.get(f"{key}_ci_high"))]
+            entry[f"p_{t}"] = num(p_value(row, f"p_{t}"))
         out.append(entry)
     return out
