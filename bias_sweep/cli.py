@@ -134,6 +134,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report(args)
 
 
+def cmd_next(args: argparse.Namespace) -> int:
+    """`decided: <verdict>`, `budget spent: <verdict>`, or the next round as YAML."""
+    from bias_sweep.report.command import next_round  # statsmodels
+
+    return next_round(args)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from bias_sweep.report.command import compare_sweeps  # matplotlib, statsmodels
 
@@ -168,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Bias experiments on language models: intervention x co-occurrence grids.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    default_metric = ReportConfig.primary_metric
 
     p = sub.add_parser("trial", help="run one grid point, without Ray")
     p.add_argument("words", nargs="*", metavar="[CONFIG] [key=value ...]")
@@ -207,6 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--wandb", action="store_true", help="also log a summary run to W&B")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("next", help="decided, or the next round of a table of runs (YAML)")
+    p.add_argument("--table", metavar="FILE", required=True, help="a CSV/parquet table of runs")
+    p.add_argument("--budget-trials", type=int, required=True, metavar="N",
+                   help="runs in all, those in the table included")  # fmt: skip
+    p.add_argument(
+        "--metric", metavar="M", help=f"the verdict's metric (default: {default_metric})"
+    )
+    p.add_argument("--target-width", type=float, metavar="W",
+                   help="95%% CI width of the share difference that decides (default 0.5)")  # fmt: skip
+    p.add_argument("--build-cost", type=float, default=1.0, metavar="C",
+                   help="an intervened model's build, in fine-tuning runs (default 1)")  # fmt: skip
+    p.set_defaults(func=cmd_next)
 
     p = sub.add_parser("compare", help="variance shares and verdicts of sweeps side by side")
     p.add_argument("names", nargs="+", metavar="NAME")

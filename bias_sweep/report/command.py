@@ -1,4 +1,4 @@
-"""The bodies of `bias-sweep report` and `bias-sweep compare` (cli.py holds their parsers)."""
+"""The bodies of `bias-sweep report`, `compare` and `next` (cli.py holds their parsers)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from bias_sweep.errors import UserError
 from bias_sweep.files import unwritable
 from bias_sweep.report.build import ReportSummary, build_report, build_table_report
 from bias_sweep.report.compare import compare
+from bias_sweep.schema import ReportConfig
 from bias_sweep.sweep.layout import find_sweep
 
 
@@ -103,3 +104,24 @@ def _log_comparison(summary: ReportSummary, folders: list) -> None:
         summary={"headline": summary.headline, "verdicts": summary.verdicts},
         files=[summary.out_dir / "report.html"],
     )
+
+
+def next_round(args: argparse.Namespace) -> int:
+    """`bias-sweep next`: the planner on a table of runs (`planner.next_step`)."""
+    from bias_sweep.report.planner import TARGET_WIDTH, next_step
+    from bias_sweep.report.table import read_table
+
+    if args.budget_trials < 1:
+        raise UserError(f"--budget-trials: {args.budget_trials} is not a positive number of runs")
+    width = TARGET_WIDTH if args.target_width is None else args.target_width
+    if not 0 < width <= 2:
+        raise UserError(f"--target-width: {width} is not in (0, 2] (a width of a share difference)")
+    if not args.build_cost >= 0:
+        raise UserError(f"--build-cost: {args.build_cost} is not a cost >= 0 (in runs)")
+    data = read_table(Path(args.table))
+    metric = args.metric or ReportConfig.primary_metric
+    if metric not in data.trials.columns or data.trials[metric].isna().all():
+        raise UserError(f"--metric: the table has no values of {metric!r}")
+    step = next_step(data.trials, args.budget_trials, metric, width, args.build_cost)
+    print(step.text())
+    return 0
