@@ -8,7 +8,7 @@ import pytest
 import statsmodels.formula.api as smf
 from simulate_classes import simulate_class_runs
 
-from bias_sweep.report.class_regression import class_regression
+from bias_sweep.report.statistics.class_regression import class_regression
 
 SWEEPS = 60
 CLAIMS = ("cooccurrence", "intrinsic")

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import simulate
 
-from bias_sweep.report import regressions, stats, verdict
-from bias_sweep.report.analysis import analyse, gated_effects
-from bias_sweep.report.gate import (
+from bias_sweep.report.statistics import effects as stats
+from bias_sweep.report.statistics import regressions, verdict
+from bias_sweep.report.statistics.analysis import analyse, gated_effects
+from bias_sweep.report.statistics.gate import (
     CANNOT_TELL,
     GATE_LEVEL,
     MOVED,
@@ -21,7 +22,7 @@ from bias_sweep.report.gate import (
     gate_table,
     survival_table,
 )
-from bias_sweep.report.headline import headline
+from bias_sweep.report.text.headline import headline
 
 N_BOOT = 100  # the gate does not depend on the bootstrap; the verdicts' own tests use 1000
 NULL = simulate.Intrinsic()  # intrinsic bias does not move with the intervention

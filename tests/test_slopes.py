@@ -11,9 +11,9 @@ import pytest
 import simulate
 from scipy import stats as sps
 
-from bias_sweep.report import slopes
-from bias_sweep.report.analysis import gated_effects
-from bias_sweep.report.headline import headline
+from bias_sweep.report.statistics import slopes
+from bias_sweep.report.statistics.analysis import gated_effects
+from bias_sweep.report.text.headline import headline
 
 N_BOOT = 50  # the interaction test and the slopes do not depend on the bootstrap
 # The rate's slope is 0.8 per unit of r at strength 0 and 0.4 at strength 1: -50%.

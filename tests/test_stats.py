@@ -21,9 +21,15 @@ from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.multitest import multipletests
 
-from bias_sweep.report import regressions, stats, verdict
-from bias_sweep.report.headline import headline
-from bias_sweep.report.splitplot import estimates, split_plot, sums_of_squares, with_design_labels
+from bias_sweep.report.statistics import effects as stats
+from bias_sweep.report.statistics import regressions, verdict
+from bias_sweep.report.statistics.splitplot import (
+    estimates,
+    split_plot,
+    sums_of_squares,
+    with_design_labels,
+)
+from bias_sweep.report.text.headline import headline
 
 CLAIMS = ("rate", "intervention")
 

@@ -17,22 +17,21 @@ from typing import Any
 from bias_sweep.errors import UserError
 from bias_sweep.metrics import intrinsic_columns, utility_metrics
 from bias_sweep.report.adaptation import by_adaptation
-from bias_sweep.report.analysis import Analysis, analyse, mask_mixed_kinds
-from bias_sweep.report.cells import cell_table, level_cells
-from bias_sweep.report.document import (
-    check_sentences,
-    lead_text,
-    method_text,
-    report_blocks,
-    survival_sentences,
-)
 from bias_sweep.report.downstream import (
     class_sentences,
     contrast_blocks,
     contrast_sentences,
     read_per_class,
 )
-from bias_sweep.report.forest import forest_figure
+from bias_sweep.report.figures.forest import forest_figure
+from bias_sweep.report.figures.plots import (
+    FigureRecord,
+    heatmap_figure,
+    lines_figure,
+    scatter_figure,
+    slopes_figure,
+    utility_figure,
+)
 from bias_sweep.report.load import (
     SweepData,
     checked_metrics,
@@ -41,19 +40,20 @@ from bias_sweep.report.load import (
     ensure_columns,
     load_sweep,
 )
-from bias_sweep.report.plots import (
-    FigureRecord,
-    heatmap_figure,
-    lines_figure,
-    scatter_figure,
-    slopes_figure,
-    utility_figure,
-)
-from bias_sweep.report.render import to_html, to_markdown
-from bias_sweep.report.stats import N_BOOT
-from bias_sweep.report.summary import summary_checks
+from bias_sweep.report.statistics.analysis import Analysis, analyse, mask_mixed_kinds
+from bias_sweep.report.statistics.cells import cell_table, level_cells
+from bias_sweep.report.statistics.effects import N_BOOT
+from bias_sweep.report.statistics.verdict import metric_sentence, summary_effects
 from bias_sweep.report.table import read_table
-from bias_sweep.report.verdict import metric_sentence, summary_effects
+from bias_sweep.report.text.document import (
+    check_sentences,
+    lead_text,
+    method_text,
+    report_blocks,
+    survival_sentences,
+)
+from bias_sweep.report.text.render import to_html, to_markdown
+from bias_sweep.report.text.summary import summary_checks
 from bias_sweep.schema import ReportConfig
 from bias_sweep.sweep.layout import SweepFolder
 from bias_sweep.sweep.wandb_runs import report_run_id

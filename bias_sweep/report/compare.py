@@ -9,14 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from bias_sweep.report.analysis import gated_effects
 from bias_sweep.report.build import DEFAULT_PRIMARY, ReportSummary, choose_metrics
-from bias_sweep.report.document import effects_display, method_text
-from bias_sweep.report.forest import compare_rows, forest_figure
-from bias_sweep.report.headline import headline
+from bias_sweep.report.figures.forest import compare_rows, forest_figure
 from bias_sweep.report.load import coverage_text, ensure_columns, load_sweep
-from bias_sweep.report.render import to_html, to_markdown
-from bias_sweep.report.stats import N_BOOT
+from bias_sweep.report.statistics.analysis import gated_effects
+from bias_sweep.report.statistics.effects import N_BOOT
+from bias_sweep.report.text.document import effects_display, method_text
+from bias_sweep.report.text.headline import headline
+from bias_sweep.report.text.render import to_html, to_markdown
 
 # What compare.csv holds per (model, metric, sweep), and what its Markdown table shows.
 QUANTITIES = (

@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from bias_sweep.metrics.per_class import TPR_GAP
-from bias_sweep.report.class_regression import class_regression
-from bias_sweep.report.rate_contrasts import local_slope, pretraining_contrast
-from bias_sweep.report.stats import metric_kind
+from bias_sweep.report.statistics.class_regression import class_regression
+from bias_sweep.report.statistics.effects import metric_kind
+from bias_sweep.report.statistics.rate_contrasts import local_slope, pretraining_contrast
 
 SKEW_SCALE = "data.skew_scale"
 

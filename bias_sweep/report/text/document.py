@@ -18,13 +18,11 @@ import pandas as pd
 from bias_sweep.interventions import reference_method, strengthless
 from bias_sweep.metrics import INTRINSIC_BEFORE
 from bias_sweep.report.adaptation import interaction_sentences, persistence_sentences
-from bias_sweep.report.analysis import Analysis
-from bias_sweep.report.gate import GATE_LEVEL, MOVED, NOTHING
-from bias_sweep.report.headline import change_amount, change_text, headline, percent, signed
 from bias_sweep.report.load import SweepData
-from bias_sweep.report.render import MAX_TABLE_ROWS, cells_summary, num
-from bias_sweep.report.slopes import LEVEL
-from bias_sweep.report.verdict import (
+from bias_sweep.report.statistics.analysis import Analysis
+from bias_sweep.report.statistics.gate import GATE_LEVEL, MOVED, NOTHING
+from bias_sweep.report.statistics.slopes import LEVEL
+from bias_sweep.report.statistics.verdict import (
     ALPHA,
     ci_text,
     is_number,
@@ -33,6 +31,8 @@ from bias_sweep.report.verdict import (
     pct,
     unidentifiable_sentence,
 )
+from bias_sweep.report.text.headline import change_amount, change_text, headline, percent, signed
+from bias_sweep.report.text.render import MAX_TABLE_ROWS, cells_summary, num
 
 Blocks = list[tuple[str, Any]]
 UNREPLICATED_NOTE = "one intervened model per level"

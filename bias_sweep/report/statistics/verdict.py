@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bias_sweep.report.gate import VOIDING, comparison_status, comparison_statuses
+from bias_sweep.report.statistics.gate import VOIDING, comparison_status, comparison_statuses
 
 ALPHA = 0.05
 LARGE_INTERACTION = 0.25  # share of the interaction / the larger main share (see the docstring)

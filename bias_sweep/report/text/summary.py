@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from bias_sweep.metrics import INTRINSIC_BEFORE
-from bias_sweep.report.analysis import Analysis
-from bias_sweep.report.slopes import LEVEL
+from bias_sweep.report.statistics.analysis import Analysis
+from bias_sweep.report.statistics.slopes import LEVEL
 
 MANIPULATION = (
     "model", "method", "intrinsic_kind", "status", "effect", "estimate", "ci_low", "ci_high",

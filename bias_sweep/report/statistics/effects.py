@@ -66,8 +66,8 @@ from scipy import stats as sps
 
 from bias_sweep.interventions import reference_method
 from bias_sweep.metrics import INTRINSIC_AFTER, OTHER, SIGNED, UNSIGNED, metric_base, metric_kinds
-from bias_sweep.report.bootstrap import bootstrap
-from bias_sweep.report.splitplot import (
+from bias_sweep.report.statistics.bootstrap import bootstrap
+from bias_sweep.report.statistics.splitplot import (
     SplitPlot,
     cell_sums,
     error_terms,

@@ -18,11 +18,15 @@ from threadpoolctl import threadpool_limits
 
 from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_FINETUNED
 from bias_sweep.report.adaptation import interaction_table
-from bias_sweep.report.gate import KIND_UNKNOWN, gate_table, survival_table
-from bias_sweep.report.regressions import dose_response, manipulation_check, steed_regression
-from bias_sweep.report.slopes import slope_table
-from bias_sweep.report.stats import N_BOOT, effects_table
-from bias_sweep.report.verdict import add_verdicts
+from bias_sweep.report.statistics.effects import N_BOOT, effects_table
+from bias_sweep.report.statistics.gate import KIND_UNKNOWN, gate_table, survival_table
+from bias_sweep.report.statistics.regressions import (
+    dose_response,
+    manipulation_check,
+    steed_regression,
+)
+from bias_sweep.report.statistics.slopes import slope_table
+from bias_sweep.report.statistics.verdict import add_verdicts
 
 
 @dataclass

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bias_sweep.report.plots import FigureRecord, save_figure
-from bias_sweep.report.verdict import is_number
+from bias_sweep.report.figures.plots import FigureRecord, save_figure
+from bias_sweep.report.statistics.verdict import is_number
 
 RATE_COLOUR, IV_COLOUR = "#1f77b4", "#d62728"
 XLABEL = "share of the variance of one run (95% CI)"

@@ -22,7 +22,7 @@ import pandas as pd
 
 from bias_sweep.interventions import reference_method
 from bias_sweep.metrics import INTRINSIC_BEFORE
-from bias_sweep.report.gate import (
+from bias_sweep.report.statistics.gate import (
     GATE_LEVEL,
     KIND_UNKNOWN,
     MOVED,
@@ -30,8 +30,8 @@ from bias_sweep.report.gate import (
     NOT_MOVED,
     deciding_checks,
 )
-from bias_sweep.report.slopes import CHANGE, slope_changes
-from bias_sweep.report.verdict import (
+from bias_sweep.report.statistics.slopes import CHANGE, slope_changes
+from bias_sweep.report.statistics.verdict import (
     interaction_large,
     interaction_matters,
     interaction_sentence,

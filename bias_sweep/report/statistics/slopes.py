@@ -33,9 +33,16 @@ import statsmodels.api as sm
 from scipy import stats as sps
 
 from bias_sweep.interventions import reference_method, strengthless
-from bias_sweep.report.regressions import residuals_vary
-from bias_sweep.report.splitplot import intervened_model, intervention_level
-from bias_sweep.report.stats import CI_LEVEL, OTHER, RATE_FORMS, comparisons, metric_kind, rate_form
+from bias_sweep.report.statistics.effects import (
+    CI_LEVEL,
+    OTHER,
+    RATE_FORMS,
+    comparisons,
+    metric_kind,
+    rate_form,
+)
+from bias_sweep.report.statistics.regressions import residuals_vary
+from bias_sweep.report.statistics.splitplot import intervened_model, intervention_level
 
 COLUMNS = [
     "model", "metric", "method", "rate_form", "quantity", "level", "strength", "estimate",
