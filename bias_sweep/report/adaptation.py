@@ -22,7 +22,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from bias_sweep.interventions import METHODS, persistence
-from bias_sweep.report.statistics.verdict import ALPHA, ci_text, is_number, p_text, pct
+from bias_sweep.report.statistics.verdict import ALPHA, is_number
+from bias_sweep.report.text.numbers import ci_text, p_text, pct
 
 ADAPTATION = "adaptation"
 BASE_MODEL = "base_model"

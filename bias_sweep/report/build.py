@@ -43,7 +43,6 @@ from bias_sweep.report.load import (
 from bias_sweep.report.statistics.analysis import Analysis, analyse, mask_mixed_kinds
 from bias_sweep.report.statistics.cells import cell_table, level_cells
 from bias_sweep.report.statistics.effects import N_BOOT
-from bias_sweep.report.statistics.verdict import metric_sentence, summary_effects
 from bias_sweep.report.table import read_table
 from bias_sweep.report.text.document import (
     check_sentences,
@@ -53,7 +52,8 @@ from bias_sweep.report.text.document import (
     survival_sentences,
 )
 from bias_sweep.report.text.render import to_html, to_markdown
-from bias_sweep.report.text.summary import summary_checks
+from bias_sweep.report.text.summary import summary_checks, summary_effects
+from bias_sweep.report.text.verdicts import metric_sentence
 from bias_sweep.schema import ReportConfig
 from bias_sweep.sweep.layout import SweepFolder
 from bias_sweep.sweep.wandb_runs import report_run_id

@@ -22,17 +22,11 @@ from bias_sweep.report.load import SweepData
 from bias_sweep.report.statistics.analysis import Analysis
 from bias_sweep.report.statistics.gate import GATE_LEVEL, MOVED, NOTHING
 from bias_sweep.report.statistics.slopes import LEVEL
-from bias_sweep.report.statistics.verdict import (
-    ALPHA,
-    ci_text,
-    is_number,
-    metric_sentence,
-    p_value,
-    pct,
-    unidentifiable_sentence,
-)
-from bias_sweep.report.text.headline import change_amount, change_text, headline, percent, signed
-from bias_sweep.report.text.render import MAX_TABLE_ROWS, cells_summary, num
+from bias_sweep.report.statistics.verdict import ALPHA, is_number, p_value
+from bias_sweep.report.text.headline import change_amount, change_text, headline
+from bias_sweep.report.text.numbers import ci_text, num, pct, percent, signed
+from bias_sweep.report.text.render import MAX_TABLE_ROWS, cells_summary
+from bias_sweep.report.text.verdicts import metric_sentence, unidentifiable_sentence
 
 Blocks = list[tuple[str, Any]]
 UNREPLICATED_NOTE = "one intervened model per level"

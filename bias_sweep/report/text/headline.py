@@ -31,11 +31,10 @@ from bias_sweep.report.statistics.gate import (
     deciding_checks,
 )
 from bias_sweep.report.statistics.slopes import CHANGE, slope_changes
-from bias_sweep.report.statistics.verdict import (
-    interaction_large,
-    interaction_matters,
+from bias_sweep.report.statistics.verdict import interaction_large, interaction_matters, is_number
+from bias_sweep.report.text.numbers import percent, signed
+from bias_sweep.report.text.verdicts import (
     interaction_sentence,
-    is_number,
     lead,
     shares_text,
     unidentifiable_sentence,
@@ -43,14 +42,6 @@ from bias_sweep.report.statistics.verdict import (
 from bias_sweep.schema import ReportConfig
 
 FEW_DF = 4  # below this many residual df, the advice names replication first
-
-
-def signed(x: float) -> str:
-    return "n/a" if not is_number(x) else f"{x:+.3g}".replace("-", "−")
-
-
-def percent(x: float) -> str:
-    return "n/a" if not is_number(x) else f"{100 * x:+.0f}%".replace("-", "−")
 
 
 def _interval(lo: float, hi: float, show=signed) -> str:
