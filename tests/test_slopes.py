@@ -12,7 +12,7 @@ import simulate
 from scipy import stats as sps
 
 from bias_sweep.report.statistics import slopes
-from bias_sweep.report.statistics.analysis import gated_effects
+from bias_sweep.report.statistics.analysis import Question, gated_effects
 from bias_sweep.report.text.headline import headline
 
 N_BOOT = 50  # the interaction test and the slopes do not depend on the bootstrap
@@ -25,7 +25,7 @@ SENTENCE = re.compile(r"cda at strength 1 changed the rate's slope \(tpr_gap per
 def sweeps(truth: simulate.Truth, n: int, seed: int):
     runs = simulate.simulate_many(simulate.QUICKSTART, {"tpr_gap": truth}, n, seed,
                                   intrinsic=simulate.WORKED)  # fmt: skip
-    eff, gate, _ = gated_effects(runs, ["tpr_gap"], "tpr_gap", n_boot=N_BOOT, seed=seed)
+    eff, gate, _ = gated_effects(runs, Question(["tpr_gap"], "tpr_gap", n_boot=N_BOOT, seed=seed))
     table = slopes.slope_table(runs, ["tpr_gap"])
     text = headline(eff, "tpr_gap", gate, table)  # one paragraph per sweep (model `sim{i}`)
     parts = re.split(r"(?=For tpr_gap on sim\d{4})", text)

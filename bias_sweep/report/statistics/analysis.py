@@ -43,6 +43,8 @@ class Analysis:
     survival: pd.DataFrame = field(default_factory=pd.DataFrame)  # the check after fine-tuning
     # per (model, metric) of a sweep over adaptations: intervention x adaptation (`adaptation`)
     adaptation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the runs with mixed-kind models' intrinsic columns blanked: what plots may show
+    comparable: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def intrinsic_kinds(runs: pd.DataFrame) -> pd.Series:
@@ -94,19 +96,25 @@ def mask_mixed_kinds(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return masked, [note]
 
 
-def analyse(
-    runs: pd.DataFrame,
-    metrics: list[str],
-    primary_metric: str,
-    n_boot: int = N_BOOT,
-    seed: int = 0,
-) -> Analysis:
+@dataclass(frozen=True)
+class Question:
+    """What an analysis asks of the runs: its metrics (the primary first), the primary metric (the
+    headline's, with a Holm family of its own), and the bootstrap's replicates and seed."""
+
+    metrics: list[str]
+    primary_metric: str
+    n_boot: int = N_BOOT
+    seed: int = 0
+
+
+def analyse(runs: pd.DataFrame, question: Question) -> Analysis:
     """The report's numbers for these runs (a sweep's finished trials or a table's rows)."""
     masked, notes = mask_mixed_kinds(runs)
+    metrics = question.metrics
     # Many small array problems: multi-threaded BLAS only adds overhead (2-3x slower on a shared
     # 2-core machine), so the statistics run single-threaded.
     with threadpool_limits(1):
-        effects, gate, check_notes = gated_effects(runs, metrics, primary_metric, n_boot, seed)
+        effects, gate, check_notes = _gated_effects(runs, masked, question)
         dose = dose_response(masked, metrics)
         steed, steed_notes = _per_kind(runs, lambda d: steed_regression(d, metrics))
         slopes = slope_table(masked, metrics)
@@ -114,31 +122,40 @@ def analyse(
         adaptation = interaction_table(masked, metrics)
     notes += [n for n in (*check_notes, *steed_notes) if n not in notes]
     return Analysis(
-        primary_metric,
+        question.primary_metric,
         list(metrics),
         effects,
         dose,
         gate,
         steed,
-        n_boot,
+        question.n_boot,
         notes,
         slopes,
         survival,
         adaptation,
+        masked,
     )
 
 
 def gated_effects(
-    runs: pd.DataFrame,
-    metrics: list[str],
-    primary_metric: str,
-    n_boot: int = N_BOOT,
-    seed: int = 0,
+    runs: pd.DataFrame, question: Question
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The effects with their verdicts, gated by the manipulation check (`void` where a method
     did not move intrinsic bias); the check with its gate; notes."""
-    masked, _ = mask_mixed_kinds(runs)
-    table = effects_table(masked, metrics, primary_metric=primary_metric, n_boot=n_boot, seed=seed)
+    return _gated_effects(runs, mask_mixed_kinds(runs)[0], question)
+
+
+def _gated_effects(
+    runs: pd.DataFrame, masked: pd.DataFrame, question: Question
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """`gated_effects`, given the runs with mixed-kind models' intrinsic columns blanked."""
+    table = effects_table(
+        masked,
+        question.metrics,
+        primary_metric=question.primary_metric,
+        n_boot=question.n_boot,
+        seed=question.seed,
+    )
     check, notes = _per_kind(runs, _check)
     gate = gate_table(check, runs)
     return add_verdicts(table, gate=gate), gate, notes

@@ -10,6 +10,7 @@ the cells, and the method.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -315,20 +316,34 @@ def lead_text(analysis: Analysis) -> str:
     return " ".join([lead, *said])
 
 
+@dataclass(frozen=True)
+class Said:
+    """What the document says that summary.json says too, each computed once per report."""
+
+    headline: str  # "" where there are no effects
+    checks: list[str]  # the manipulation check
+    survival: list[str]  # whether its effect survived fine-tuning
+    coverage: str
+
+
+def title(data: SweepData) -> str:
+    return f"Bias sweep report: {data.name}" if data.source == "sweep" else f"Report: {data.name}"
+
+
 def report_blocks(
     data: SweepData,
     analysis: Analysis,
-    forest: Path | None,
-    plots: list[Path],
     cells: pd.DataFrame,
-    coverage: str,
-    slope_figure: Path | None = None,
+    said: Said,
+    figures: list[Path],
 ) -> Blocks:
-    """The whole report, as blocks for `render` (no figures: forest None and no plots)."""
+    """The whole report, as blocks for `render`: `figures` are the written figures (none: no
+    plots), the forest plot shown first, the slopes with theirs, the others under Plots."""
     effects, primary = analysis.effects, analysis.primary_metric
-    title = f"Bias sweep report: {data.name}" if data.source == "sweep" else f"Report: {data.name}"
-    answer = lead_text(analysis) if len(effects) else "No runs to analyse yet."
-    blocks: Blocks = [("h1", title), ("lead", answer)]
+    forest = next((f for f in figures if f.name == "forest.png"), None)
+    slope_figure = next((f for f in figures if f.name == "slopes.png"), None)
+    plots = [f for f in figures if f not in (forest, slope_figure)]
+    blocks: Blocks = [("h1", title(data)), ("lead", said.headline or "No runs to analyse yet.")]
     if forest is not None:
         blocks += [("img", forest), ("p", FOREST_CAPTION.format(primary=primary))]
     blocks += [
@@ -351,13 +366,13 @@ def report_blocks(
         *([("img", slope_figure)] if slope_figure is not None else []),
         ("h2", "Manipulation check"),
         ("p", GATE_TEXT.format(level=f"{GATE_LEVEL:.1%}")),
-        ("ul", check_sentences(analysis.check) or ["no intrinsic bias measured: no check"]),
-        *([("ul", survival_sentences(analysis.survival))] if len(analysis.survival) else []),
+        ("ul", said.checks or ["no intrinsic bias measured: no check"]),
+        *([("ul", said.survival)] if len(analysis.survival) else []),
         ("h2", "Steed's regression"),
         ("p", STEED_TEXT),
         ("table", steed_display(analysis.steed)),
         ("h2", "Coverage"),
-        ("p", coverage),
+        ("p", said.coverage),
     ]
     if plots:
         blocks += [("h2", "Plots"), *[("img", p) for p in plots]]
