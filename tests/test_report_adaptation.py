@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 from simulate import Design, Truth, simulate_sweep
 
-from bias_sweep.report.adaptation import by_adaptation, interaction_table, persistence_sentences
+from bias_sweep.report.adaptation import by_adaptation
+from bias_sweep.report.statistics.adaptation_interaction import interaction_table
 from bias_sweep.report.statistics.analysis import Question, analyse
-from bias_sweep.report.text.document import lead_text
+from bias_sweep.report.text.document import persistence_sentences
+from bias_sweep.report.text.headline import lead_text
 
 DESIGN = Design(methods={"cda": (0.0, 0.5, 1.0)}, models_per_level=3)
 

@@ -16,7 +16,8 @@ from bias_sweep.report.figures.forest import compare_rows, forest_figure
 from bias_sweep.report.load import coverage_text, load_sweep
 from bias_sweep.report.statistics.analysis import analyse
 from bias_sweep.report.statistics.effects import N_BOOT
-from bias_sweep.report.text.document import effects_display, lead_text, method_text
+from bias_sweep.report.text.document import effects_display, method_text
+from bias_sweep.report.text.headline import lead_text
 from bias_sweep.report.text.render import to_html, to_markdown
 
 # What compare.csv holds per (model, metric, sweep), and what its Markdown table shows.

@@ -17,7 +17,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_FINETUNED
-from bias_sweep.report.adaptation import interaction_table
+from bias_sweep.report.statistics.adaptation_interaction import interaction_table
 from bias_sweep.report.statistics.effects import N_BOOT, effects_table
 from bias_sweep.report.statistics.gate import KIND_UNKNOWN, gate_table, survival_table
 from bias_sweep.report.statistics.regressions import (
@@ -41,7 +41,8 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     slopes: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (model, metric, method)
     survival: pd.DataFrame = field(default_factory=pd.DataFrame)  # the check after fine-tuning
-    # per (model, metric) of a sweep over adaptations: intervention x adaptation (`adaptation`)
+    # per (model, metric) of a sweep over adaptations: intervention x adaptation
+    # (`adaptation_interaction`)
     adaptation: pd.DataFrame = field(default_factory=pd.DataFrame)
     # the runs with mixed-kind models' intrinsic columns blanked: what plots may show
     comparable: pd.DataFrame = field(default_factory=pd.DataFrame)

@@ -16,15 +16,14 @@ from typing import Any
 
 import pandas as pd
 
-from bias_sweep.interventions import reference_method, strengthless
+from bias_sweep.interventions import METHODS, persistence, reference_method, strengthless
 from bias_sweep.metrics import INTRINSIC_BEFORE
-from bias_sweep.report.adaptation import interaction_sentences, persistence_sentences
 from bias_sweep.report.load import SweepData
 from bias_sweep.report.statistics.analysis import Analysis
 from bias_sweep.report.statistics.gate import GATE_LEVEL, MOVED, NOTHING
 from bias_sweep.report.statistics.slopes import LEVEL
 from bias_sweep.report.statistics.verdict import ALPHA, is_number, p_value
-from bias_sweep.report.text.headline import change_amount, change_text, headline
+from bias_sweep.report.text.headline import change_amount, change_text
 from bias_sweep.report.text.numbers import ci_text, num, pct, percent, signed
 from bias_sweep.report.text.render import MAX_TABLE_ROWS, cells_summary
 from bias_sweep.report.text.verdicts import metric_sentence, unidentifiable_sentence
@@ -307,15 +306,6 @@ FILES_TEXT = (
 )
 
 
-def lead_text(analysis: Analysis) -> str:
-    """The headline, then, in a sweep over adaptations, whether the adaptation modifies the
-    intervention's effect on the primary metric."""
-    primary = analysis.primary_metric
-    said = interaction_sentences(analysis.adaptation, analysis.effects, primary)
-    lead = headline(analysis.effects, primary, analysis.check, analysis.slopes)
-    return " ".join([lead, *said])
-
-
 @dataclass(frozen=True)
 class Said:
     """What the document says that summary.json says too, each computed once per report."""
@@ -384,3 +374,13 @@ def report_blocks(
         ("p", method_text(analysis.n_boot, primary)),
     ]
     return blocks
+
+
+def persistence_sentences(runs: pd.DataFrame) -> list[str]:
+    """The sweep's methods grouped by whether fine-tuning can undo them."""
+    methods = [m for m in dict.fromkeys(runs.get("method", pd.Series(dtype=object)).dropna())]
+    groups: dict[str, list[str]] = {}
+    for m in methods:
+        if m in METHODS and not METHODS.get(m).pretrained:
+            groups.setdefault(persistence(m), []).append(str(m))
+    return [f"{kind}: {', '.join(sorted(names))}" for kind, names in sorted(groups.items())]

@@ -22,12 +22,12 @@ from bias_sweep.report.text.document import (
     Blocks,
     Said,
     check_sentences,
-    lead_text,
     method_text,
     report_blocks,
     survival_sentences,
     title,
 )
+from bias_sweep.report.text.headline import lead_text
 from bias_sweep.report.text.summary import summary_checks, summary_effects
 from bias_sweep.report.text.verdicts import metric_sentence
 
