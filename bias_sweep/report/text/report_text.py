@@ -10,14 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from bias_sweep.report.downstream import (
-    class_sentences,
-    contrast_blocks,
-    contrast_sentences,
-    read_per_class,
-)
+from bias_sweep.report.downstream import read_per_class
 from bias_sweep.report.load import SweepData, coverage_text
 from bias_sweep.report.statistics.analysis import Analysis
+from bias_sweep.report.text.contrasts import class_sentences, contrast_blocks, contrast_sentences
 from bias_sweep.report.text.document import (
     Blocks,
     Said,
