@@ -1,5 +1,8 @@
-"""Everything a report computes from a table of runs, in one place: the effects with their
-verdicts, the per-method dose-response, the manipulation check and Steed's regression.
+"""Everything a report computes from a table of runs, in one place (`analyse`, given a
+`Question`: the metrics, the primary one, the bootstrap's replicates and seed): the effects with
+their verdicts, the per-method dose-response, the manipulation check with its gate and whether it
+survived fine-tuning, Steed's regression, the rate's slopes and, over adaptations, their
+interaction with the intervention.
 
 Intrinsic bias comes in kinds on different scales (`intrinsic_kind`: an MLM log-probability gap,
 a SEAT effect size, ...). Nothing here puts two kinds together: the manipulation check and Steed's
