@@ -2,11 +2,13 @@
 
     load -> analyse -> figures -> text -> write
 
-load: the runs (a sweep folder's finished trials, `load.load_sweep`; a table, `table.read_table`)
-and the question asked of them (`ask`: the metrics checked, the primary first; one unit per
-adaptation); analyse: every number (`statistics.analysis`, the cells); figures: the plots, into
-the report folder; text: every sentence, each said once (`text.report_text`); write: the tables
-and documents, and W&B. `compare` runs load -> analyse -> the headline for each sweep.
+load: the runs (a sweep folder's finished trials, `load.load_sweep`; a table, `table.read_table`;
+a multi-class sweep's per-class rows) and the question asked of them (`ask`: the metrics checked,
+the primary first; one unit per adaptation); analyse: the numbers (`statistics.analysis`, the
+cells; the rate contrasts and the class-level regression are still computed beside their
+sentences, `text.contrasts`); figures: the plots, into the report folder; text: every sentence,
+each said once (`text.report_text`); write: the tables and documents, and W&B. `compare` runs
+load -> analyse -> the headline for each sweep.
 
 The question a report answers (Steed et al. 2022): does the bias intervention on the pre-trained
 model matter less than the co-occurrence rate of group terms and labels in the fine-tuning data?
@@ -26,6 +28,7 @@ import pandas as pd
 from bias_sweep.errors import UserError
 from bias_sweep.metrics import intrinsic_columns, utility_metrics
 from bias_sweep.report.adaptation import by_adaptation
+from bias_sweep.report.downstream import read_per_class
 from bias_sweep.report.figures.forest import forest_figure
 from bias_sweep.report.figures.plots import (
     FigureRecord,
@@ -152,11 +155,12 @@ def build(
     """Every file of a report of these runs, into out_dir: load -> analyse -> figures -> text ->
     write (the question is checked before anything is written)."""
     question = ask(data, metrics, primary_metric, n_boot)
+    per_class = read_per_class(data)
     analysis = analyse(data.trials, question)
     cells = cell_table(data.trials, data.cell_keys, question.metrics)
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = draw(data, analysis, out_dir, plots)
-    text = report_text(data, analysis, cells, [f.path for f in figures])
+    text = report_text(data, analysis, cells, [f.path for f in figures], per_class)
     tables, documents = write(data, analysis, cells, text, out_dir)
     if use_wandb:
         _log_wandb(data, analysis, figures, out_dir, text)

@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-from bias_sweep.report.downstream import read_per_class
 from bias_sweep.report.load import SweepData, coverage_text
 from bias_sweep.report.statistics.analysis import Analysis
 from bias_sweep.report.text.contrasts import class_sentences, contrast_blocks, contrast_sentences
@@ -43,9 +42,14 @@ class ReportText:
 
 
 def report_text(
-    data: SweepData, analysis: Analysis, cells: pd.DataFrame, figures: list[Path]
+    data: SweepData,
+    analysis: Analysis,
+    cells: pd.DataFrame,
+    figures: list[Path],
+    per_class: pd.DataFrame | None = None,
 ) -> ReportText:
-    """The words of the report of these runs and their analysis (`figures`: the written ones)."""
+    """The words of the report of these runs and their analysis (`figures`: the written ones;
+    `per_class`: a multi-class sweep's per-class rows, `downstream.read_per_class`)."""
     primary = analysis.primary_metric
     said = Said(
         headline=lead_text(analysis) if len(analysis.effects) else "",
@@ -53,7 +57,7 @@ def report_text(
         survival=survival_sentences(analysis.survival),
         coverage=coverage_text(data),
     )
-    contrasts = contrast_sentences(data.trials, primary) + class_sentences(read_per_class(data))
+    contrasts = contrast_sentences(data.trials, primary) + class_sentences(per_class)
     blocks = report_blocks(data, analysis, cells, said, figures) + contrast_blocks(contrasts)
     verdicts = [metric_sentence(r) for _, r in analysis.effects.iterrows()]
     name = {"sweep": data.name} if data.source == "sweep" else {"table": str(data.path)}
