@@ -10,7 +10,7 @@ Each run is timed end to end from the texts: fine_tune includes its own tokeniza
 Trainer its tokenization into a plain list of examples; the loops alone are reported too. Each
 round uses its own seed (the same for all three); samples/s is the best round, accuracy the mean
 over the rounds (one seed's accuracy of a small model moves by several points with the batch
-order alone), with the same `predict_scores` on the same held-out comments. Per run: optimizer
+order alone), with the same `predict_probs` on the same held-out comments. Per run: optimizer
 steps, samples seen, mean padded batch length, threads, CPU time and load average.
 
 Models: tiny-bert (built by `models.resolve_model_dir` on the comments themselves) and
@@ -99,9 +99,9 @@ def held_out(model, tokenizer, frame, tcfg) -> dict:
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from bias_sweep.training import predict_scores
+    from bias_sweep.training import predict_probs
 
-    scores = predict_scores(model, tokenizer, frame["text"].tolist(), tcfg, _cpu())
+    scores = predict_probs(model, tokenizer, frame["text"].tolist(), tcfg, _cpu())[:, 1]
     labels = frame["label"].to_numpy()
     return {
         "accuracy": float(np.mean((scores >= 0.5).astype(int) == labels)),

@@ -201,17 +201,6 @@ def fine_tune(
     }
 
 
-def predict_scores(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    texts: list[str],
-    tcfg: TrainConfig,
-    device: torch.device,
-) -> np.ndarray:
-    """P(y=1 | text) for each text, in the order given."""
-    return predict_probs(model, tokenizer, texts, tcfg, device)[:, 1]
-
-
 @torch.inference_mode()
 def predict_probs(
     model: PreTrainedModel,
@@ -220,7 +209,8 @@ def predict_probs(
     tcfg: TrainConfig,
     device: torch.device,
 ) -> np.ndarray:
-    """P(y=c | text) of every class c for each text (rows in the order given)."""
+    """P(y=c | text) of every class c for each text (rows in the order given); a binary task's
+    score, P(y=1 | text), is column 1."""
     model.to(device).eval()
     seqs = tokenize(tokenizer, list(texts), tcfg.max_length)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # little padding per batch

@@ -39,7 +39,7 @@ from bias_sweep.probes import finetuned_intrinsic_bias, intrinsic_bias, load_cro
 from bias_sweep.probes.class_intrinsic import class_intrinsic
 from bias_sweep.schema import Config, TrainConfig
 from bias_sweep.store import ArtifactStore
-from bias_sweep.training import fine_tune, predict_probs, predict_scores
+from bias_sweep.training import fine_tune, predict_probs
 
 
 @dataclass
@@ -271,8 +271,9 @@ def score_rows(
 ) -> pd.DataFrame:
     """The predictions table of eval rows (text, label, group, cf_text): each text and its twin
     scored, so every metric can be computed from the table alone (`bias_sweep.metrics`)."""
-    scores = predict_scores(model, tokenizer, rows["text"].tolist(), tcfg, device)
-    cf_scores = predict_scores(model, tokenizer, rows["cf_text"].tolist(), tcfg, device)
+    # P(y=1 | text): the positive class's column
+    scores = predict_probs(model, tokenizer, rows["text"].tolist(), tcfg, device)[:, 1]
+    cf_scores = predict_probs(model, tokenizer, rows["cf_text"].tolist(), tcfg, device)[:, 1]
     return pd.DataFrame(
         {
             "text": rows["text"].to_numpy(),

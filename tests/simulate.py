@@ -30,7 +30,7 @@ import pandas as pd
 
 from bias_sweep.interventions import identity_at_zero, strengthless, unseeded
 from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, INTRINSIC_FINETUNED
-from bias_sweep.report.splitplot import EXTRA_TREATMENTS
+from bias_sweep.report.treatments import EXTRA_TREATMENTS
 
 SCRUB = EXTRA_TREATMENTS["scrub"].column  # the run table's column of data.scrub
 

@@ -20,7 +20,7 @@ from bias_sweep.errors import UserError
 from bias_sweep.models import load_classifier, load_tokenizer, minilm_dir, resolve_model_dir
 from bias_sweep.schema import DataConfig, ModelConfig
 from bias_sweep.sweep.grid import expand_grid, point_config
-from bias_sweep.training import fine_tune, predict_scores
+from bias_sweep.training import fine_tune, predict_probs
 
 CPU = torch.device("cpu")
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,10 +101,12 @@ def test_lora_changes_only_adapters_and_head(setup: tuple[Path, Any]) -> None:
     # Merged for evaluation: a plain transformers model that scores the same texts the same way.
     texts = list(task.eval["text"][:40])
     tokenizer = load_tokenizer(model_dir)
-    kept = predict_scores(model, tokenizer, texts, tcfg, CPU)
+    kept = predict_probs(model, tokenizer, texts, tcfg, CPU)[:, 1]
     merged = for_eval(model, tcfg)
     assert not any("lora_" in k for k in merged.state_dict())
-    np.testing.assert_allclose(predict_scores(merged, tokenizer, texts, tcfg, CPU), kept, atol=1e-5)
+    np.testing.assert_allclose(
+        predict_probs(merged, tokenizer, texts, tcfg, CPU)[:, 1], kept, atol=1e-5
+    )
 
 
 def test_lora_refuses_targets_the_model_lacks(setup: tuple[Path, Any]) -> None:

@@ -8,7 +8,7 @@ import pytest
 import statsmodels.formula.api as smf
 from simulate_classes import simulate_class_runs
 
-from bias_sweep.report.class_regression import class_regression
+from bias_sweep.report.statistics.class_regression import class_regression
 
 SWEEPS = 60
 CLAIMS = ("cooccurrence", "intrinsic")
@@ -56,7 +56,7 @@ def test_standardised_coefficients_are_statsmodels_and_the_sentence_says_so() ->
 
 
 def test_the_report_sentence_comes_from_a_sweeps_per_class_rows() -> None:
-    from bias_sweep.report.downstream import class_sentences
+    from bias_sweep.report.text.contrasts import class_sentences
 
     runs = simulate_class_runs(np.random.default_rng(6), cooc_coef=0.3, intrinsic_coef=0.0)
     rows = runs.rename(columns={"intrinsic": "intrinsic_after"})

@@ -106,7 +106,7 @@ def test_an_identity_at_strength_0_is_one_intervened_model_whatever_its_seed() -
 
 
 def test_a_table_without_keys_counts_an_identity_at_strength_0_once() -> None:
-    from bias_sweep.report.splitplot import intervened_model
+    from bias_sweep.report.statistics.splitplot import intervened_model
 
     runs = pd.DataFrame(
         {

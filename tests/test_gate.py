@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import simulate
 
-from bias_sweep.report import regressions, stats, verdict
-from bias_sweep.report.analysis import analyse, gated_effects
-from bias_sweep.report.gate import (
+from bias_sweep.report.statistics import effects as stats
+from bias_sweep.report.statistics import regressions, verdict
+from bias_sweep.report.statistics.analysis import Question, analyse, gated_effects
+from bias_sweep.report.statistics.gate import (
     CANNOT_TELL,
     GATE_LEVEL,
     MOVED,
@@ -21,7 +22,7 @@ from bias_sweep.report.gate import (
     gate_table,
     survival_table,
 )
-from bias_sweep.report.headline import headline
+from bias_sweep.report.text.headline import headline
 
 N_BOOT = 100  # the gate does not depend on the bootstrap; the verdicts' own tests use 1000
 NULL = simulate.Intrinsic()  # intrinsic bias does not move with the intervention
@@ -30,7 +31,9 @@ NULL = simulate.Intrinsic()  # intrinsic bias does not move with the interventio
 def gated(case: str, n: int, seed: int, intrinsic: simulate.Intrinsic) -> pd.DataFrame:
     design, truths = simulate.case(case)
     runs = simulate.simulate_many(design, truths, n, seed, intrinsic=intrinsic)
-    return gated_effects(runs, list(truths), next(iter(truths)), n_boot=N_BOOT, seed=seed)[0]
+    return gated_effects(
+        runs, Question(list(truths), next(iter(truths)), n_boot=N_BOOT, seed=seed)
+    )[0]
 
 
 def test_null_manipulation_with_a_strong_rate_effect_is_void_never_rate():
@@ -58,7 +61,9 @@ def test_null_manipulation_is_void_whatever_the_rest_does(case):
 def test_working_manipulation_leaves_every_verdict_unchanged(case):
     design, truths = simulate.case(case)
     runs = simulate.simulate_many(design, truths, 60, seed=43, intrinsic=simulate.WORKED)
-    eff, gate, _ = gated_effects(runs, list(truths), next(iter(truths)), n_boot=N_BOOT, seed=43)
+    eff, gate, _ = gated_effects(
+        runs, Question(list(truths), next(iter(truths)), n_boot=N_BOOT, seed=43)
+    )
     plain = verdict.add_verdicts(
         stats.effects_table(runs, list(truths), primary_metric=next(iter(truths)), n_boot=N_BOOT,
                             seed=43)
@@ -105,7 +110,7 @@ def test_one_method_void_the_other_answered():
     intrinsic = simulate.Intrinsic(slopes={"cda": -1.0}, sd_model=0.02, baseline=1.0)
     runs = simulate.simulate_sweep(design, {"tpr_gap": truth}, np.random.default_rng(45),
                                    intrinsic=intrinsic)  # fmt: skip
-    eff, gate, _ = gated_effects(runs, ["tpr_gap"], "tpr_gap", n_boot=N_BOOT)
+    eff, gate, _ = gated_effects(runs, Question(["tpr_gap"], "tpr_gap", n_boot=N_BOOT))
     by = eff.set_index("comparison")
     assert by.loc["cda", "verdict"] == "rate" and by.loc["projection", "verdict"] == "void"
     alone = stats.effects_table(runs[runs["method"] != "projection"], ["tpr_gap"], n_boot=N_BOOT)
@@ -123,19 +128,19 @@ def test_statuses_where_the_check_cannot_tell_or_was_not_measured():
     design = simulate.Design(methods={"cda": (1.0,)}, models_per_level=3)
     truths = {"tpr_gap": simulate.Truth(rate_effect=0.12, sd_model=0.02)}
     runs = simulate.simulate_sweep(design, truths, np.random.default_rng(46))
-    eff, gate, _ = gated_effects(runs, ["tpr_gap"], "tpr_gap", n_boot=N_BOOT)
+    eff, gate, _ = gated_effects(runs, Question(["tpr_gap"], "tpr_gap", n_boot=N_BOOT))
     assert gate["status"].tolist() == [CANNOT_TELL] and eff["verdict"].tolist() == ["void"]
     assert "cannot be told (one strength)" in headline(eff, "tpr_gap", gate)
     # no intrinsic bias in the runs (a --table without intrinsic_after): the verdict stands
     design, truths = simulate.case("a")
     runs = simulate.simulate_sweep(design, truths, np.random.default_rng(46))
     runs = runs.drop(columns="intrinsic_after")
-    eff, gate, notes = gated_effects(runs, ["tpr_gap"], "tpr_gap", n_boot=N_BOOT)
+    eff, gate, notes = gated_effects(runs, Question(["tpr_gap"], "tpr_gap", n_boot=N_BOOT))
     assert eff["manipulation"].tolist() == [NOT_MEASURED] and eff["verdict"].tolist() == ["rate"]
     assert "The manipulation was not checked" in headline(eff, "tpr_gap", gate) and notes
     # a sweep of none alone has nothing to gate
     none = runs.assign(method="none", strength=0.0)
-    eff, _, _ = gated_effects(none, ["tpr_gap"], "tpr_gap", n_boot=N_BOOT)
+    eff, _, _ = gated_effects(none, Question(["tpr_gap"], "tpr_gap", n_boot=N_BOOT))
     assert eff["comparison"].tolist() == ["none"] and eff["manipulation"].tolist() == [""]
 
 
@@ -147,7 +152,7 @@ def test_mixed_kinds_pass_only_if_every_kind_moved():
     seat = runs.assign(model="tiny-bert", intrinsic_kind="seat_effect_size", intrinsic_after=0.3)
     seat["intrinsic_after"] += np.random.default_rng(0).normal(0, 0.05, len(seat))
     both = pd.concat([runs[runs["intervention_seed"] != 2], seat[seat["intervention_seed"] == 2]])
-    eff, gate, _ = gated_effects(both, ["tpr_gap"], "tpr_gap", n_boot=N_BOOT)
+    eff, gate, _ = gated_effects(both, Question(["tpr_gap"], "tpr_gap", n_boot=N_BOOT))
     assert set(gate["intrinsic_kind"]) == {"mlm_logprob_gap", "seat_effect_size"}
     assert eff["verdict"].tolist() == ["void"]
 
@@ -174,7 +179,7 @@ def test_report_says_it_survived_or_not():
     intrinsic = simulate.Intrinsic(slopes={"cda": -1.0}, sd_model=0.02, retained=0.5)
     runs = simulate.simulate_sweep(simulate.QUICKSTART, {"tpr_gap": simulate.Truth()},
                                    np.random.default_rng(49), intrinsic=intrinsic)  # fmt: skip
-    analysis = analyse(runs, ["tpr_gap"], "tpr_gap", n_boot=N_BOOT)
+    analysis = analyse(runs, Question(["tpr_gap"], "tpr_gap", n_boot=N_BOOT))
     row = analysis.survival.iloc[0]
     assert row["survival"] == "survived" and row["after_n_models"] == 9
     assert row["after_estimate"] == pytest.approx(0.5 * row["estimate"], rel=0.2)

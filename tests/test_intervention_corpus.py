@@ -22,8 +22,8 @@ from bias_sweep.identity import base_key, intervention_key, to_dict, trial_key
 from bias_sweep.interventions import METHODS, apply_intervention, configured_corpus
 from bias_sweep.interventions.projection import TEMPLATES
 from bias_sweep.probes.intrinsic import seat_effect_size
-from bias_sweep.report import regressions
-from bias_sweep.report.gate import MOVED, gate_table
+from bias_sweep.report.statistics import regressions
+from bias_sweep.report.statistics.gate import MOVED, gate_table
 from bias_sweep.schema import CorpusConfig
 from bias_sweep.sweep.plan import make_plan
 

@@ -124,3 +124,48 @@ def test_modules_stay_short() -> None:
         if (n := len(p.read_text().splitlines())) > MAX_LINES
     }
     assert not long, f"modules over {MAX_LINES} lines (split their concepts): {long}"
+
+
+# report/ in layers (issue 19): a module imports only from its own layer and those below it.
+REPORT_LAYERS = {
+    "loader": 0,  # the modules directly in report/ that read and shape the runs
+    "statistics": 1,
+    "text": 2,
+    "figures": 3,  # titles and labels are written as the text writes numbers
+    "build": 4,  # build, compare, command and the package's __init__
+}
+REPORT_TOP = {"build", "compare", "command", "__init__"}
+# The table loader checks a table for the columns the statistics engine requires, which the
+# engine names (`statistics.effects.TABLE_COLUMNS`).
+REPORT_ALLOWED = {("bias_sweep.report.table", "bias_sweep.report.statistics.effects")}
+
+
+def _report_layer(module: str) -> int:
+    parts = module.split(".")[2:]  # after bias_sweep.report
+    if not parts or (len(parts) == 1 and parts[0] in REPORT_TOP):
+        return REPORT_LAYERS["build"]
+    return REPORT_LAYERS.get(parts[0], REPORT_LAYERS["loader"])
+
+
+def _report_imports() -> list[tuple[str, str]]:
+    """(module, imported module) for every import of one report module by another."""
+    edges = []
+    for path in sorted((PACKAGE / "report").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                target = node.module or ""
+                if target.startswith("bias_sweep.report."):
+                    edges.append((module, target))
+    return edges
+
+
+def test_report_layers_import_only_downwards() -> None:
+    edges = _report_imports()
+    assert len(edges) > 50
+    upward = [
+        f"{module} -> {target}"
+        for module, target in edges
+        if _report_layer(target) > _report_layer(module) and (module, target) not in REPORT_ALLOWED
+    ]
+    assert not upward, f"report/ imports upwards across its layers: {upward}"

@@ -19,8 +19,8 @@ import pytest
 import simulate
 import yaml
 
-from bias_sweep.report.analysis import gated_effects
-from bias_sweep.report.planner import Step, next_step, runs_at
+from bias_sweep.report.statistics.analysis import Question, gated_effects
+from bias_sweep.report.statistics.planner import Step, next_step, runs_at
 
 SD = {"sd_model": 0.02, "sd_seed": 0.02}
 POOL = simulate.Design(models_per_level=16, seeds=tuple(range(10)))
@@ -63,7 +63,7 @@ def case(request):
     )
     fixed = reveal(pool, *FULL)
     budget = len(fixed) // N_SWEEPS
-    effects, _, _ = gated_effects(fixed, ["tpr_gap"], "tpr_gap", n_boot=N_BOOT)
+    effects, _, _ = gated_effects(fixed, Question(["tpr_gap"], "tpr_gap", N_BOOT))
     fixed_right = float(effects["verdict"].eq(word).mean())
     loops = [grow_until_decided(d, budget) for _, d in pool.groupby("model")]
     verdicts = pd.Series([step.verdict_text() for step, _, _ in loops])

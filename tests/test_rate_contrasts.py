@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bias_sweep.report.rate_contrasts import local_slope, pretraining_contrast
+from bias_sweep.report.statistics.rate_contrasts import local_slope, pretraining_contrast
 
 SWEEPS = 60
 RATES = (0.1, 0.4, 0.5, 0.6, 0.9)

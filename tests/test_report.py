@@ -25,8 +25,8 @@ from bias_sweep.errors import UserError
 from bias_sweep.identity import intervention_key, to_dict, trial_key
 from bias_sweep.metrics import default_report_metrics, metric_keys
 from bias_sweep.report import build_report, compare
-from bias_sweep.report.stats import effects_table
-from bias_sweep.report.verdict import VERDICTS, add_verdicts
+from bias_sweep.report.statistics.effects import effects_table
+from bias_sweep.report.statistics.verdict import VERDICTS, add_verdicts
 from bias_sweep.sweep.grid import expand_grid, point_config
 from bias_sweep.tracking import newest_offline_runs, offline_run_id
 

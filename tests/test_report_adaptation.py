@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 from simulate import Design, Truth, simulate_sweep
 
-from bias_sweep.report.adaptation import by_adaptation, interaction_table, persistence_sentences
-from bias_sweep.report.analysis import analyse
-from bias_sweep.report.document import lead_text
+from bias_sweep.report.adaptation import by_adaptation
+from bias_sweep.report.statistics.adaptation_interaction import interaction_table
+from bias_sweep.report.statistics.analysis import Question, analyse
+from bias_sweep.report.text.document import persistence_sentences
+from bias_sweep.report.text.headline import lead_text
 
 DESIGN = Design(methods={"cda": (0.0, 0.5, 1.0)}, models_per_level=3)
 
@@ -28,7 +30,7 @@ def sweep(slopes: dict[str, float], rng: np.random.Generator) -> pd.DataFrame:
 def test_an_intervention_that_matters_only_when_frozen_is_named() -> None:
     runs = sweep({"frozen": -0.15, "full": 0.0}, np.random.default_rng(7))
     assert set(runs["model"]) == {"tiny-bert · frozen", "tiny-bert · full"}
-    analysis = analyse(runs, ["tpr_gap"], "tpr_gap", n_boot=200)
+    analysis = analyse(runs, Question(["tpr_gap"], "tpr_gap", n_boot=200))
     row = analysis.adaptation.iloc[0]
     assert row["model"] == "tiny-bert" and row["adaptations"] == "frozen, full"
     assert row["p_interaction"] < 0.01 and (row["df_num"], row["df_den"]) == (2, 6)
@@ -52,7 +54,7 @@ def test_without_an_interaction_the_test_holds_its_level() -> None:
     rejected = np.mean(np.asarray(p) < 0.05)
     assert 0.015 <= rejected <= 0.095, rejected  # nominal 5% (200 sweeps: 3 SEs either side)
     runs = sweep({"frozen": -0.1, "full": -0.1}, rng)
-    lead = lead_text(analyse(runs, ["tpr_gap"], "tpr_gap", n_boot=100))
+    lead = lead_text(analyse(runs, Question(["tpr_gap"], "tpr_gap", n_boot=100)))
     assert "was not shown to depend on the adaptation" in lead
 
 

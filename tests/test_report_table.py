@@ -12,7 +12,7 @@ import pytest
 import simulate
 
 from bias_sweep import cli
-from bias_sweep.report.stats import TABLE_COLUMNS
+from bias_sweep.report.statistics.effects import TABLE_COLUMNS
 
 
 def sim_table(case: str, seed: int = 0) -> pd.DataFrame:

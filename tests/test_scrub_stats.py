@@ -16,8 +16,14 @@ import pandas as pd
 import pytest
 import simulate
 
-from bias_sweep.report import stats, verdict
-from bias_sweep.report.splitplot import estimates, split_plot, sums_of_squares, with_design_labels
+from bias_sweep.report.statistics import effects as stats
+from bias_sweep.report.statistics import verdict
+from bias_sweep.report.statistics.splitplot import (
+    estimates,
+    split_plot,
+    sums_of_squares,
+    with_design_labels,
+)
 from bias_sweep.report.strata import by_strata
 
 DESIGN = simulate.Design(scrubs=("none", "terms"))

@@ -11,9 +11,9 @@ import pytest
 import simulate
 from scipy import stats as sps
 
-from bias_sweep.report import slopes
-from bias_sweep.report.analysis import gated_effects
-from bias_sweep.report.headline import headline
+from bias_sweep.report.statistics import slopes
+from bias_sweep.report.statistics.analysis import Question, gated_effects
+from bias_sweep.report.text.headline import headline
 
 N_BOOT = 50  # the interaction test and the slopes do not depend on the bootstrap
 # The rate's slope is 0.8 per unit of r at strength 0 and 0.4 at strength 1: -50%.
@@ -25,7 +25,7 @@ SENTENCE = re.compile(r"cda at strength 1 changed the rate's slope \(tpr_gap per
 def sweeps(truth: simulate.Truth, n: int, seed: int):
     runs = simulate.simulate_many(simulate.QUICKSTART, {"tpr_gap": truth}, n, seed,
                                   intrinsic=simulate.WORKED)  # fmt: skip
-    eff, gate, _ = gated_effects(runs, ["tpr_gap"], "tpr_gap", n_boot=N_BOOT, seed=seed)
+    eff, gate, _ = gated_effects(runs, Question(["tpr_gap"], "tpr_gap", n_boot=N_BOOT, seed=seed))
     table = slopes.slope_table(runs, ["tpr_gap"])
     text = headline(eff, "tpr_gap", gate, table)  # one paragraph per sweep (model `sim{i}`)
     parts = re.split(r"(?=For tpr_gap on sim\d{4})", text)

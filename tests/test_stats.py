@@ -21,9 +21,17 @@ from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.multitest import multipletests
 
-from bias_sweep.report import regressions, stats, verdict
-from bias_sweep.report.headline import headline
-from bias_sweep.report.splitplot import estimates, split_plot, sums_of_squares, with_design_labels
+from bias_sweep.report.statistics import effects as stats
+from bias_sweep.report.statistics import regressions, verdict
+from bias_sweep.report.statistics.splitplot import (
+    estimates,
+    split_plot,
+    sums_of_squares,
+    with_design_labels,
+)
+from bias_sweep.report.text.headline import headline
+from bias_sweep.report.text.summary import summary_effects
+from bias_sweep.report.text.verdicts import metric_sentence
 
 CLAIMS = ("rate", "intervention")
 
@@ -178,7 +186,7 @@ def test_headline_and_sentences(case_a, case_b):
     assert "co-occurrence rate matters more" in head and "9 independent intervened models" in head
     assert "[" in head and "54 fine-tuning runs" in head
     row = case_b[2].iloc[0]
-    assert "intervention matters more" in verdict.metric_sentence(row)
+    assert "intervention matters more" in metric_sentence(row)
     _, eff = analyse(*simulate.case("f"), 1, seed=3)
     assert "cannot be told from model-to-model variation" in headline(eff)
 
@@ -299,8 +307,8 @@ def test_degenerate_inputs_give_nan_and_a_note(change):
     row = eff.iloc[0]
     assert row["verdict"] in verdict.VERDICTS
     assert eff.iloc[1]["note"] == "no such column"
-    json.dumps(verdict.summary_effects(eff))
-    assert isinstance(verdict.metric_sentence(row), str)
+    json.dumps(summary_effects(eff))
+    assert isinstance(metric_sentence(row), str)
     if change in ("one_level", "one_rate", "nan_metric", "two_runs"):
         assert row["verdict"] not in CLAIMS and row["note"]
     if change == "zero_variance":
@@ -317,7 +325,7 @@ def test_degenerate_inputs_give_nan_and_a_note(change):
 def test_empty_table_gives_an_empty_answer():
     empty = pd.DataFrame({c: [] for c in (*stats.TABLE_COLUMNS, "tpr_gap")})
     eff = verdict.add_verdicts(stats.effects_table(empty, ["tpr_gap"]))
-    assert eff.empty and verdict.summary_effects(eff) == []
+    assert eff.empty and summary_effects(eff) == []
     assert "No results" in headline(eff)
 
 
@@ -329,7 +337,7 @@ def test_missing_required_column_is_named():
 def test_summary_effects_entries():
     design, truths = simulate.case("a")
     runs = simulate.simulate_sweep(design, truths, np.random.default_rng(3))
-    entries = verdict.summary_effects(verdict.add_verdicts(stats.effects_table(runs, ["tpr_gap"])))
+    entries = summary_effects(verdict.add_verdicts(stats.effects_table(runs, ["tpr_gap"])))
     entry = json.loads(json.dumps(entries))[0]
     for key in ("model", "metric", "verdict", "share_rate", "share_intervention"):
         assert key in entry

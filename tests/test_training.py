@@ -14,7 +14,7 @@ from bias_sweep.devices import select_device
 from bias_sweep.models import load_classifier, load_masked_lm, load_tokenizer, resolve_model_dir
 from bias_sweep.schema import DataConfig, ModelConfig, TrainConfig
 from bias_sweep.train_state import load_state, save_state
-from bias_sweep.training import fine_tune, length_batches, predict_scores, train_mlm
+from bias_sweep.training import fine_tune, length_batches, predict_probs, train_mlm
 
 CPU = torch.device("cpu")
 
@@ -68,7 +68,7 @@ def test_fine_tune_learns_and_is_deterministic(setup: tuple[Path, Any]) -> None:
             model, tok, task.train, tcfg(lr=3e-3), 0, CPU,
             on_epoch=lambda e, state, metrics: epochs_seen.append((e, sorted(metrics))),
         )  # fmt: skip
-        runs.append(predict_scores(model, tok, texts, tcfg(), CPU))
+        runs.append(predict_probs(model, tok, texts, tcfg(), CPU)[:, 1])
     assert np.array_equal(runs[0], runs[1])  # same seed: same scores, bit for bit
     assert summary["epochs"] == 3 and summary["steps"] == 3 * 12
     assert summary["samples_per_s"] > 0 and np.isfinite(summary["loss"])
@@ -81,15 +81,15 @@ def test_fine_tune_learns_and_is_deterministic(setup: tuple[Path, Any]) -> None:
     # Another seed: another run.
     other = load_classifier(base, seed=1)
     fine_tune(other, tok, task.train, tcfg(lr=3e-3), 1, CPU)
-    assert not np.array_equal(predict_scores(other, tok, texts, tcfg(), CPU), scores)
+    assert not np.array_equal(predict_probs(other, tok, texts, tcfg(), CPU)[:, 1], scores)
 
 
-def test_predict_scores_keeps_the_order(setup: tuple[Path, Any]) -> None:
+def test_predict_probs_keeps_the_order(setup: tuple[Path, Any]) -> None:
     base, task = setup
     tok, model = load_tokenizer(base), load_classifier(base, seed=0)
     texts = ["he was rude", "to be fair, she seemed really lovely at the party as always", "ok"]
-    together = predict_scores(model, tok, texts, tcfg(eval_batch_size=2), CPU)
-    alone = [predict_scores(model, tok, [t], tcfg(), CPU)[0] for t in texts]
+    together = predict_probs(model, tok, texts, tcfg(eval_batch_size=2), CPU)[:, 1]
+    alone = [predict_probs(model, tok, [t], tcfg(), CPU)[0, 1] for t in texts]
     np.testing.assert_allclose(together, alone, atol=1e-6)
 
 

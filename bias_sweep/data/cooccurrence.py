@@ -109,6 +109,19 @@ class LabelDraw:
     shown: int | str
 
 
+@dataclass(frozen=True)
+class Drawing:
+    """How rows are drawn from a pool, whatever the labels' targets: `method` (resample or
+    counterfactual), the lexicon of the two groups, the random generator, the size setting an
+    error names (`size_key`), and whether the sample marks its swapped rows (`mark_swapped`)."""
+
+    method: str
+    lexicon: Lexicon
+    rng: np.random.Generator
+    size_key: str = "data.train_size"
+    mark_swapped: bool = False
+
+
 def cooccurrence_sample(
     pool: pd.DataFrame,
     rate: float,
@@ -136,26 +149,18 @@ def cooccurrence_sample(
     share = (labels[valid] == 1).mean() if valid.any() else 0.0
     n1, n0 = label_counts(n, None if balanced else share)
     draws = [LabelDraw(1, n1, rate, 1), LabelDraw(0, n0, 1 - rate, 0)]
-    sample = draw_labels(
-        pool, draws, method, lexicon, rng, size_key=size_key, mark_swapped=mark_swapped
-    )
+    how = Drawing(method, lexicon, rng, size_key=size_key, mark_swapped=mark_swapped)
+    sample = draw_labels(pool, draws, how)
     pos = sample["label"].to_numpy() == 1
     realised = float((sample["group"].to_numpy()[pos] == lexicon.name_a).mean()) if n1 else rate
     return sample, realised
 
 
 def draw_labels(
-    pool: pd.DataFrame,
-    draws: list[LabelDraw],
-    method: str,
-    lexicon: Lexicon,
-    rng: np.random.Generator,
-    *,
-    size_key: str = "data.train_size",
-    mark_swapped: bool = False,
-    exact: bool = False,
+    pool: pd.DataFrame, draws: list[LabelDraw], how: Drawing, *, exact: bool = False
 ) -> pd.DataFrame:
-    """Draw each label's rows of `pool` at its P(group A), in the order of `draws`.
+    """Draw each label's rows of `pool` at its P(group A), in the order of `draws` (`how`: the
+    method, lexicon, rng, size setting and marking; see `Drawing`).
 
     method "resample": draw without replacement from the (group, label) cells. If a cell is
     short the closest feasible count is used, and UserError is raised when that misses the rate by
@@ -170,6 +175,7 @@ def draw_labels(
     pool's columns, fresh index; with mark_swapped also a bool column `swapped`, true where the
     text is a swapped twin).
     """
+    method, lexicon, rng = how.method, how.lexicon, how.rng
     groups = pool["group"].to_numpy()
     labels = pool["label"].to_numpy()
     valid = (groups == lexicon.name_a) | (groups == lexicon.name_b)
@@ -187,7 +193,7 @@ def draw_labels(
             n_y, p_a, len(in_a), len(in_b), method, label=draw.shown, names=names, exact=exact
         )
         if short is not None:
-            raise UserError(_short_message(short, size_key))
+            raise UserError(_short_message(short, how.size_key))
         if method == "resample":
             k = count_of_a(n_y, p_a, len(in_a), len(in_b))
             chosen += [rng.choice(in_a, k, replace=False), rng.choice(in_b, n_y - k, replace=False)]
@@ -203,7 +209,7 @@ def draw_labels(
         sample.loc[flip, "text"] = lexicon.swap_column(sample.loc[flip, "text"]).to_numpy()
         old = sample.loc[flip, "group"].to_numpy()
         sample.loc[flip, "group"] = np.where(old == lexicon.name_a, lexicon.name_b, lexicon.name_a)
-    if mark_swapped:
+    if how.mark_swapped:
         sample["swapped"] = flip
     return sample
 

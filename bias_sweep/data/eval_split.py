@@ -29,6 +29,7 @@ from bias_sweep.errors import UserError
 from .classes import class_cells, eval_draws, first_class_shortfall, largest_fitting
 from .cooccurrence import (
     Cells,
+    Drawing,
     Shortfall,
     cooccurrence_sample,
     draw_labels,
@@ -101,9 +102,8 @@ def _split(pool: Pool, n: int, method: str, lexicon: Lexicon, where: str) -> Spl
         )
     else:
         draws = eval_draws(n, pool.classes)
-        ev = draw_labels(
-            rows, draws, method, lexicon, rng, size_key="data.eval_size", mark_swapped=True
-        )
+        how = Drawing(method, lexicon, rng, size_key="data.eval_size", mark_swapped=True)
+        ev = draw_labels(rows, draws, how)
     swapped = ev["swapped"].to_numpy()
     # A real row's twin is the pool's; a swapped row's twin is the real text it was made from.
     ev["cf_text"] = np.where(swapped, ev["original"], ev["cf_text"])

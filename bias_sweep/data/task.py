@@ -28,7 +28,7 @@ from bias_sweep.caches import cache_root
 from bias_sweep.schema import DataConfig
 
 from .classes import class_cells, class_targets, train_draws
-from .cooccurrence import cooccurrence_sample, draw_labels
+from .cooccurrence import Drawing, cooccurrence_sample, draw_labels
 from .eval_split import split_pool
 from .lexicon import Lexicon, get_lexicon
 from .pool import Pool, describe_source, load_pool, natural_shares
@@ -118,9 +118,8 @@ def _multiclass_sample(
     targets = class_targets(cfg, classes, natural)
     draws = train_draws(cfg.train_size, class_cells(train_pool, lexicon, len(classes)), targets,
                         classes)  # fmt: skip
-    train = draw_labels(
-        train_pool, draws, cfg.rate_method, lexicon, rng, mark_swapped=True, exact=True
-    )
+    how = Drawing(cfg.rate_method, lexicon, rng, mark_swapped=True)
+    train = draw_labels(train_pool, draws, how, exact=True)
     drawn = class_cells(train, lexicon, len(classes))
     rates = {
         c: {

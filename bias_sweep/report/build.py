@@ -1,9 +1,18 @@
-"""Report a sweep folder or a table of runs, and compare sweeps: load -> analyse -> cells ->
-plots -> documents -> summary.json -> W&B.
+"""Report a sweep folder or a table of runs in one linear build:
+
+    load -> analyse -> figures -> text -> write
+
+load: the runs (a sweep folder's finished trials, `load.load_sweep`; a table, `table.read_table`;
+a multi-class sweep's per-class rows) and the question asked of them (`ask`: the metrics checked,
+the primary first; one unit per adaptation); analyse: the numbers (`statistics.analysis`, the
+cells; the rate contrasts and the class-level regression are still computed beside their
+sentences, `text.contrasts`); figures: the plots, into the report folder; text: every sentence,
+each said once (`text.report_text`); write: the tables and documents, and W&B. `compare` runs
+load -> analyse -> the headline for each sweep.
 
 The question a report answers (Steed et al. 2022): does the bias intervention on the pre-trained
 model matter less than the co-occurrence rate of group terms and labels in the fine-tuning data?
-A sweep's report and a table's report are the same analysis and write the same files.
+A sweep's report and a table's report are the same build and write the same files.
 """
 
 from __future__ import annotations
@@ -14,34 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from bias_sweep.errors import UserError
 from bias_sweep.metrics import intrinsic_columns, utility_metrics
 from bias_sweep.report.adaptation import by_adaptation
-from bias_sweep.report.analysis import Analysis, analyse, mask_mixed_kinds
-from bias_sweep.report.cells import cell_table, level_cells
-from bias_sweep.report.document import (
-    check_sentences,
-    lead_text,
-    method_text,
-    report_blocks,
-    survival_sentences,
-)
-from bias_sweep.report.downstream import (
-    class_sentences,
-    contrast_blocks,
-    contrast_sentences,
-    read_per_class,
-)
-from bias_sweep.report.forest import forest_figure
-from bias_sweep.report.load import (
-    SweepData,
-    checked_metrics,
-    coverage_text,
-    default_metrics,
-    ensure_columns,
-    load_sweep,
-)
-from bias_sweep.report.plots import (
+from bias_sweep.report.downstream import read_per_class
+from bias_sweep.report.figures.forest import forest_figure
+from bias_sweep.report.figures.plots import (
     FigureRecord,
     heatmap_figure,
     lines_figure,
@@ -49,11 +38,19 @@ from bias_sweep.report.plots import (
     slopes_figure,
     utility_figure,
 )
-from bias_sweep.report.render import to_html, to_markdown
-from bias_sweep.report.stats import N_BOOT
-from bias_sweep.report.summary import summary_checks
+from bias_sweep.report.load import (
+    SweepData,
+    checked_metrics,
+    default_metrics,
+    ensure_columns,
+    load_sweep,
+)
+from bias_sweep.report.statistics.analysis import Analysis, Question, analyse
+from bias_sweep.report.statistics.cells import cell_table, level_cells
+from bias_sweep.report.statistics.effects import N_BOOT
 from bias_sweep.report.table import read_table
-from bias_sweep.report.verdict import metric_sentence, summary_effects
+from bias_sweep.report.text.render import to_html, to_markdown
+from bias_sweep.report.text.report_text import ReportText, report_text
 from bias_sweep.schema import ReportConfig
 from bias_sweep.sweep.layout import SweepFolder
 from bias_sweep.sweep.wandb_runs import report_run_id
@@ -110,6 +107,18 @@ def choose_metrics(
     return [primary, *[m for m in chosen if m != primary]], primary, notes
 
 
+def ask(
+    data: SweepData, metrics: list[str] | None, primary_metric: str | None, n_boot: int = N_BOOT
+) -> Question:
+    """The question of a report of these runs, and the runs made ready for it (load's last step):
+    the chosen metrics as columns, and in a sweep over adaptations each (model, adaptation) a
+    unit of its own; the choice's notes join the data's."""
+    chosen, primary, notes = choose_metrics(data, metrics, primary_metric)
+    data.notes = [*data.notes, *notes]
+    data.trials = by_adaptation(ensure_columns(data.trials, chosen))
+    return Question(chosen, primary, n_boot)
+
+
 def build_report(
     sweep_path: Path,
     metrics: list[str] | None = None,
@@ -123,7 +132,7 @@ def build_report(
     data = load_sweep(Path(sweep_path))
     out = Path(out_dir) if out_dir is not None else SweepFolder(data.path).report
     options = {"metrics": metrics, "primary_metric": primary_metric, "n_boot": n_boot}
-    return write_report(data, out, use_wandb=use_wandb, plots=plots, **options)
+    return build(data, out, use_wandb=use_wandb, plots=plots, **options)
 
 
 def build_table_report(table: Path, out_dir: Path | None = None, **options: Any) -> ReportSummary:
@@ -131,19 +140,54 @@ def build_table_report(table: Path, out_dir: Path | None = None, **options: Any)
     the options are `build_report`'s."""
     data = read_table(Path(table))
     out = Path(out_dir) if out_dir is not None else data.path.with_name(f"{data.path.stem}-report")
-    return write_report(data, out, **options)
+    return build(data, out, **options)
 
 
-def _figures(
-    data: SweepData, analysis: Analysis, out_dir: Path, metrics: list[str]
-) -> list[FigureRecord]:
-    """The plots over the grid (intrinsic columns of mixed-kind models blanked)."""
+def build(
+    data: SweepData,
+    out_dir: Path,
+    metrics: list[str] | None = None,
+    primary_metric: str | None = None,
+    use_wandb: bool = False,
+    n_boot: int = N_BOOT,
+    plots: bool = True,
+) -> ReportSummary:
+    """Every file of a report of these runs, into out_dir: load -> analyse -> figures -> text ->
+    write (the question is checked before anything is written)."""
+    question = ask(data, metrics, primary_metric, n_boot)
+    per_class = read_per_class(data)
+    analysis = analyse(data.trials, question)
+    cells = cell_table(data.trials, data.cell_keys, question.metrics)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = draw(data, analysis, out_dir, plots)
+    text = report_text(data, analysis, cells, [f.path for f in figures], per_class)
+    tables, documents = write(data, analysis, cells, text, out_dir)
+    if use_wandb:
+        _log_wandb(data, analysis, figures, out_dir, text)
+    files = [*tables, *[f.path for f in figures], *documents]
+    done = (data.done, data.total)
+    return ReportSummary(
+        out_dir, done, text.verdicts, files, data.failed, figures, text.headline, text.effects
+    )
+
+
+def draw(data: SweepData, analysis: Analysis, out_dir: Path, plots: bool) -> list[FigureRecord]:
+    """The forest plot, then the plots over the grid (intrinsic columns of mixed-kind models
+    blanked); none without `plots`. Figures an earlier report left are removed either way."""
+    # Figures of metrics an earlier report asked for would otherwise linger next to this one's.
+    for pattern in FIGURE_GLOBS:
+        for old in out_dir.glob(pattern):
+            old.unlink()
+    if not plots:
+        return []
+    metrics = analysis.metrics
+    forest = forest_figure(analysis.effects, analysis.primary_metric, out_dir / "forest.png")
     # Utility is always shown next to bias, even when accuracy/F1 were not asked for.
     plot_metrics = list(dict.fromkeys([*metrics, *utility_metrics()]))
-    shown = ensure_columns(mask_mixed_kinds(data.trials)[0], plot_metrics)
+    shown = ensure_columns(analysis.comparable, plot_metrics)
     data = dataclasses.replace(data, trials=shown)
     cells = level_cells(shown, plot_metrics)
-    figures = []
+    figures = [forest]
     for metric in metrics:
         figures.append(heatmap_figure(data, cells, metric, out_dir / f"heatmap_{metric}.png"))
         figures.append(lines_figure(data, cells, metric, out_dir / f"lines_{metric}.png"))
@@ -156,26 +200,14 @@ def _figures(
     return figures
 
 
-def write_report(
-    data: SweepData,
-    out_dir: Path,
-    metrics: list[str] | None = None,
-    primary_metric: str | None = None,
-    use_wandb: bool = False,
-    n_boot: int = N_BOOT,
-    plots: bool = True,
-) -> ReportSummary:
-    """Every file of a report of these runs, into out_dir (checked before anything is written)."""
-    metrics, primary, notes = choose_metrics(data, metrics, primary_metric)
-    data.notes = [*data.notes, *notes]
-    # a sweep over adaptations: each (model, adaptation) analysed as a unit of its own
-    data.trials = trials = by_adaptation(ensure_columns(data.trials, metrics))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trials.to_csv(out_dir / "trials.csv", index=False)
-    trials.to_parquet(out_dir / "trials.parquet", index=False)
-    cells = cell_table(trials, data.cell_keys, metrics)
+def write(
+    data: SweepData, analysis: Analysis, cells: pd.DataFrame, text: ReportText, out_dir: Path
+) -> tuple[list[Path], list[Path]]:
+    """The run and cell tables and every table of the analysis; report.md, report.html and
+    summary.json: into out_dir, and their paths (the tables', the documents')."""
+    data.trials.to_csv(out_dir / "trials.csv", index=False)
+    data.trials.to_parquet(out_dir / "trials.parquet", index=False)
     cells.to_csv(out_dir / "cells.csv", index=False)
-    analysis = analyse(trials, metrics, primary, n_boot=n_boot)
     tables = {"effects": analysis.effects, "dose_response": analysis.dose}
     tables.update(slopes=analysis.slopes, manipulation_check=analysis.check)
     tables.update(survival=analysis.survival, steed=analysis.steed)
@@ -185,64 +217,24 @@ def write_report(
     for name, table in tables.items():
         table.to_csv(out_dir / f"{name}.csv", index=False)
         files.append(out_dir / f"{name}.csv")
-
-    # Figures of metrics an earlier report asked for would otherwise linger next to this one's.
-    for pattern in FIGURE_GLOBS:
-        for old in out_dir.glob(pattern):
-            old.unlink()
-    figures: list[FigureRecord] = []
-    forest = None
-    if plots:
-        forest = forest_figure(analysis.effects, primary, out_dir / "forest.png")
-        figures = [forest, *_figures(data, analysis, out_dir, metrics)]
-    files += [f.path for f in figures]
-
-    coverage = coverage_text(data)
-    slope_plot = next((f.path for f in figures if f.path.name == "slopes.png"), None)
-    plots_shown = [f.path for f in figures[1:] if f.path != slope_plot]
-    blocks = report_blocks(
-        data, analysis, forest.path if forest else None, plots_shown, cells, coverage, slope_plot
-    )
-    contrasts = contrast_sentences(trials, primary) + class_sentences(read_per_class(data))
-    blocks += contrast_blocks(contrasts)
-    title = blocks[0][1]
-    (out_dir / "report.md").write_text(to_markdown(blocks))
-    (out_dir / "report.html").write_text(to_html(blocks, title))
-    files += [out_dir / "report.md", out_dir / "report.html"]
-    verdicts = [metric_sentence(r) for _, r in analysis.effects.iterrows()]
-    head = lead_text(analysis) if len(analysis.effects) else ""
-    effects = summary_effects(analysis.effects)
-    name = {"sweep": data.name} if data.source == "sweep" else {"table": str(data.path)}
-    summary: dict[str, Any] = {
-        **name,
-        "source": data.source,
-        "primary_metric": primary,
-        "headline": head,
-        "coverage": coverage,
-        "effects": effects,
-        "verdicts": verdicts,
-        "checks": [*check_sentences(analysis.check), *survival_sentences(analysis.survival)],
-        **summary_checks(analysis),
-        "rate_contrasts": contrasts,
-        "notes": [*data.notes, *analysis.notes],
-        "n_boot": n_boot,
-        "method": method_text(n_boot, primary),
-    }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    files.append(out_dir / "summary.json")
-    if use_wandb:
-        _log_wandb(data, analysis, figures, out_dir, head)
-    done = (data.done, data.total)
-    return ReportSummary(out_dir, done, verdicts, files, data.failed, figures, head, effects)
+    (out_dir / "report.md").write_text(to_markdown(text.blocks))
+    (out_dir / "report.html").write_text(to_html(text.blocks, text.title))
+    summary = json.dumps(text.summary, indent=2, ensure_ascii=False)
+    (out_dir / "summary.json").write_text(summary)
+    return files, [out_dir / n for n in ("report.md", "report.html", "summary.json")]
 
 
 def _log_wandb(
-    data: SweepData, analysis: Analysis, figures: list[FigureRecord], out_dir: Path, head: str
+    data: SweepData,
+    analysis: Analysis,
+    figures: list[FigureRecord],
+    out_dir: Path,
+    text: ReportText,
 ) -> None:
     """One summary run per report: tables, plots, the headline and each effect's shares, CIs
     and verdict."""
-    summary: dict[str, Any] = {"headline": head, "primary_metric": analysis.primary_metric}
-    for entry in summary_effects(analysis.effects):
+    summary: dict[str, Any] = {"headline": text.headline, "primary_metric": analysis.primary_metric}
+    for entry in text.effects:
         prefix = f"{entry['model']}/{entry['metric']}"
         if analysis.effects.groupby("model")["comparison"].nunique().get(entry["model"], 1) > 1:
             prefix = f"{entry['model']}/{entry['comparison']}/{entry['metric']}"

@@ -108,7 +108,7 @@ def _log_comparison(summary: ReportSummary, folders: list) -> None:
 
 def next_round(args: argparse.Namespace) -> int:
     """`bias-sweep next`: the planner on a table of runs (`planner.next_step`)."""
-    from bias_sweep.report.planner import TARGET_WIDTH, next_step
+    from bias_sweep.report.statistics.planner import TARGET_WIDTH, next_step
     from bias_sweep.report.table import read_table
 
     if args.budget_trials < 1:

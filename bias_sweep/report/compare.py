@@ -1,6 +1,8 @@
 """Several sweeps side by side: per (model, comparison, metric), each sweep's variance shares with
 their CIs and its verdict (gated by its manipulation check), one forest plot of them all, and
-compare.csv (one column per sweep)."""
+compare.csv (one column per sweep). Each sweep goes through the report's own build, load ->
+analyse, and is summed up by its report's headline; the comparison then has its own figure, text
+and files."""
 
 from __future__ import annotations
 
@@ -9,14 +11,14 @@ from typing import Any
 
 import pandas as pd
 
-from bias_sweep.report.analysis import gated_effects
-from bias_sweep.report.build import DEFAULT_PRIMARY, ReportSummary, choose_metrics
-from bias_sweep.report.document import effects_display, method_text
-from bias_sweep.report.forest import compare_rows, forest_figure
-from bias_sweep.report.headline import headline
-from bias_sweep.report.load import coverage_text, ensure_columns, load_sweep
-from bias_sweep.report.render import to_html, to_markdown
-from bias_sweep.report.stats import N_BOOT
+from bias_sweep.report.build import DEFAULT_PRIMARY, ReportSummary, ask
+from bias_sweep.report.figures.forest import compare_rows, forest_figure
+from bias_sweep.report.load import coverage_text, load_sweep
+from bias_sweep.report.statistics.analysis import analyse
+from bias_sweep.report.statistics.effects import N_BOOT
+from bias_sweep.report.text.document import effects_display, method_text
+from bias_sweep.report.text.headline import lead_text
+from bias_sweep.report.text.render import to_html, to_markdown
 
 # What compare.csv holds per (model, metric, sweep), and what its Markdown table shows.
 QUANTITIES = (
@@ -87,15 +89,15 @@ def compare(
     primary = primary_metric
     for path in sweep_paths:
         data = load_sweep(Path(path))
-        ms, primary, _ = choose_metrics(data, metrics, primary or None)
-        data.trials = ensure_columns(data.trials, ms)
+        question = ask(data, metrics, primary or None, n_boot)
+        primary = question.primary_metric  # the first sweep's, then every sweep's
         name = data.name
         while name in effects_by_sweep:  # two sweeps of one name (different storage)
             name += "'"
-        effects, gate, _ = gated_effects(data.trials, ms, primary, n_boot=n_boot)
-        effects_by_sweep[name] = effects
+        analysis = analyse(data.trials, question)
+        effects = effects_by_sweep[name] = analysis.effects
         if len(effects):
-            heads.append(f"{name}: {headline(effects, primary, gate)}")
+            heads.append(f"{name}: {lead_text(analysis)}")
         verdicts += [f"{name}: {r['model']}, {r['metric']}: {r['verdict']}"
                      for _, r in effects.iterrows()]  # fmt: skip
         coverages.append(f"{name}: {coverage_text(data)}")

@@ -1,13 +1,12 @@
-"""The downstream factor of a sweep, and what the report says about it beyond the split plot.
+"""The downstream factor of a sweep, as the report's loader reads it.
 
 A binary task's downstream factor is the co-occurrence rate r (`rate`). A multi-class sweep
 varies data.skew_scale λ instead (every class's skew scaled by λ: 0 re-balanced, 1 natural), and
 is analysed on the rate's scale as r = 0.5 + λ / 2, so that λ = 0 is r = 0.5 (no correlation)
 and an unsigned metric's form |r - 0.5| = λ / 2 grows with λ as the classes' gaps do.
 
-`contrast_blocks` adds the pre-training contrast and the local slope near r = 0.5
-(`rate_contrasts`) for the primary metric, and for a multi-class sweep the class-level
-regression of the TPR gap (`class_regression`, on the sweep's per_class.parquet).
+A multi-class sweep's per-class rows (per_class.parquet) are read here too (`read_per_class`);
+the report's words about them and about the rate's contrasts are `text.contrasts`.
 """
 
 from __future__ import annotations
@@ -15,11 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-
-from bias_sweep.metrics.per_class import TPR_GAP
-from bias_sweep.report.class_regression import class_regression
-from bias_sweep.report.rate_contrasts import local_slope, pretraining_contrast
-from bias_sweep.report.stats import metric_kind
 
 SKEW_SCALE = "data.skew_scale"
 
@@ -39,25 +33,6 @@ def with_downstream_rate(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]
     return trials.assign(rate=0.5 + scale / 2), [note]
 
 
-def contrast_sentences(trials: pd.DataFrame, metric: str) -> list[str]:
-    """The pre-training contrast (with random-init runs) and the local slope near 0.5."""
-    if metric not in trials.columns or trials[metric].isna().all():
-        return []
-    out = []
-    contrast = pretraining_contrast(trials, metric, kind=metric_kind(metric))
-    if contrast is not None:
-        out.append(contrast.sentence(metric, "the rate"))
-    local = local_slope(trials, metric)
-    if local is not None:
-        (low, high), slope = local
-        out.append(
-            f"Near r = 0.5 (between rates {low:g} and {high:g}) {metric} moves by "
-            f"{slope.estimate:+.3f} [{slope.ci[0]:+.3f}, {slope.ci[1]:+.3f}] per unit rate "
-            f"(95% CI over {slope.n_models} intervened models)."
-        )
-    return out
-
-
 def read_per_class(data: Any) -> pd.DataFrame | None:
     """A sweep's per_class.parquet (multi-class sweeps), or None (a table of runs, a binary
     sweep)."""
@@ -67,24 +42,3 @@ def read_per_class(data: Any) -> pd.DataFrame | None:
         return None
     path = SweepFolder(data.path).per_class_table
     return pd.read_parquet(path) if path.is_file() else None
-
-
-def class_sentences(per_class: pd.DataFrame | None) -> list[str]:
-    """Steed's class-level regression of the TPR gap on a multi-class sweep's per-class rows
-    (co-occurrence: the class's realised train share of A; intrinsic: the intervened model's
-    association of the class with A), where both vary."""
-    needed = {TPR_GAP, "realised_rate", "intrinsic_after", "intervention_key"}
-    if per_class is None or not needed <= set(per_class.columns):
-        return []
-    rows = per_class.dropna(subset=sorted(needed))
-    if rows["intervention_key"].nunique() < 3 or rows["intrinsic_after"].std() == 0:
-        return []
-    fit = class_regression(
-        rows, gap=TPR_GAP, cooccurrence="realised_rate", intrinsic="intrinsic_after",
-        cluster="intervention_key",
-    )  # fmt: skip
-    return [fit.sentence(TPR_GAP)]
-
-
-def contrast_blocks(sentences: list[str]) -> list[tuple[str, Any]]:
-    return [("h2", "Pre-training, slight changes, classes"), ("ul", sentences)] if sentences else []

@@ -17,7 +17,7 @@ import pandas as pd
 
 from bias_sweep.report.adaptation import SEP
 from bias_sweep.report.downstream import SKEW_SCALE
-from bias_sweep.report.splitplot import EXTRA_TREATMENTS, crossed_treatments
+from bias_sweep.report.treatments import EXTRA_TREATMENTS, crossed_treatments
 from bias_sweep.sweep.grid import USUAL_AXES
 
 

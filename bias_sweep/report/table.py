@@ -22,7 +22,7 @@ from bias_sweep.data.tables import check_header
 from bias_sweep.errors import UserError
 from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_BEFORE, INTRINSIC_FINETUNED, known_metric
 from bias_sweep.report.load import SweepData
-from bias_sweep.report.stats import OPTIONAL_COLUMNS, TABLE_COLUMNS
+from bias_sweep.report.statistics.effects import OPTIONAL_COLUMNS, TABLE_COLUMNS
 from bias_sweep.sweep.grid import USUAL_AXES
 
 READERS = {".csv": "CSV", ".parquet": "parquet", ".pq": "parquet"}

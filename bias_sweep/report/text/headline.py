@@ -1,7 +1,7 @@
 """The report's first paragraph: for the primary metric, each comparison's answer with the
 sentences that qualify it.
 
-Per model and comparison (an intervention method against the rate, `stats.comparisons`):
+Per model and comparison (an intervention method against the rate, `effects.comparisons`):
   * the answer and its variance shares with their CIs, or, where the method did not pass the
     manipulation check (`void`), why there is no answer and what to change;
   * the manipulation check: by how much the method moved intrinsic bias, also relative to the
@@ -11,6 +11,8 @@ Per model and comparison (an intervention method against the rate, `stats.compar
     doing nothing; and the caveats that change the answer (unreplicated levels, a large
     interaction).
 A sweep of one method reads as before: no comparison is named.
+In a sweep over adaptations the lead (`lead_text`) adds, per model, whether the adaptation
+modifies the intervention's effect (`statistics.adaptation_interaction`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import pandas as pd
 
 from bias_sweep.interventions import reference_method
 from bias_sweep.metrics import INTRINSIC_BEFORE
-from bias_sweep.report.gate import (
+from bias_sweep.report.adaptation import SEP
+from bias_sweep.report.statistics.analysis import Analysis
+from bias_sweep.report.statistics.gate import (
     GATE_LEVEL,
     KIND_UNKNOWN,
     MOVED,
@@ -30,13 +34,17 @@ from bias_sweep.report.gate import (
     NOT_MOVED,
     deciding_checks,
 )
-from bias_sweep.report.slopes import CHANGE, slope_changes
-from bias_sweep.report.verdict import (
+from bias_sweep.report.statistics.slopes import CHANGE, slope_changes
+from bias_sweep.report.statistics.verdict import (
+    ALPHA,
     extra_treatments,
     interaction_large,
     interaction_matters,
-    interaction_sentence,
     is_number,
+)
+from bias_sweep.report.text.numbers import ci_text, p_text, pct, percent, signed
+from bias_sweep.report.text.verdicts import (
+    interaction_sentence,
     lead,
     shares_text,
     treatment_sentence,
@@ -45,14 +53,6 @@ from bias_sweep.report.verdict import (
 from bias_sweep.schema import ReportConfig
 
 FEW_DF = 4  # below this many residual df, the advice names replication first
-
-
-def signed(x: float) -> str:
-    return "n/a" if not is_number(x) else f"{x:+.3g}".replace("-", "−")
-
-
-def percent(x: float) -> str:
-    return "n/a" if not is_number(x) else f"{100 * x:+.0f}%".replace("-", "−")
 
 
 def _interval(lo: float, hi: float, show=signed) -> str:
@@ -225,3 +225,39 @@ def headline(
             change = changes.get((str(model), str(row["metric"]), method))
             parts += comparison_paragraph(row, several, check, change)
     return " ".join(parts)
+
+
+def interaction_sentences(
+    table: pd.DataFrame, effects: pd.DataFrame, primary_metric: str, alpha: float = ALPHA
+) -> list[str]:
+    """Per model, for the primary metric: whether the adaptation modifies the intervention's
+    effect, with the intervention's share under each adaptation."""
+    out = []
+    for _, row in table[table["metric"] == primary_metric].iterrows():
+        p = row["p_interaction"]
+        if not is_number(p):
+            out.append(f"{primary_metric} on {row['model']}: {row['note']}.")
+            continue
+        shares = []
+        for _, e in effects[effects["metric"] == primary_metric].iterrows():
+            if str(e["model"]).startswith(f"{row['model']}{SEP}"):
+                under = str(e["model"]).split(SEP, 1)[1]
+                share = e.get("share_intervention")
+                shares.append(f"{pct(share)}{ci_text(e, 'share_intervention')} under {under}")
+        test = f"F({row['df_num']}, {row['df_den']}) = {row['F']:.2f}, {p_text('p', p)}"
+        said = "depends on" if p < alpha else "was not shown to depend on"
+        out.append(
+            f"On {row['model']}, the intervention's effect on {primary_metric} {said} the"
+            f" adaptation (intervention x adaptation interaction: {test}); the intervention"
+            f" explains {'; '.join(shares)} of the variance."
+        )
+    return out
+
+
+def lead_text(analysis: Analysis) -> str:
+    """The headline, then, in a sweep over adaptations, whether the adaptation modifies the
+    intervention's effect on the primary metric."""
+    primary = analysis.primary_metric
+    said = interaction_sentences(analysis.adaptation, analysis.effects, primary)
+    lead = headline(analysis.effects, primary, analysis.check, analysis.slopes)
+    return " ".join([lead, *said])

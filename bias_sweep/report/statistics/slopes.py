@@ -7,9 +7,9 @@ the rate x intervention interaction; this module measures it as what it is, a ch
 
 Per intervened model c (its mean over seeds at each rate): b_c, the OLS slope of the metric on
 the rate form x over its rates (r for signed metrics, |r - 0.5| for unsigned ones; utility
-metrics have no slope, `stats.rate_form`). The intervened model is the unit of replication, so
+metrics have no slope, `effects.rate_form`). The intervened model is the unit of replication, so
 every interval is over intervened models. Per comparison (a method with `none`, as in
-`stats.comparisons`):
+`effects.comparisons`):
   * `slope at level`: the mean of b_c over a level's intervened models, with a t-interval from
     the between-model variance pooled over the comparison's levels (OLS of b on the level
     dummies, df = C - L);
@@ -33,9 +33,16 @@ import statsmodels.api as sm
 from scipy import stats as sps
 
 from bias_sweep.interventions import reference_method, strengthless
-from bias_sweep.report.regressions import residuals_vary
-from bias_sweep.report.splitplot import intervened_model, intervention_level
-from bias_sweep.report.stats import CI_LEVEL, OTHER, RATE_FORMS, comparisons, metric_kind, rate_form
+from bias_sweep.report.statistics.effects import (
+    CI_LEVEL,
+    OTHER,
+    RATE_FORMS,
+    comparisons,
+    metric_kind,
+    rate_form,
+)
+from bias_sweep.report.statistics.regressions import residuals_vary
+from bias_sweep.report.statistics.splitplot import intervened_model, intervention_level
 
 COLUMNS = [
     "model", "metric", "method", "rate_form", "quantity", "level", "strength", "estimate",

@@ -73,19 +73,17 @@ from scipy import stats as sps
 
 from bias_sweep.interventions import reference_method
 from bias_sweep.metrics import INTRINSIC_AFTER, OTHER, SIGNED, UNSIGNED, metric_base, metric_kinds
-from bias_sweep.report.bootstrap import bootstrap
-from bias_sweep.report.splitplot import (
-    EXTRA_TREATMENTS,
-    RATE,
+from bias_sweep.report.statistics.bootstrap import bootstrap
+from bias_sweep.report.statistics.splitplot import (
     SplitPlot,
     cell_sums,
-    difference_name,
     error_terms,
     estimates,
     split_plot,
     sums_of_squares,
     with_design_labels,
 )
+from bias_sweep.report.treatments import EXTRA_TREATMENTS, RATE, difference_name
 from bias_sweep.schema import ReportConfig
 
 REQUIRED = ("model", "method", "strength", "rate")  # what the engine needs to run at all

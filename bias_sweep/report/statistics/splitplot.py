@@ -1,5 +1,5 @@
 """The split-plot design of one model's runs of one metric, its sums of squares and the moment
-estimates of the variance shares. The estimand and the reasons are in `stats.py`'s docstring.
+estimates of the variance shares. The estimand and the reasons are in `effects.py`'s docstring.
 """
 
 from __future__ import annotations
@@ -10,24 +10,9 @@ import numpy as np
 import pandas as pd
 
 from bias_sweep.interventions import identity_at_zero, strengthless, unseeded
+from bias_sweep.report.treatments import EXTRA_TREATMENTS, RATE, crossed_treatments, difference_name
 
 CLUSTER = "intervention_key"  # a sweep's id of the intervened model (identity.intervention_key)
-RATE = "rate"
-
-
-@dataclass(frozen=True)
-class Treatment:
-    """A downstream treatment beside the rate: its run-table column and how a reader calls it."""
-
-    column: str
-    label: str  # where it is first named
-    noun: str  # where it is named again
-
-
-# Downstream treatments beside the co-occurrence rate, by name. Each varies within intervened
-# models (a fine-tuning choice, crossed with the rate by the grid), so the split plot's subplot
-# is their combination with the rate and each gets its own main effect.
-EXTRA_TREATMENTS = {"scrub": Treatment("data.scrub", "scrubbing (data.scrub)", "scrubbing")}
 INTERACTIONS = "downstream_inter"  # the treatments' interactions with one another
 
 
@@ -68,20 +53,6 @@ def intervened_model(runs: pd.DataFrame) -> pd.Series:
         has_key = key.notna() & (key.astype(str) != "")
         unit = unit.where(~has_key, level + "#key:" + key.astype(str))
     return unit
-
-
-def crossed_treatments(runs: pd.DataFrame) -> list[str]:
-    """The extra downstream treatments that vary in the runs, each crossed with the rate (every
-    combination of its values and the rates was run): the ones a split plot can separate."""
-    out = []
-    for name, treatment in EXTRA_TREATMENTS.items():
-        column = treatment.column
-        if column not in runs.columns or runs[column].astype(str).nunique() < 2:
-            continue
-        pairs = runs[[RATE, column]].astype(str).drop_duplicates()
-        if len(pairs) == runs[RATE].nunique() * runs[column].astype(str).nunique():
-            out.append(name)
-    return out
 
 
 @dataclass
@@ -258,8 +229,3 @@ def estimates(sp: SplitPlot, ss: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     out.update(V_intervention=v_int, V_interaction=v_inter, V_treatments_interaction=v[INTERACTIONS],
                var_model=s_u, var_within=e_w, var_seed=ms_e, total=total, e_between=e_b)  # fmt: skip
     return out
-
-
-def difference_name(treatment: str) -> str:
-    """The share-difference key of a treatment against the intervention."""
-    return "share_difference" if treatment == RATE else f"share_difference_{treatment}"

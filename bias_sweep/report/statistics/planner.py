@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from bias_sweep.interventions import identity_at_zero, unseeded
-from bias_sweep.report.analysis import gated_effects
-from bias_sweep.report.gate import CANNOT_TELL
-from bias_sweep.report.stats import N_BOOT
+from bias_sweep.report.statistics.analysis import Question, gated_effects
+from bias_sweep.report.statistics.effects import N_BOOT
+from bias_sweep.report.statistics.gate import CANNOT_TELL
 
 TARGET_WIDTH = 0.5  # of the share difference's 95% CI, in share units (50 points)
 GROWTH = (1.3, 2.0)  # the least and the most a round multiplies the runs by
@@ -165,7 +165,7 @@ def next_step(
     seed: int = 0,
 ) -> Step:
     """Decided, budget spent, or the next round for this run table (module docstring)."""
-    effects, _, _ = gated_effects(runs, [metric], metric, n_boot=n_boot, seed=seed)
+    effects, _, _ = gated_effects(runs, Question([metric], metric, n_boot, seed))
     verdicts, widths, waiting = _precision(effects, metric, target_width)
     if not waiting:
         return Step("decided", verdicts, widths, len(runs))

@@ -26,9 +26,9 @@ from bias_sweep.metrics import (
     signed_differences,
     utility_metrics,
 )
-from bias_sweep.report.analysis import KIND_UNKNOWN, intrinsic_kinds
 from bias_sweep.report.load import SweepData, intervention_levels, models_of
-from bias_sweep.report.render import num
+from bias_sweep.report.statistics.analysis import KIND_UNKNOWN, intrinsic_kinds
+from bias_sweep.report.text.numbers import num
 
 RATE_LABEL = "co-occurrence rate P(group A | y=1)"
 TINY = 1e-12

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from bias_sweep.report.splitplot import (
+from bias_sweep.report.statistics.splitplot import (
     SplitPlot,
     cell_sums,
     error_terms,

@@ -1,5 +1,8 @@
-"""Everything a report computes from a table of runs, in one place: the effects with their
-verdicts, the per-method dose-response, the manipulation check and Steed's regression.
+"""Everything a report computes from a table of runs, in one place (`analyse`, given a
+`Question`: the metrics, the primary one, the bootstrap's replicates and seed): the effects with
+their verdicts, the per-method dose-response, the manipulation check with its gate and whether it
+survived fine-tuning, Steed's regression, the rate's slopes and, over adaptations, their
+interaction with the intervention.
 
 Intrinsic bias comes in kinds on different scales (`intrinsic_kind`: an MLM log-probability gap,
 a SEAT effect size, ...). Nothing here puts two kinds together: the manipulation check and Steed's
@@ -17,12 +20,16 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from bias_sweep.metrics import INTRINSIC_AFTER, INTRINSIC_FINETUNED
-from bias_sweep.report.adaptation import interaction_table
-from bias_sweep.report.gate import KIND_UNKNOWN, gate_table, survival_table
-from bias_sweep.report.regressions import dose_response, manipulation_check, steed_regression
-from bias_sweep.report.slopes import slope_table
-from bias_sweep.report.stats import N_BOOT, effects_table
-from bias_sweep.report.verdict import add_verdicts
+from bias_sweep.report.statistics.adaptation_interaction import interaction_table
+from bias_sweep.report.statistics.effects import N_BOOT, effects_table
+from bias_sweep.report.statistics.gate import KIND_UNKNOWN, gate_table, survival_table
+from bias_sweep.report.statistics.regressions import (
+    dose_response,
+    manipulation_check,
+    steed_regression,
+)
+from bias_sweep.report.statistics.slopes import slope_table
+from bias_sweep.report.statistics.verdict import add_verdicts
 
 
 @dataclass
@@ -37,8 +44,11 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     slopes: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (model, metric, method)
     survival: pd.DataFrame = field(default_factory=pd.DataFrame)  # the check after fine-tuning
-    # per (model, metric) of a sweep over adaptations: intervention x adaptation (`adaptation`)
+    # per (model, metric) of a sweep over adaptations: intervention x adaptation
+    # (`adaptation_interaction`)
     adaptation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the runs with mixed-kind models' intrinsic columns blanked: what plots may show
+    comparable: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def intrinsic_kinds(runs: pd.DataFrame) -> pd.Series:
@@ -90,19 +100,25 @@ def mask_mixed_kinds(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return masked, [note]
 
 
-def analyse(
-    runs: pd.DataFrame,
-    metrics: list[str],
-    primary_metric: str,
-    n_boot: int = N_BOOT,
-    seed: int = 0,
-) -> Analysis:
+@dataclass(frozen=True)
+class Question:
+    """What an analysis asks of the runs: its metrics (the primary first), the primary metric (the
+    headline's, with a Holm family of its own), and the bootstrap's replicates and seed."""
+
+    metrics: list[str]
+    primary_metric: str
+    n_boot: int = N_BOOT
+    seed: int = 0
+
+
+def analyse(runs: pd.DataFrame, question: Question) -> Analysis:
     """The report's numbers for these runs (a sweep's finished trials or a table's rows)."""
     masked, notes = mask_mixed_kinds(runs)
+    metrics = question.metrics
     # Many small array problems: multi-threaded BLAS only adds overhead (2-3x slower on a shared
     # 2-core machine), so the statistics run single-threaded.
     with threadpool_limits(1):
-        effects, gate, check_notes = gated_effects(runs, metrics, primary_metric, n_boot, seed)
+        effects, gate, check_notes = _gated_effects(runs, masked, question)
         dose = dose_response(masked, metrics)
         steed, steed_notes = _per_kind(runs, lambda d: steed_regression(d, metrics))
         slopes = slope_table(masked, metrics)
@@ -110,31 +126,40 @@ def analyse(
         adaptation = interaction_table(masked, metrics)
     notes += [n for n in (*check_notes, *steed_notes) if n not in notes]
     return Analysis(
-        primary_metric,
+        question.primary_metric,
         list(metrics),
         effects,
         dose,
         gate,
         steed,
-        n_boot,
+        question.n_boot,
         notes,
         slopes,
         survival,
         adaptation,
+        masked,
     )
 
 
 def gated_effects(
-    runs: pd.DataFrame,
-    metrics: list[str],
-    primary_metric: str,
-    n_boot: int = N_BOOT,
-    seed: int = 0,
+    runs: pd.DataFrame, question: Question
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The effects with their verdicts, gated by the manipulation check (`void` where a method
     did not move intrinsic bias); the check with its gate; notes."""
-    masked, _ = mask_mixed_kinds(runs)
-    table = effects_table(masked, metrics, primary_metric=primary_metric, n_boot=n_boot, seed=seed)
+    return _gated_effects(runs, mask_mixed_kinds(runs)[0], question)
+
+
+def _gated_effects(
+    runs: pd.DataFrame, masked: pd.DataFrame, question: Question
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """`gated_effects`, given the runs with mixed-kind models' intrinsic columns blanked."""
+    table = effects_table(
+        masked,
+        question.metrics,
+        primary_metric=question.primary_metric,
+        n_boot=question.n_boot,
+        seed=question.seed,
+    )
     check, notes = _per_kind(runs, _check)
     gate = gate_table(check, runs)
     return add_verdicts(table, gate=gate), gate, notes

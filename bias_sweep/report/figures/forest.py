@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bias_sweep.report.plots import FigureRecord, save_figure
-from bias_sweep.report.splitplot import EXTRA_TREATMENTS
-from bias_sweep.report.verdict import extra_treatments, is_number
+from bias_sweep.report.figures.plots import FigureRecord, save_figure
+from bias_sweep.report.statistics.verdict import extra_treatments, is_number
+from bias_sweep.report.treatments import EXTRA_TREATMENTS
 
 RATE_COLOUR, IV_COLOUR = "#1f77b4", "#d62728"
 # Extra downstream treatments (scrubbing) drawn between the two, each in its own colour.

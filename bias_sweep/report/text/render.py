@@ -14,13 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bias_sweep.report.text.numbers import num
+
 MAX_TABLE_ROWS = 100  # rows of the cells table shown in report.md/html; cells.csv has them all
-
-
-def num(x: float, digits: int = 2) -> str:
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    return f"{x:.{digits}f}".replace("-", "−")
 
 
 def _fmt_table(df: pd.DataFrame) -> pd.DataFrame:

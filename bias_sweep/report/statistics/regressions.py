@@ -19,8 +19,8 @@ import statsmodels.api as sm
 
 from bias_sweep.interventions import identity_at_zero, reference_method, strengthless
 from bias_sweep.metrics import INTRINSIC_AFTER
-from bias_sweep.report.splitplot import intervened_model, intervention_level
-from bias_sweep.report.stats import OTHER, RATE_FORMS, metric_kind, rate_form
+from bias_sweep.report.statistics.effects import OTHER, RATE_FORMS, metric_kind, rate_form
+from bias_sweep.report.statistics.splitplot import intervened_model, intervention_level
 
 CI = 0.95
 MIN_CLUSTERS_ROBUST = 20  # fewer clusters than this: cluster-robust SEs are optimistic

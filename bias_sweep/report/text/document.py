@@ -10,30 +10,23 @@ the cells, and the method.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from bias_sweep.interventions import reference_method, strengthless
+from bias_sweep.interventions import METHODS, persistence, reference_method, strengthless
 from bias_sweep.metrics import INTRINSIC_BEFORE
-from bias_sweep.report.adaptation import interaction_sentences, persistence_sentences
-from bias_sweep.report.analysis import Analysis
-from bias_sweep.report.gate import GATE_LEVEL, MOVED, NOTHING
-from bias_sweep.report.headline import change_amount, change_text, headline, percent, signed
 from bias_sweep.report.load import SweepData
-from bias_sweep.report.render import MAX_TABLE_ROWS, cells_summary, num
-from bias_sweep.report.slopes import LEVEL
-from bias_sweep.report.verdict import (
-    ALPHA,
-    ci_text,
-    extra_treatments,
-    is_number,
-    metric_sentence,
-    p_value,
-    pct,
-    unidentifiable_sentence,
-)
+from bias_sweep.report.statistics.analysis import Analysis
+from bias_sweep.report.statistics.gate import GATE_LEVEL, MOVED, NOTHING
+from bias_sweep.report.statistics.slopes import LEVEL
+from bias_sweep.report.statistics.verdict import ALPHA, extra_treatments, is_number, p_value
+from bias_sweep.report.text.headline import change_amount, change_text
+from bias_sweep.report.text.numbers import ci_text, num, pct, percent, signed
+from bias_sweep.report.text.render import MAX_TABLE_ROWS, cells_summary
+from bias_sweep.report.text.verdicts import metric_sentence, unidentifiable_sentence
 
 Blocks = list[tuple[str, Any]]
 UNREPLICATED_NOTE = "one intervened model per level"
@@ -323,29 +316,34 @@ FILES_TEXT = (
 )
 
 
-def lead_text(analysis: Analysis) -> str:
-    """The headline, then, in a sweep over adaptations, whether the adaptation modifies the
-    intervention's effect on the primary metric."""
-    primary = analysis.primary_metric
-    said = interaction_sentences(analysis.adaptation, analysis.effects, primary)
-    lead = headline(analysis.effects, primary, analysis.check, analysis.slopes)
-    return " ".join([lead, *said])
+@dataclass(frozen=True)
+class Said:
+    """What the document says that summary.json says too, each computed once per report."""
+
+    headline: str  # "" where there are no effects
+    checks: list[str]  # the manipulation check
+    survival: list[str]  # whether its effect survived fine-tuning
+    coverage: str
+
+
+def title(data: SweepData) -> str:
+    return f"Bias sweep report: {data.name}" if data.source == "sweep" else f"Report: {data.name}"
 
 
 def report_blocks(
     data: SweepData,
     analysis: Analysis,
-    forest: Path | None,
-    plots: list[Path],
     cells: pd.DataFrame,
-    coverage: str,
-    slope_figure: Path | None = None,
+    said: Said,
+    figures: list[Path],
 ) -> Blocks:
-    """The whole report, as blocks for `render` (no figures: forest None and no plots)."""
+    """The whole report, as blocks for `render`: `figures` are the written figures (none: no
+    plots), the forest plot shown first, the slopes with theirs, the others under Plots."""
     effects, primary = analysis.effects, analysis.primary_metric
-    title = f"Bias sweep report: {data.name}" if data.source == "sweep" else f"Report: {data.name}"
-    answer = lead_text(analysis) if len(effects) else "No runs to analyse yet."
-    blocks: Blocks = [("h1", title), ("lead", answer)]
+    forest = next((f for f in figures if f.name == "forest.png"), None)
+    slope_figure = next((f for f in figures if f.name == "slopes.png"), None)
+    plots = [f for f in figures if f not in (forest, slope_figure)]
+    blocks: Blocks = [("h1", title(data)), ("lead", said.headline or "No runs to analyse yet.")]
     if forest is not None:
         blocks += [("img", forest), ("p", FOREST_CAPTION.format(primary=primary))]
     blocks += [
@@ -368,13 +366,13 @@ def report_blocks(
         *([("img", slope_figure)] if slope_figure is not None else []),
         ("h2", "Manipulation check"),
         ("p", GATE_TEXT.format(level=f"{GATE_LEVEL:.1%}")),
-        ("ul", check_sentences(analysis.check) or ["no intrinsic bias measured: no check"]),
-        *([("ul", survival_sentences(analysis.survival))] if len(analysis.survival) else []),
+        ("ul", said.checks or ["no intrinsic bias measured: no check"]),
+        *([("ul", said.survival)] if len(analysis.survival) else []),
         ("h2", "Steed's regression"),
         ("p", STEED_TEXT),
         ("table", steed_display(analysis.steed)),
         ("h2", "Coverage"),
-        ("p", coverage),
+        ("p", said.coverage),
     ]
     if plots:
         blocks += [("h2", "Plots"), *[("img", p) for p in plots]]
@@ -386,3 +384,13 @@ def report_blocks(
         ("p", method_text(analysis.n_boot, primary)),
     ]
     return blocks
+
+
+def persistence_sentences(runs: pd.DataFrame) -> list[str]:
+    """The sweep's methods grouped by whether fine-tuning can undo them."""
+    methods = [m for m in dict.fromkeys(runs.get("method", pd.Series(dtype=object)).dropna())]
+    groups: dict[str, list[str]] = {}
+    for m in methods:
+        if m in METHODS and not METHODS.get(m).pretrained:
+            groups.setdefault(persistence(m), []).append(str(m))
+    return [f"{kind}: {', '.join(sorted(names))}" for kind, names in sorted(groups.items())]

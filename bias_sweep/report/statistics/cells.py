@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bias_sweep.report.splitplot import intervened_model
+from bias_sweep.report.statistics.splitplot import intervened_model
 
 LEVEL_KEYS = ("model", "method", "strength", "rate")  # a heat map cell
 STATS = ("mean", "std", "n", "ci_low", "ci_high")

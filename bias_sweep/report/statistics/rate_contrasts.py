@@ -21,8 +21,8 @@ import pandas as pd
 import scipy.stats as sps
 
 from bias_sweep.interventions import untrained
-from bias_sweep.report.splitplot import intervened_model
-from bias_sweep.report.stats import rate_form
+from bias_sweep.report.statistics.effects import rate_form
+from bias_sweep.report.statistics.splitplot import intervened_model
 
 CI = 0.95
 
