@@ -157,19 +157,9 @@ def method_text(n_boot: int) -> str:
     )
 
 
-def analyse_metric(
-    runs: pd.DataFrame, metric: str, kind: str, n_boot: int, rng: np.random.Generator
-) -> dict:
-    """One model's runs of one metric -> one effects row (numbers and notes only)."""
-    row: dict = {"metric": metric, "kind": kind, "rate_form": RATE_FORMS[kind]}
-    for key in ("n_runs", "n_intervened_models", "n_levels", "n_rates", "models_per_level_min"):
-        row[key] = 0
-    row["intervention_identifiable"] = False
-    row["method"] = method_text(n_boot)
-    sp = split_plot(runs, metric)
-    if sp is None:
-        return {**row, "note": "no runs with a value"}
-    C, R, L = sp.shape
+def _design_row(sp: SplitPlot, row: dict) -> tuple[list[str], list[str]]:
+    """The design's counts into the row; (the extra treatments, the design's notes)."""
+    C, _, L = sp.shape
     extra = [t for t in sp.treatments if t != RATE]
     R = sp.n_rates  # the rates (the subplot may also cross extra treatments with them)
     replicated = sp.n_l.max() > 1
@@ -187,19 +177,15 @@ def analyse_metric(
         notes.append("one intervention level")
     if R < 2:
         notes.append("one rate")
-    z = (cell_sums(sp, sp.y[None]) / sp.counts.reshape(-1)).reshape(1, C, -1)
-    sse = np.array([float(((sp.y - z.reshape(-1)[sp.cell]) ** 2).sum())])
-    ss = sums_of_squares(sp, z, sse)
-    est = estimates(sp, ss)
-    between, within = error_terms(sp)
-    total = float(est["total"][0])
-    scale = max(1.0, float(np.abs(sp.y).max())) ** 2
-    if sp.df[within] < 1 or not np.isfinite(total):
-        return {**row, "note": "; ".join([*notes, "no residual degrees of freedom"])}
-    if total <= 1e-12 * scale or float(((sp.y - sp.y.mean()) ** 2).sum()) <= 1e-12 * scale:
-        zero = {f"{k}{s}": 0.0 for k in SHARES for s in ("", "_ci_low", "_ci_high")}
-        return {**row, **zero, "note": "; ".join([*notes, "zero variance: nothing to explain"])}
-    boot = bootstrap(sp, z[0], est, n_boot, rng)
+    return extra, notes
+
+
+def _shares(
+    sp: SplitPlot, row: dict, extra: list[str], est: dict, boot: dict, between: str, within: str
+) -> None:
+    """The shares (clipped) with their bootstrap CIs into the row; the ones this design cannot
+    estimate as NaN."""
+    L, R = sp.shape[2], sp.n_rates
     treatment_shares = [k for t in extra for k in (f"share_{t}", difference_name(t))]
     names = [*SHARES, *treatment_shares, "share_between_models"]
     point = {k: est[k] for k in names[:-1]} | {"share_between_models": est["share_intervention"]}
@@ -224,6 +210,12 @@ def analyse_metric(
     row["difference_of"] = (
         "rate - intervention" if between == "model" or L < 2 else "rate - between-model bound"
     )
+
+
+def _tests(sp: SplitPlot, row: dict, extra: list[str], ss: dict, est: dict) -> None:
+    """The F-tests of each treatment, the intervention (or the between-model bound) and the
+    interaction into the row, each against its stratum's error."""
+    between, within = error_terms(sp)
     df = sp.df
     for t in (RATE, *extra):
         row[f"p_{t}"] = _f_test(ss[t][0], df[t], est["var_within"][0], df[within])
@@ -236,6 +228,36 @@ def analyse_metric(
         else np.nan
     )
     row.update(df_between=df[between], df_within=df[within])
+
+
+def analyse_metric(
+    runs: pd.DataFrame, metric: str, kind: str, n_boot: int, rng: np.random.Generator
+) -> dict:
+    """One model's runs of one metric -> one effects row (numbers and notes only)."""
+    row: dict = {"metric": metric, "kind": kind, "rate_form": RATE_FORMS[kind]}
+    for key in ("n_runs", "n_intervened_models", "n_levels", "n_rates", "models_per_level_min"):
+        row[key] = 0
+    row["intervention_identifiable"] = False
+    row["method"] = method_text(n_boot)
+    sp = split_plot(runs, metric)
+    if sp is None:
+        return {**row, "note": "no runs with a value"}
+    extra, notes = _design_row(sp, row)
+    z = (cell_sums(sp, sp.y[None]) / sp.counts.reshape(-1)).reshape(1, sp.shape[0], -1)
+    sse = np.array([float(((sp.y - z.reshape(-1)[sp.cell]) ** 2).sum())])
+    ss = sums_of_squares(sp, z, sse)
+    est = estimates(sp, ss)
+    between, within = error_terms(sp)
+    total = float(est["total"][0])
+    scale = max(1.0, float(np.abs(sp.y).max())) ** 2
+    if sp.df[within] < 1 or not np.isfinite(total):
+        return {**row, "note": "; ".join([*notes, "no residual degrees of freedom"])}
+    if total <= 1e-12 * scale or float(((sp.y - sp.y.mean()) ** 2).sum()) <= 1e-12 * scale:
+        zero = {f"{k}{s}": 0.0 for k in SHARES for s in ("", "_ci_low", "_ci_high")}
+        return {**row, **zero, "note": "; ".join([*notes, "zero variance: nothing to explain"])}
+    boot = bootstrap(sp, z[0], est, n_boot, rng)
+    _shares(sp, row, extra, est, boot, between, within)
+    _tests(sp, row, extra, ss, est)
     row.update(_rate_slope(sp, z[0], kind, est))
     for key in ("var_model", "var_within", "var_seed", "total"):
         row[key] = float(est[key][0])
@@ -312,7 +334,11 @@ def effects_table(
                 row = analyse_metric(runs_c, metric, metric_kind(metric, kinds), n_boot, rng)
                 rows.append({**base, **row})
     columns = None if rows else ["model", "comparison", "metric", "note"]
-    table = pd.DataFrame(rows, columns=columns)
+    return with_holm(pd.DataFrame(rows, columns=columns), primary_metric)
+
+
+def with_holm(table: pd.DataFrame, primary_metric: str) -> pd.DataFrame:
+    """The effects table with `p_*_holm`: Holm over each model's families (`effects_table`)."""
     for col in ("p_rate", "p_intervention", "p_interaction"):
         if col not in table:
             table[col] = np.nan

@@ -190,6 +190,31 @@ def _steed_fit(d: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def _steed_rows(d: pd.DataFrame, metric: str, form: str) -> list[dict]:
+    """Steed's fit of one metric per model (z-scored within it), then pooled where every model
+    could be fitted."""
+    rows, parts, ok = [], [], True
+    for model, dm in d.groupby("model", sort=True):
+        z = {c: _zscore(dm[c]) for c in ("y", "intrinsic", "rate_x")}
+        base = {"model": model, "metric": metric, "rate_form": form}
+        base.update(n_runs=len(dm), n_clusters=dm["cluster"].nunique(), note="")
+        if any(v is None for v in z.values()) or base["n_clusters"] < 3:
+            rows.append({**base, "note": "zero variance or fewer than 3 intervened models"})
+            ok = False
+            continue
+        dz = dm.assign(**z)
+        parts.append(dz)
+        if base["n_clusters"] < MIN_CLUSTERS_ROBUST:
+            base["note"] = f"{base['n_clusters']} clusters: cluster-robust CIs are optimistic"
+        rows += [{**base, **r} for r in _steed_fit(dz)]
+    if len(parts) > 1 and ok:
+        pooled = pd.concat(parts)
+        base = {"model": "pooled (model fixed effects)", "metric": metric, "rate_form": form}
+        base.update(n_runs=len(pooled), n_clusters=pooled["cluster"].nunique(), note="")
+        rows += [{**base, **r} for r in _steed_fit(pooled)]
+    return rows
+
+
 def steed_regression(
     runs: pd.DataFrame, metrics: Sequence[str], kinds: Mapping[str, str] | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -216,26 +241,7 @@ def steed_regression(
             rate_x=rate_form(kind, pd.to_numeric(runs[rate_col], errors="coerce")),
             cluster=runs["model"].astype(str) + "/" + intervened_model(runs),
         ).dropna(subset=["y", "intrinsic", "rate_x"])
-        parts, ok = [], True
-        for model, dm in d.groupby("model", sort=True):
-            z = {c: _zscore(dm[c]) for c in ("y", "intrinsic", "rate_x")}
-            base = {"model": model, "metric": metric, "rate_form": RATE_FORMS[kind]}
-            base.update(n_runs=len(dm), n_clusters=dm["cluster"].nunique(), note="")
-            if any(v is None for v in z.values()) or base["n_clusters"] < 3:
-                rows.append({**base, "note": "zero variance or fewer than 3 intervened models"})
-                ok = False
-                continue
-            dz = dm.assign(**z)
-            parts.append(dz)
-            if base["n_clusters"] < MIN_CLUSTERS_ROBUST:
-                base["note"] = f"{base['n_clusters']} clusters: cluster-robust CIs are optimistic"
-            rows += [{**base, **r} for r in _steed_fit(dz)]
-        if len(parts) > 1 and ok:
-            pooled = pd.concat(parts)
-            base = {"model": "pooled (model fixed effects)", "metric": metric}
-            base.update(rate_form=RATE_FORMS[kind], n_runs=len(pooled), note="")
-            base["n_clusters"] = pooled["cluster"].nunique()
-            rows += [{**base, **r} for r in _steed_fit(pooled)]
+        rows += _steed_rows(d, metric, RATE_FORMS[kind])
     table = pd.DataFrame(rows)
     for col in cols:
         if col not in table:
