@@ -10,16 +10,9 @@ import numpy as np
 import pandas as pd
 
 from bias_sweep.metrics import INTRINSIC_BEFORE
+from bias_sweep.report.statistics import verdict as rule
 from bias_sweep.report.statistics.analysis import Analysis
 from bias_sweep.report.statistics.slopes import LEVEL
-from bias_sweep.report.statistics.verdict import (
-    extra_treatments,
-    interaction_large,
-    interaction_matters,
-    is_number,
-    p_value,
-    verdict_word,
-)
 from bias_sweep.report.treatments import difference_name
 
 MANIPULATION = (
@@ -72,10 +65,10 @@ def summary_effects(effects: pd.DataFrame) -> list[dict]:
     between-model test unadjusted (it only ever blocks a claim)."""
 
     def num(x: object) -> float | None:
-        return float(x) if is_number(x) else None
+        return float(x) if rule.is_number(x) else None
 
     def count(x: object) -> int:
-        return int(x) if is_number(x) else 0
+        return int(x) if rule.is_number(x) else 0
 
     def text(x: object) -> str:
         return "" if x is None or (isinstance(x, float) and not np.isfinite(x)) else str(x)
@@ -85,7 +78,7 @@ def summary_effects(effects: pd.DataFrame) -> list[dict]:
     for _, row in effects.iterrows():
         entry = {
             "model": row["model"], "comparison": text(row.get("comparison")),
-            "metric": row["metric"], "verdict": row.get("verdict") or verdict_word(row),
+            "metric": row["metric"], "verdict": row.get("verdict") or rule.verdict_word(row),
             "manipulation": text(row.get("manipulation")),
         }  # fmt: skip
         for name in shares:
@@ -98,19 +91,19 @@ def summary_effects(effects: pd.DataFrame) -> list[dict]:
             "n_intervened_models": count(row.get("n_intervened_models")),
             "models_per_level_min": count(row.get("models_per_level_min")),
             "n_runs": count(row.get("n_runs")),
-            "p_rate": num(p_value(row, "p_rate")),
-            "p_intervention": num(p_value(row, "p_intervention")),
+            "p_rate": num(rule.p_value(row, "p_rate")),
+            "p_intervention": num(rule.p_value(row, "p_intervention")),
             "p_between_models": num(row.get("p_between_models")),
-            "p_interaction": num(p_value(row, "p_interaction")),
-            "interaction_matters": interaction_matters(row),
-            "interaction_large": interaction_large(row),
+            "p_interaction": num(rule.p_value(row, "p_interaction")),
+            "interaction_matters": rule.interaction_matters(row),
+            "interaction_large": rule.interaction_large(row),
             "rate_form": text(row.get("rate_form")), "note": text(row.get("note")),
         })  # fmt: skip
-        for t in extra_treatments(row):  # scrubbing: its verdict, share, difference and test
+        for t in rule.extra_treatments(row):  # scrubbing: its verdict, share, difference and test
             entry[f"verdict_{t}"] = text(row.get(f"verdict_{t}"))
             for key in (f"share_{t}", difference_name(t)):
                 entry[key] = num(row.get(key))
                 entry[f"{key}_ci"] = [num(row.get(f"{key}_ci_low")), num(row.get(f"{key}_ci_high"))]
-            entry[f"p_{t}"] = num(p_value(row, f"p_{t}"))
+            entry[f"p_{t}"] = num(rule.p_value(row, f"p_{t}"))
         out.append(entry)
     return out
