@@ -1,10 +1,10 @@
 """The driver: Ray, one Tune experiment per run, signals, and resume from the sweep's own files.
 
 Every driver run (first, `resume`, a grown grid's `run`, `rerun`) is a fresh Tune experiment
-(`tune/run-NNN`) over the points without a result, and a trial continues from the newest checkpoint that any earlier run of it
-left. Tune's experiment state is not written atomically (a SIGKILL during its save leaves a
-truncated file, and `Tuner.restore` then runs a broken search state), so resume does not depend
-on it. Errored trials get a fresh retry budget.
+(`tune/run-NNN`) over the points without a result, and a trial continues from the newest
+checkpoint that any earlier run of it left (a rerun: of the runs after it was asked for).
+Tune's experiment state is not written atomically (a SIGKILL during its save leaves a truncated
+file, and `Tuner.restore` then runs a broken search state), so resume does not depend on it. Errored trials get a fresh retry budget.
 """
 
 from __future__ import annotations
