@@ -4,7 +4,8 @@ Every driver run (first, `resume`, a grown grid's `run`, `rerun`) is a fresh Tun
 (`tune/run-NNN`) over the points without a result, and a trial continues from the newest
 checkpoint that any earlier run of it left (a rerun: of the runs after it was asked for).
 Tune's experiment state is not written atomically (a SIGKILL during its save leaves a truncated
-file, and `Tuner.restore` then runs a broken search state), so resume does not depend on it. Errored trials get a fresh retry budget.
+file, and `Tuner.restore` then runs a broken search state), so resume does not depend on it.
+Errored trials get a fresh retry budget.
 """
 
 from __future__ import annotations
