@@ -30,7 +30,7 @@ from bias_sweep.config import read_saved
 from bias_sweep.errors import UserError
 from bias_sweep.files import Timeout, file_lock, write_json_atomic
 from bias_sweep.identity import to_dict
-from bias_sweep.sweep.grow import compare_grids
+from bias_sweep.sweep.grow import grown_plan
 from bias_sweep.sweep.layout import (
     EXIT_FAILED_TRIALS,
     EXIT_INTERRUPTED,
@@ -38,14 +38,7 @@ from bias_sweep.sweep.layout import (
     SweepFolder,
 )
 from bias_sweep.sweep.local_ray import start_local_ray
-from bias_sweep.sweep.plan import (
-    Plan,
-    describe_plan,
-    make_plan,
-    prepare,
-    prepare_new,
-    trial_order,
-)
+from bias_sweep.sweep.plan import Plan, describe_plan, make_plan, prepare_new, trial_order
 from bias_sweep.sweep.progress import Progress, ProgressCallback
 from bias_sweep.sweep.rerun import current_result, mark_reruns, select_trials
 from bias_sweep.sweep.results import rebuild_table
@@ -237,35 +230,15 @@ def run_sweep(
     refused. `hooks` are called in the workers at each trial attempt (tests inject faults)."""
     folder = SweepFolder.of(conf)
     if folder.exists and not overwrite:
-        return _grow(conf, folder, address, resume_existing, recompute, hooks)
+        # Everything checked (an identity change refused) before anything is written. The
+        # grown grid's new points run in a new Tune experiment beside the earlier ones; the W&B
+        # instance is kept, so the finished trials' runs stay the sweep's, never duplicated.
+        grown = grown_plan(conf, folder, resume_existing, recompute)
+        if grown is None:  # the same config, and resume_existing
+            return resume_sweep(folder, address=address, hooks=hooks)
+        return _drive(grown, address, hooks, fresh=False)
     plan = prepare_new(conf, overwrite=overwrite)
     return _drive(plan, address, hooks, fresh=True, overwrite=overwrite)
-
-
-def _grow(
-    conf: DictConfig,
-    folder: SweepFolder,
-    address: str | None,
-    resume_existing: bool,
-    recompute: bool,
-    hooks: AttemptHooks | None,
-) -> int:
-    """`run` on an existing sweep: everything is checked before anything is written."""
-    change = compare_grids(read_saved(folder.sweep_file), conf, folder)
-    if change.unchanged:
-        if resume_existing:
-            return resume_sweep(folder, address=address, hooks=hooks)
-        raise UserError(
-            f"sweep '{conf.sweep.name}' already exists at {folder.root} with this same config;"
-            f" continue it with `bias-sweep resume {conf.sweep.name}`, grow it by editing its"
-            " grid, or start over with --overwrite"
-        )
-    problem = change.check(conf.sweep.name, recompute)
-    if problem is not None:
-        raise UserError(problem)
-    # The grown grid's new points run in a new Tune experiment beside the earlier ones; the W&B
-    # instance is kept, so the finished trials' runs stay the sweep's runs, never duplicated.
-    return _drive(prepare(conf, change), address, hooks, fresh=False)
 
 
 def resume_sweep(

@@ -12,14 +12,18 @@ unless asked to (RECOMPUTE_FLAG), since it can cost the whole sweep.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
-from bias_sweep.config import grid_axes
+from bias_sweep.config import grid_axes, read_saved
+from bias_sweep.errors import UserError
 from bias_sweep.identity import NON_IDENTITY_SECTIONS, to_dict, trial_key
 from bias_sweep.sweep.grid import PointConfigs
 from bias_sweep.sweep.layout import RESULT_FILE, SweepFolder
+
+if TYPE_CHECKING:
+    from bias_sweep.sweep.plan import Plan
 
 RECOMPUTE_FLAG = "--recompute"
 # Settings whose change is not an edit of the experiment: where the sweep folder is found now
@@ -119,6 +123,29 @@ def compare_grids(old: DictConfig, new: DictConfig, folder: SweepFolder) -> Grid
         settings=changed_settings(old, new),
         unchanged=unchanged,
     )
+
+
+def grown_plan(
+    conf: DictConfig, folder: SweepFolder, resume_existing: bool, recompute: bool
+) -> Plan | None:
+    """`run` on the existing sweep in `folder`: the plan of its edited grid, checked, nothing
+    written; None for the same config with `resume_existing` (a plain resume). UserError (one
+    line) for the same config without it, and for an identity change without `recompute`."""
+    from bias_sweep.sweep.plan import prepare  # plan imports this module
+
+    change = compare_grids(read_saved(folder.sweep_file), conf, folder)
+    if change.unchanged:
+        if resume_existing:
+            return None
+        raise UserError(
+            f"sweep '{conf.sweep.name}' already exists at {folder.root} with this same config;"
+            f" continue it with `bias-sweep resume {conf.sweep.name}`, grow it by editing its"
+            " grid, or start over with --overwrite"
+        )
+    problem = change.check(conf.sweep.name, recompute)
+    if problem is not None:
+        raise UserError(problem)
+    return prepare(conf, change)
 
 
 def outside_grid(folder: SweepFolder, keys: list[str]) -> int:
