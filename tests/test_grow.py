@@ -276,3 +276,19 @@ def test_grid_change_counts_without_results(quick: Callable[..., DictConfig]) ->
         folder,
     )  # fmt: skip
     assert (tracking.added, tracking.kept, tracking.settings) == (0, 2, [])
+
+
+def test_refusal_names_the_count_and_the_flag_that_accepts_it(tmp_path: Path) -> None:
+    from bias_sweep.launch.ray_jobs import ray_job_spec
+    from bias_sweep.sweep.grow import GridChange
+
+    change = GridChange(added=4, kept=0, kept_done=0, set_aside=4, recomputed=3,
+                        settings=["train.epochs: 2 -> 3"])  # fmt: skip
+    line = change.check("x", recompute=False)
+    assert line is not None and "\n" not in line
+    assert "sweep 'x'" in line and "3 finished trials" in line and "--recompute" in line
+    assert change.check("x", recompute=True) is None
+    assert any("3 finished trials would be recomputed" in ln for ln in change.lines())
+    # A launched driver gets the flag too (Slurm's requeued runs and Ray jobs alike).
+    spec = ray_job_spec(QUICKSTART, [], tmp_path, resume_existing=True, recompute=True)
+    assert spec["entrypoint"].endswith("--resume-existing --recompute")
