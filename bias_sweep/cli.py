@@ -76,13 +76,27 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from bias_sweep.config import read_saved
+    from bias_sweep.sweep.grow import compare_grids
     from bias_sweep.sweep.plan import check_data, describe_plan, make_plan  # pandas
 
-    plan = make_plan(_load_sweep(args)[0])
+    conf = _load_sweep(args)[0]
+    plan = make_plan(conf)
+    state = "new"
+    if plan.exists:
+        # What `run` would do to the existing sweep: the same diff, before anything runs.
+        plan.change = compare_grids(read_saved(plan.folder.sweep_file), conf, plan.folder)
+        if plan.change.unchanged:
+            plan.change = None
+            state = f"exists, same config (continue it: bias-sweep resume {conf.sweep.name})"
+        elif plan.change.recomputed:
+            state = "exists; `run` refuses this edit without --recompute (see above)"
+        else:
+            state = "exists; `run` grows it to this grid (see the grid change above)"
     check_data(plan)  # the data can hold every grid point, or one line and exit 2
     for line in describe_plan(plan):
         print(line)
-    print("  state: " + ("exists (use resume)" if plan.exists else "new"))
+    print("  state: " + state)
     return 0
 
 
@@ -94,6 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         address=args.address,
         overwrite=args.overwrite,
         resume_existing=args.resume_existing,
+        recompute=args.recompute,
         hooks=args.hooks,
     )
 
@@ -102,6 +117,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from bias_sweep.sweep.driver import resume_sweep  # Ray
 
     return resume_sweep(find_sweep(args.name, args.storage), address=args.address, hooks=args.hooks)
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from bias_sweep.sweep.driver import rerun_sweep  # Ray
+
+    folder = find_sweep(args.name, args.storage)
+    return rerun_sweep(folder, args.where or [], address=args.address, hooks=args.hooks)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -164,6 +186,15 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value")
 
 
+def _recompute_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--recompute",
+        action="store_true",
+        help="accept an edit of an existing sweep that changes what its finished trials compute"
+        " (a non-axis setting such as train.epochs): they run again under new keys",
+    )
+
+
 def _name_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="sweep name or folder")
     p.add_argument("--storage", help=f"storage folder (default: ./{DEFAULT_STORAGE})")
@@ -191,14 +222,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address ('auto', host:port); default: local")
     p.add_argument("--overwrite", action="store_true", help="delete an existing sweep first")
     p.add_argument(
-        "--resume-existing", action="store_true", help="resume the sweep if it already exists"
+        "--resume-existing",
+        action="store_true",
+        help="continue the sweep if it already exists (an edited grid grows it, as `run` does)",
     )
+    _recompute_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="continue a stopped, killed or partly failed sweep")
     _name_args(p)
     p.add_argument("--address", help="Ray cluster address ('auto', host:port); default: local")
     p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("rerun", help="run chosen trials again (fresh W&B runs, old results kept)")
+    _name_args(p)
+    p.add_argument(
+        "--where",
+        nargs="+",
+        action="extend",
+        metavar="KEY=VALUE",
+        help="the trials to rerun: an axis (seed, rate, method, ...) or trial_key and its value;"
+        " every key must match, a key given twice matches either value",
+    )
+    p.add_argument("--address", help="Ray cluster address ('auto', host:port); default: local")
+    p.set_defaults(func=cmd_rerun)
 
     for name, func, text in (
         ("status", cmd_status, "grid completeness: done/running/failed/pending per cell"),
@@ -258,8 +305,9 @@ def _launch_parsers(sub: Any) -> None:
         p.add_argument(
             "--resume-existing",
             action="store_true",
-            help="continue the sweep if it already exists (default: refuse)",
+            help="continue the sweep if it already exists, grown to an edited grid (default: refuse)",
         )
+        _recompute_arg(p)
         launcher.add_arguments(p)
         p.set_defaults(func=cmd_launch, launcher=launcher.name)
 

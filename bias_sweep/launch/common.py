@@ -31,9 +31,28 @@ def driver_args(sweep_file: Path, overrides: list[str], storage: Path) -> list[s
     return [str(sweep_file), *kept, f"sweep.storage={storage}"]
 
 
-def refuse_existing(folder: SweepFolder, name: str, resume_existing: bool) -> None:
+def refuse_existing(
+    folder: SweepFolder,
+    name: str,
+    resume_existing: bool,
+    conf: DictConfig | None = None,
+    recompute: bool = False,
+) -> None:
+    """An existing sweep is launched only with --resume-existing; and its edited grid (`conf`)
+    only if its driver would run it (`sweep.grow`): refused here, not after a wait in a queue."""
     if folder.exists and not resume_existing:
         raise UserError(
             f"sweep '{name}' already exists at {folder.root}; pass --resume-existing to continue it"
             " there, or choose another sweep.name"
         )
+    if folder.exists and conf is not None:
+        from bias_sweep.config import read_saved  # the registries: only when launching
+        from bias_sweep.sweep.grow import compare_grids
+
+        try:
+            saved = read_saved(folder.sweep_file)
+        except UserError:
+            return  # a sweep.yaml that cannot be read: the driver says so where it runs
+        problem = compare_grids(saved, conf, folder).check(name, recompute)
+        if problem is not None:
+            raise UserError(problem)

@@ -61,7 +61,11 @@ def project_root() -> Path | None:
 
 
 def ray_job_spec(
-    sweep_file: Path, overrides: list[str], storage: Path, resume_existing: bool
+    sweep_file: Path,
+    overrides: list[str],
+    storage: Path,
+    resume_existing: bool,
+    recompute: bool = False,
 ) -> dict[str, Any]:
     """submit_job keyword arguments: entrypoint, runtime_env, metadata."""
     root = project_root()
@@ -81,6 +85,8 @@ def ray_job_spec(
     args = [*driver_args(Path(sweep_arg), overrides, storage), "--address", "auto"]
     if resume_existing:
         args.append("--resume-existing")
+    if recompute:
+        args.append("--recompute")
     entrypoint = " ".join(shlex.quote(a) for a in ["python", "-m", "bias_sweep.cli", "run", *args])
     return {"entrypoint": entrypoint, "runtime_env": runtime_env}
 
@@ -139,12 +145,13 @@ def submit(
     *,
     resume_existing: bool,
     follow: bool,
+    recompute: bool = False,
 ) -> int:
     """`bias-sweep launch ray`: submit the driver as a Ray job, then follow its logs."""
     folder = shared_storage(conf)
     path = folder.root
-    refuse_existing(folder, conf.sweep.name, resume_existing)
-    spec = ray_job_spec(sweep_file, list(overrides), path.parent, resume_existing)
+    refuse_existing(folder, conf.sweep.name, resume_existing, conf, recompute)
+    spec = ray_job_spec(sweep_file, list(overrides), path.parent, resume_existing, recompute)
     client = _client(address)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     submission_id = f"bias-sweep-{conf.sweep.name}-{stamp}"
@@ -236,6 +243,7 @@ def submit_command(args: argparse.Namespace, load: SweepLoader) -> int:
         list(args.overrides),
         resume_existing=args.resume_existing,
         follow=not args.no_follow,
+        recompute=args.recompute,
     )
 
 

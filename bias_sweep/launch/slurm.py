@@ -87,9 +87,11 @@ def submit(args: argparse.Namespace, load: SweepLoader) -> int:
     # The arguments first: what is wrong with the command comes before what is on disk.
     spec = validate_slurm(args, conf, args.dry_run)
     if not args.dry_run:
-        refuse_existing(folder, conf.sweep.name, args.resume_existing)
+        refuse_existing(folder, conf.sweep.name, args.resume_existing, conf, args.recompute)
     template, template_path = template_text(args.template)
     run_args = driver_args(sweep_file, list(args.overrides), path.parent)
+    if args.recompute:  # the driver (every requeued run of it) accepts the same edit
+        run_args.append("--recompute")
     script = render_slurm(spec, run_args, path, template)
     if args.dry_run:
         sys.stdout.write(script)

@@ -198,8 +198,9 @@ def coverage_text(data: SweepData) -> str:
         text += f"; {pending} not finished (pending, running or lost)"
     if data.outside_grid:
         text += (
-            f"; {data.outside_grid} finished trials are outside the current grid (a point no"
-            " longer in it, or one an earlier version keyed otherwise): left out of the analysis"
+            f"; {data.outside_grid} finished trials are outside the current grid, set aside (a"
+            " point an edit of the grid dropped, one whose settings an edit changed, or one an"
+            " earlier version keyed otherwise): left out of the analysis"
         )
     if data.conf is None:
         text += " (no sweep.yaml: grid size estimated from trial folders)"

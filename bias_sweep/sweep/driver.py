@@ -1,10 +1,11 @@
 """The driver: Ray, one Tune experiment per run, signals, and resume from the sweep's own files.
 
-Every driver run (first or `resume`) is a fresh Tune experiment (`tune/run-NNN`) over the points
-without a result, and a trial continues from the newest checkpoint that any earlier run of it
-left. Tune's experiment state is not written atomically (a SIGKILL during its save leaves a
-truncated file, and `Tuner.restore` then runs a broken search state), so resume does not depend
-on it. Errored trials get a fresh retry budget.
+Every driver run (first, `resume`, a grown grid's `run`, `rerun`) is a fresh Tune experiment
+(`tune/run-NNN`) over the points without a result, and a trial continues from the newest
+checkpoint that any earlier run of it left (a rerun: of the runs after it was asked for).
+Tune's experiment state is not written atomically (a SIGKILL during its save leaves a truncated
+file, and `Tuner.restore` then runs a broken search state), so resume does not depend on it.
+Errored trials get a fresh retry budget.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -29,6 +30,7 @@ from bias_sweep.config import read_saved
 from bias_sweep.errors import UserError
 from bias_sweep.files import Timeout, file_lock, write_json_atomic
 from bias_sweep.identity import to_dict
+from bias_sweep.sweep.grow import grown_plan
 from bias_sweep.sweep.layout import (
     EXIT_FAILED_TRIALS,
     EXIT_INTERRUPTED,
@@ -38,6 +40,7 @@ from bias_sweep.sweep.layout import (
 from bias_sweep.sweep.local_ray import start_local_ray
 from bias_sweep.sweep.plan import Plan, describe_plan, make_plan, prepare_new, trial_order
 from bias_sweep.sweep.progress import Progress, ProgressCallback
+from bias_sweep.sweep.rerun import current_result, mark_reruns, select_trials
 from bias_sweep.sweep.results import rebuild_table
 from bias_sweep.sweep.stale_ray import clear_mark, new_mark, record_mark, stop_stale
 from bias_sweep.sweep.status import driver_running
@@ -218,13 +221,22 @@ def run_sweep(
     address: str | None = None,
     overwrite: bool = False,
     resume_existing: bool = False,
+    recompute: bool = False,
     hooks: AttemptHooks | None = None,
 ) -> int:
-    """`bias-sweep run`: start a new sweep (or continue it with resume_existing). `hooks` are
-    called in the workers at each trial attempt (tests inject faults with them)."""
+    """`bias-sweep run`: start a new sweep, or grow an existing one to the edited grid (the new
+    points run; finished trials are kept; a change of what existing trials compute is refused
+    unless `recompute`); an unchanged existing sweep is continued with `resume_existing`, else
+    refused. `hooks` are called in the workers at each trial attempt (tests inject faults)."""
     folder = SweepFolder.of(conf)
-    if resume_existing and folder.exists:
-        return resume_sweep(folder, address=address, hooks=hooks)
+    if folder.exists and not overwrite:
+        # Everything checked (an identity change refused) before anything is written. The
+        # grown grid's new points run in a new Tune experiment beside the earlier ones; the W&B
+        # instance is kept, so the finished trials' runs stay the sweep's, never duplicated.
+        grown = grown_plan(conf, folder, resume_existing, recompute)
+        if grown is None:  # the same config, and resume_existing
+            return resume_sweep(folder, address=address, hooks=hooks)
+        return _drive(grown, address, hooks, fresh=False)
     plan = prepare_new(conf, overwrite=overwrite)
     return _drive(plan, address, hooks, fresh=True, overwrite=overwrite)
 
@@ -237,13 +249,40 @@ def resume_sweep(
     return _drive(make_plan(read_saved(folder.sweep_file), folder), address, hooks, fresh=False)
 
 
+def rerun_sweep(
+    folder: SweepFolder,
+    where: list[str],
+    *,
+    address: str | None = None,
+    hooks: AttemptHooks | None = None,
+) -> int:
+    """`bias-sweep rerun`: run the grid's trials that match `where` again, with fresh W&B runs;
+    their previous results stay in place until the new ones are written (`sweep.rerun`)."""
+    plan = make_plan(read_saved(folder.sweep_file), folder)
+    keys = select_trials(plan, where)  # a bad --where: one line, before anything starts
+
+    def mark(plan: Plan) -> Plan:
+        mark_reruns(plan.folder, keys, where)
+        print(
+            f"[bias-sweep] rerun: {len(keys)} trials match {' '.join(where)}; their previous"
+            " results stay until the new ones are written (then in trials/<key>/superseded/)",
+            flush=True,
+        )
+        return make_plan(plan.conf, plan.folder)
+
+    return _drive(plan, address, hooks, fresh=False, before=mark)
+
+
 def _drive(
     plan: Plan,
     address: str | None,
     hooks: AttemptHooks | None,
     fresh: bool,
     overwrite: bool = False,
+    before: Callable[[Plan], Plan] | None = None,
 ) -> int:
+    """Run a plan's unfinished trials; `before`: what to do under the driver's lock first (a
+    rerun's marks), returning the plan to run."""
     conf = plan.conf
     stop_signals = (signal.SIGTERM, signal.SIGUSR1)
     previous = {s: signal.signal(s, _on_terminate) for s in stop_signals}
@@ -267,6 +306,8 @@ def _drive(
                 checked = plan
                 plan = make_plan(conf)
                 plan.data_checks, plan.eval_sets = checked.data_checks, checked.eval_sets
+            if before is not None:
+                plan = before(plan)
             OmegaConf.save(conf, plan.folder.sweep_file)
             # A new W&B id for a new sweep or one started over: never the old runs' ids.
             instance = wandb_instance(plan.folder, renew=fresh)
@@ -317,9 +358,12 @@ def _execute(plan: Plan, hooks: AttemptHooks | None, instance: str) -> int:
 def _summary(plan: Plan, mode: str, errored: set[str]) -> int:
     """Print where everything went; the exit code (0 done, 1 failed trials, 75 to be resumed)."""
     folder = plan.folder
-    done = len(rebuild_table(folder))
+    rebuild_table(folder)
+    # Of this grid only: a grown sweep keeps finished trials of points no longer in it.
+    done = sum(1 for key in plan.keys if current_result(folder.trial(key)) is not None)
     total = len(plan.keys)
-    print(f"[bias-sweep] {done}/{total} trials done, {len(errored)} failed", flush=True)
+    aside = f"; {plan.set_aside} set aside (outside the grid)" if plan.set_aside else ""
+    print(f"[bias-sweep] {done}/{total} trials done, {len(errored)} failed{aside}", flush=True)
     print(f"  results:  {folder.table} (trial folders in {folder.trials})")
     if mode != "disabled":
         runs = newest_offline_runs(folder.wandb)

@@ -14,10 +14,14 @@ The only module that knows them. A sweep folder (`<sweep.storage>/<sweep.name>/`
                                  group, swapped): an audit of the realised rates and scrubbing
         state.json               attempts, status, where it runs
         error.txt                the last failed attempt's error (first line) and traceback
+        rerun.json               `bias-sweep rerun` asked for a fresh run (number n): the trial
+                                 counts as not done until a result with `rerun` = n is written
+        superseded/<n>/          the result files a rerun replaced (n: their own rerun number,
+                                 0 for the first run), moved there when the new ones are written
     results.parquet          one row per finished trial, derived: rebuilt from trials/ when loaded
     per_class.parquet        multi-class sweeps: one row per finished trial and class, beside it
     artifacts/interventions/ the shared intervened models (`store.ArtifactStore`)
-    tune/run-NNN/            one Ray Tune experiment per `run`/`resume`: epoch checkpoints
+    tune/run-NNN/            one Ray Tune experiment per `run`/`resume`/`rerun`: epoch checkpoints
     wandb/                   offline W&B runs (wandb's own folder under the sweep folder)
     wandb_instance           this instance's W&B id, renewed by `run --overwrite`
     launch.json, launch/, logs/   how and where it was launched (Slurm, Ray Jobs)
@@ -42,6 +46,8 @@ PREDICTIONS_FILE = "predictions.parquet"
 TRAIN_FILE = "train.parquet"
 STATE_FILE = "state.json"
 ERROR_FILE = "error.txt"
+RERUN_FILE = "rerun.json"
+SUPERSEDED_DIR = "superseded"
 CHECKPOINT_FILE = "state.pt"  # the training state inside each Tune checkpoint folder
 TABLE_FILE = "results.parquet"
 PER_CLASS_FILE = "per_class.parquet"
@@ -111,9 +117,16 @@ class SweepFolder:
         names = (p.name[4:] for p in self.tune.glob("run-[0-9]*"))
         return sorted(int(n) for n in names if n.isdigit())
 
-    def trial_checkpoints(self, key: str) -> list[Path]:
-        """Every checkpoint folder that any driver run of the sweep left for one trial."""
-        return sorted(self.tune.glob(f"*/{key}-*/checkpoint_*"))
+    def trial_checkpoints(self, key: str, after_run: int = 0) -> list[Path]:
+        """Every checkpoint folder that any driver run of the sweep (numbered above `after_run`)
+        left for one trial."""
+        found = self.tune.glob(f"*/{key}-*/checkpoint_*")
+        return sorted(p for p in found if _run_number(p.parent.parent.name) > after_run)
+
+
+def _run_number(name: str) -> int:
+    """The number of a Tune experiment's folder (run-007: 7; anything else: 0)."""
+    return int(name[4:]) if name.startswith("run-") and name[4:].isdigit() else 0
 
 
 def find_sweep(name_or_dir: str, storage: str | None = None) -> SweepFolder:

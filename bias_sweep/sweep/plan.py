@@ -18,8 +18,9 @@ from bias_sweep.interventions import configured_corpus
 from bias_sweep.schema import DataConfig, ModelConfig
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import PointConfigs, expand_grid, point_columns
+from bias_sweep.sweep.grow import GridChange, outside_grid
 from bias_sweep.sweep.layout import SweepFolder
-from bias_sweep.sweep.results import read_result
+from bias_sweep.sweep.rerun import current_result, pending_reruns
 from bias_sweep.tracking import resolved_mode
 
 # The built-in model (`models.tiny.TINY_BERT`; that module imports torch, which the driver must not).
@@ -40,7 +41,10 @@ class Plan:
     keys: list[str]  # trial keys, one per point
     point_interventions: list[str]  # the intervention key of each point
     columns: list[dict[str, Any]]  # the axes of each point, short names (`grid.point_columns`)
-    done: set[str] = field(default_factory=set)
+    done: set[str] = field(default_factory=set)  # with a final result (`rerun.current_result`)
+    reruns: int = 0  # trials a `rerun` asked for again, not finished yet (old result kept)
+    set_aside: int = 0  # finished trials on disk outside this grid (`grow.outside_grid`)
+    change: GridChange | None = None  # an existing sweep's edit: what it adds, keeps, sets aside
     cached_interventions: set[str] = field(default_factory=set)
     # Filled by check_data: (the data axes' values, the check) per distinct data config, and the
     # external eval sets as loaded.
@@ -79,7 +83,9 @@ def make_plan(conf: DictConfig, folder: SweepFolder | None = None) -> Plan:
         ikeys.append(intervention_key(d))
         columns.append(point_columns(d, point))
     plan = Plan(conf, folder, points, keys, ikeys, columns)
-    plan.done = {k for k in keys if read_result(folder.trial(k)) is not None}
+    plan.done = {k for k in keys if current_result(folder.trial(k)) is not None}
+    plan.reruns = pending_reruns(folder, keys)
+    plan.set_aside = outside_grid(folder, keys)
     store = ArtifactStore(folder.interventions)
     plan.cached_interventions = {k for k in plan.intervention_keys if store.has(k)}
     return plan
@@ -93,11 +99,19 @@ def prepare_new(conf: DictConfig, overwrite: bool = False) -> Plan:
             f"sweep '{conf.sweep.name}' already exists at {folder.root}; continue it with "
             f"`bias-sweep resume {conf.sweep.name}` or start over with --overwrite"
         )
+    return prepare(conf)
+
+
+def prepare(conf: DictConfig, change: GridChange | None = None) -> Plan:
+    """Validate that the sweep (new, or an existing one's edited grid: `change`) can run in its
+    storage; write nothing yet."""
+    folder = SweepFolder.of(conf)
     for key, where in (("sweep.storage", folder.root), ("cache_dir", cache_root(conf.cache_dir))):
         problem = unwritable(where)
         if problem is not None:
             raise UserError(f"{key}: not writable: {problem}; give a folder this user can write in")
     plan = make_plan(conf)
+    plan.change = change
     check_data(plan)
     return plan
 
@@ -204,7 +218,8 @@ def describe_plan(plan: Plan) -> list[str]:
         lines.append(f"  axis {key:<24} {len(values):>4} values: {_short(values)}")
     lines += [
         f"  grid points (fine-tuning trials): {len(plan.points)}"
-        + (f" ({len(plan.done)} done)" if plan.exists else ""),
+        + (f" ({_done_text(plan)})" if plan.exists else ""),
+        *(plan.change.lines() if plan.change is not None else []),
         f"  intervention jobs: {len(plan.intervention_keys)} unique"
         f" ({len(plan.cached_interventions)} cached)",
         _replicates_text(plan),
@@ -227,6 +242,15 @@ def describe_plan(plan: Plan) -> list[str]:
             f" neither {c['neither']}; no twin {c['no_twin']})"
         )
     return lines
+
+
+def _done_text(plan: Plan) -> str:
+    text = f"{len(plan.done)} done"
+    if plan.reruns:
+        text += f", {plan.reruns} to rerun (their previous results kept until then)"
+    if plan.set_aside and plan.change is None:
+        text += f"; {plan.set_aside} finished trials set aside (outside the grid)"
+    return text
 
 
 def _replicates_text(plan: Plan) -> str:

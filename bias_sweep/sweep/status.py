@@ -10,7 +10,7 @@ import pandas as pd
 from bias_sweep.config import read_saved
 from bias_sweep.files import Timeout, file_lock
 from bias_sweep.sweep.layout import RESULT_FILE, STATE_FILE, SweepFolder
-from bias_sweep.sweep.plan import make_plan
+from bias_sweep.sweep.plan import Plan, make_plan
 from bias_sweep.sweep.results import damaged_copies, error_line
 from bias_sweep.sweep.stale_ray import stale_processes
 
@@ -52,9 +52,10 @@ def _state(folder: Path, done: bool, live: bool) -> tuple[str, str]:
     return "pending", ""
 
 
-def trial_states(sweep: SweepFolder) -> pd.DataFrame:
-    """One row per grid point: its axes, key, state and latest error line."""
-    plan = make_plan(read_saved(sweep.sweep_file), sweep)
+def trial_states(sweep: SweepFolder, plan: Plan | None = None) -> pd.DataFrame:
+    """One row per grid point: its axes, key, state and latest error line (a trial that a
+    `rerun` asked for again is not done until its new result is written)."""
+    plan = plan or make_plan(read_saved(sweep.sweep_file), sweep)
     live = driver_running(sweep)
     rows = []
     for columns, key in zip(plan.columns, plan.keys, strict=True):
@@ -64,7 +65,8 @@ def trial_states(sweep: SweepFolder) -> pd.DataFrame:
 
 
 def status_lines(sweep: SweepFolder, errors: int = 20) -> list[str]:
-    states = trial_states(sweep)
+    plan = make_plan(read_saved(sweep.sweep_file), sweep)
+    states = trial_states(sweep, plan)
     counts = states["state"].value_counts()
     lines = [
         f"sweep at {sweep.root}: "
@@ -72,6 +74,17 @@ def status_lines(sweep: SweepFolder, errors: int = 20) -> list[str]:
         + f" of {len(states)} trials"
         + (" (driver running)" if driver_running(sweep) else "")
     ]
+    if plan.reruns:
+        lines.append(
+            f"  {plan.reruns} trials asked to rerun: their previous results stay in place (and"
+            " in the report) until the new ones are written; `bias-sweep resume` runs them"
+        )
+    if plan.set_aside:
+        lines.append(
+            f"  {plan.set_aside} finished trials set aside: outside the current grid (an edit"
+            " dropped their points or changed their settings); kept on disk in trials/, left"
+            " out of status and the report"
+        )
     cell_axes = [c for c in states.columns if c not in ("seed", "trial_key", "state", "error")]
     cells = (
         states.assign(mark=states["state"].map(SYMBOLS))

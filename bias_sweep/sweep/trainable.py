@@ -35,7 +35,8 @@ from bias_sweep.files import write_json_atomic
 from bias_sweep.store import ArtifactStore
 from bias_sweep.sweep.grid import PointConfigs
 from bias_sweep.sweep.layout import CHECKPOINT_FILE, ERROR_FILE, STATE_FILE, SweepFolder
-from bias_sweep.sweep.results import read_result, write_trial
+from bias_sweep.sweep.rerun import current_result, rerun_mark, supersede
+from bias_sweep.sweep.results import write_trial
 from bias_sweep.sweep.wandb_runs import trial_run
 from bias_sweep.train_state import load_state, save_state
 from bias_sweep.trial import TrialHooks, run_trial
@@ -68,17 +69,19 @@ def trainable(
     point = sweep["points"][key]
     folder = SweepFolder(Path(sweep["path"]))
     out = folder.trial(key)
-    done = read_result(out)
+    done = current_result(out)
     if done is not None:  # finished before a kill or preemption: never run it twice
         _report({**done["metrics"], "done": True, "skipped": True})
         return
     torch.set_num_threads(max(1, int(sweep["cpu"])))
     conf = _point_configs(sweep).config(point)
-    resume_state = _resume_state(folder, key)
+    mark = rerun_mark(out) or {}  # a `rerun`: a fresh run, none of the earlier checkpoints
+    rerun = int(mark.get("number", 0))
+    resume_state = _resume_state(folder, key, after_run=int(mark.get("after_run", 0)))
     history = (resume_state or {}).get("history", [])
     with (
         attempt_record(out, key, resume_state) as attempt,
-        trial_run(conf, key, point, sweep, history) as run,
+        trial_run(conf, key, point, sweep, history, rerun=rerun) as run,
     ):
         if hooks.on_start is not None:
             hooks.on_start(attempt)
@@ -98,7 +101,12 @@ def trainable(
                 on_intervention=run.intervention_hook(conf, point, sweep),
             ),
         )
-        result = write_trial(out, output, {"point": point, **_node(), "wandb": run.record()})
+        extra = {"point": point, **_node(), "wandb": run.record()}
+        if rerun:
+            # The previous result stayed in place (and in the report) until now.
+            supersede(out)
+            extra["rerun"] = rerun
+        result = write_trial(out, output, extra)
         run.complete(result, output.predictions)
     _report({**result["metrics"], "done": True, "skipped": False})
 
@@ -124,15 +132,15 @@ def _checkpoint(state: dict[str, Any], metrics: dict[str, Any]) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(where))
 
 
-def _resume_state(folder: SweepFolder, key: str) -> dict[str, Any] | None:
+def _resume_state(folder: SweepFolder, key: str, after_run: int = 0) -> dict[str, Any] | None:
     """The training state to continue from: this Tune run's checkpoint of the trial (a retry),
-    else the newest one an earlier driver run left, else None."""
+    else the newest one an earlier driver run (numbered above `after_run`) left, else None."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as where:
             return load_state(Path(where) / CHECKPOINT_FILE)
     if (folder.trial(key) / STATE_FILE).exists():  # started by an earlier driver run
-        return latest_checkpoint_state(folder, key)
+        return latest_checkpoint_state(folder, key, after_run)
     return None
 
 
@@ -177,11 +185,14 @@ def _bump_attempt(out: Path, resumed_from: int | None) -> int:
     return state["attempts"]
 
 
-def latest_checkpoint_state(folder: SweepFolder, key: str) -> dict[str, Any] | None:
-    """The training state of the trial's furthest checkpoint; one that cannot be read (cut short
-    by a kill while it was copied) is passed over."""
+def latest_checkpoint_state(
+    folder: SweepFolder, key: str, after_run: int = 0
+) -> dict[str, Any] | None:
+    """The training state of the trial's furthest checkpoint (of the Tune runs numbered above
+    `after_run`); one that cannot be read (cut short by a kill while it was copied) is passed
+    over."""
     best = None
-    for where in folder.trial_checkpoints(key):
+    for where in folder.trial_checkpoints(key, after_run):
         try:
             state = load_state(where / CHECKPOINT_FILE)
         except Exception:  # noqa: BLE001 - truncated or missing: an older checkpoint still serves

@@ -145,25 +145,32 @@ class TrialRun:
 
 @contextmanager
 def trial_run(
-    conf: Config, key: str, point: dict[str, Any], sweep: dict[str, Any], history: list[dict]
+    conf: Config,
+    key: str,
+    point: dict[str, Any],
+    sweep: dict[str, Any],
+    history: list[dict],
+    rerun: int = 0,
 ) -> Iterator[TrialRun]:
     """The trial's W&B run, finished when the block ends (exit code 1 and the error's first
-    line in its summary if it raised).
+    line in its summary if it raised). A `rerun` (its number) is a run of its own, beside the
+    trial's earlier ones: `<instance>-<key>-rerun<n>`.
 
     Offline, a resumed run is a new folder with the same id and `wandb sync` keeps one folder's
     history per run (wandb/wandb#3841), so the new folder repeats the epochs of `history` (those
     of the checkpoint it resumes from): the newest folder holds the whole run.
     """
     instance = sweep["wandb_instance"]
+    suffix = f"-rerun{rerun}" if rerun else ""
     run = Run(
-        run_id=f"{instance}-{key}",
-        name=run_name(to_dict(conf), point),
+        run_id=f"{instance}-{key}{suffix}",
+        name=run_name(to_dict(conf), point) + suffix,
         project=conf.tracking.project,
         entity=conf.tracking.entity,
         group=wandb_group(conf, instance),
         job_type="finetune",
         tags=[conf.sweep.name],
-        config=wandb_config(conf, point, instance),
+        config={**wandb_config(conf, point, instance), **({"rerun": rerun} if rerun else {})},
         directory=Path(sweep["path"]),
         mode=conf.tracking.mode,
         on_error=conf.tracking.on_error,
