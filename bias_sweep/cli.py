@@ -96,6 +96,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     check_data(plan)  # the data can hold every grid point, or one line and exit 2
     for line in describe_plan(plan):
         print(line)
+    if plan.exists:
+        from bias_sweep.sweep.cost import local_slots, plan_estimate
+
+        cost = plan_estimate(plan)
+        if cost is not None and cost.trials_left:
+            print("  " + cost.line(local_slots(plan)))
     print("  state: " + state)
     return 0
 
@@ -103,14 +109,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from bias_sweep.sweep.driver import run_sweep  # Ray
 
-    return run_sweep(
-        _load_sweep(args)[0],
-        address=args.address,
-        overwrite=args.overwrite,
-        resume_existing=args.resume_existing,
-        recompute=args.recompute,
-        hooks=args.hooks,
-    )
+    conf = _load_sweep(args)[0]
+    run = {"address": args.address, "overwrite": args.overwrite, "recompute": args.recompute}
+    run["hooks"] = args.hooks
+    if args.until_decided:
+        from bias_sweep.until_decided import Budget, run_until_decided  # statsmodels
+
+        budget = Budget(args.budget_trials, args.budget_hours)
+        return run_until_decided(conf, budget, args.metric, args.target_width, **run)
+    if args.budget_trials is not None or args.budget_hours is not None:
+        raise UserError("--budget-trials/--budget-hours: only with --until-decided")
+    return run_sweep(conf, resume_existing=args.resume_existing, **run)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -195,6 +204,19 @@ def _recompute_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _until_decided_args(p: argparse.ArgumentParser) -> None:
+    """`run --until-decided`: rounds of the sweep until the verdict is decided (`next`)."""
+    p.add_argument("--until-decided", action="store_true",
+                   help="grow the sweep in rounds until the primary metric's verdict is decided"
+                   " (see `bias-sweep next`), within --budget-trials or --budget-hours")  # fmt: skip
+    p.add_argument("--budget-trials", type=int, metavar="N", help="runs in all, earlier included")
+    p.add_argument("--budget-hours", type=float, metavar="H", help="wall-clock hours in all")
+    p.add_argument("--metric", metavar="M", help="the verdict's metric (default: the sweep's "
+                   "report.primary_metric)")  # fmt: skip
+    p.add_argument("--target-width", type=float, metavar="W",
+                   help="95%% CI width of the share difference that decides (default 0.5)")  # fmt: skip
+
+
 def _name_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="sweep name or folder")
     p.add_argument("--storage", help=f"storage folder (default: ./{DEFAULT_STORAGE})")
@@ -206,7 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Bias experiments on language models: intervention x co-occurrence grids.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    default_metric = ReportConfig.primary_metric
 
     p = sub.add_parser("trial", help="run one grid point, without Ray")
     p.add_argument("words", nargs="*", metavar="[CONFIG] [key=value ...]")
@@ -227,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the sweep if it already exists (an edited grid grows it, as `run` does)",
     )
     _recompute_arg(p)
+    _until_decided_args(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="continue a stopped, killed or partly failed sweep")
@@ -254,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
         _name_args(p := sub.add_parser(name, help=text))
         p.set_defaults(func=func)
 
+    _analysis_parsers(sub)
+    _launch_parsers(sub)
+    return parser
+
+
+def _analysis_parsers(sub: Any) -> None:
+    """`report`, `next` and `compare`: what reads the runs."""
     p = sub.add_parser("report", help="the answer, effect sizes and plots: a sweep or a table")
     p.add_argument("name", nargs="?", metavar="NAME", help="sweep name or folder")
     p.add_argument("--table", metavar="FILE", help="a CSV/parquet table of runs instead of NAME")
@@ -268,7 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-trials", type=int, required=True, metavar="N",
                    help="runs in all, those in the table included")  # fmt: skip
     p.add_argument(
-        "--metric", metavar="M", help=f"the verdict's metric (default: {default_metric})"
+        "--metric",
+        metavar="M",
+        help=f"the verdict's metric (default: {ReportConfig.primary_metric})",
     )
     p.add_argument("--target-width", type=float, metavar="W",
                    help="95%% CI width of the share difference that decides (default 0.5)")  # fmt: skip
@@ -287,9 +318,6 @@ def build_parser() -> argparse.ArgumentParser:
         default = ReportConfig.primary_metric
         p.add_argument("--primary-metric", metavar="M", help="the headline's metric (default: "
                        f"report.primary_metric of the sweep, {default})")  # fmt: skip
-
-    _launch_parsers(sub)
-    return parser
 
 
 def _launch_parsers(sub: Any) -> None:

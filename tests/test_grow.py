@@ -65,6 +65,19 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+def _assert_plan_shows_the_growth(path: Path, two_seeds: list[str], ray_env: dict) -> None:
+    """plan: the diff, before anything runs (and nothing written), and what the new points
+    cost from the finished trials' timings (issue 24 item 3)."""
+    before = _files(path)
+    proc = cli(["plan", str(QUICKSTART), *two_seeds], ray_env, path.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "grid change: 2 added (to run), 2 kept (2 done" in proc.stdout
+    assert "0 set aside" in proc.stdout and "`run` grows it" in proc.stdout
+    assert "estimate: 2 trials and 0 intervened-model builds left, about " in proc.stdout
+    assert "CPU-hours" in proc.stdout and "(from 2 finished trials)" in proc.stdout
+    assert _files(path) == before
+
+
 def test_grown_sweep_runs_only_the_new_points(tmp_path: Path, ray_env: dict[str, str]) -> None:
     path = tmp_path / "grow"
     rates = "sweep.grid.data.rate=[0.1,0.9]"
@@ -79,13 +92,7 @@ def test_grown_sweep_runs_only_the_new_points(tmp_path: Path, ray_env: dict[str,
     runs_before = _run_folders(path)
     instance = (path / "wandb_instance").read_text()
 
-    # plan: the diff, before anything runs (and nothing written).
-    before = _files(path)
-    proc = cli(["plan", str(QUICKSTART), *two_seeds], ray_env, tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "grid change: 2 added (to run), 2 kept (2 done" in proc.stdout
-    assert "0 set aside" in proc.stdout and "`run` grows it" in proc.stdout
-    assert _files(path) == before
+    _assert_plan_shows_the_growth(path, two_seeds, ray_env)
 
     # The same YAML with a second seed: only the second seed's trials run.
     proc = cli(["run", str(QUICKSTART), *two_seeds], ray_env, tmp_path)

@@ -8,6 +8,7 @@ the trials. A table of runs (`bias-sweep report --table`) is read by `report.tab
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,28 @@ def _grid_frame(conf: Any) -> tuple[pd.DataFrame, set[str]]:
     return frame, {trial_key(d) for d, _ in configs}
 
 
+def read_rounds(folder: SweepFolder) -> list[dict[str, Any]]:
+    """The rounds of `run --until-decided` so far ([] for a sweep that never ran that way)."""
+    try:
+        rounds = json.loads(folder.rounds.read_text())
+    except (OSError, ValueError):
+        return []
+    return rounds if isinstance(rounds, list) else []
+
+
+def rounds_note(rounds: list[dict[str, Any]]) -> list[str]:
+    """How the design was reached, where it grew by `run --until-decided`."""
+    if not rounds or not all(isinstance(r, dict) for r in rounds):
+        return []
+    last = rounds[-1]
+    runs = ", ".join(str(r.get("runs")) for r in rounds)
+    return [
+        f"design reached by `run --until-decided` in {len(rounds)} round(s) (runs after each: "
+        f"{runs}); last round: {last.get('status')} on {last.get('metric')}; stopping rule: "
+        f"{last.get('stopping_rule')}, target width {last.get('target_width')}"
+    ]
+
+
 def load_sweep(sweep_path: Path) -> SweepData:
     """The finished trials of a sweep folder, its grid, and how much of the grid is done."""
     sweep_path = Path(sweep_path)
@@ -128,7 +151,8 @@ def load_sweep(sweep_path: Path) -> SweepData:
     # Axes the statistics do not model (data.scrub, a train setting, ...): one unit per value.
     trials, strata_notes = by_strata(trials, extra, skew_as_rate=bool(downstream_notes))
     data = SweepData(name, sweep_path, conf, trials, grid, cell_keys, done, total, failed, outside)
-    data.notes = [*data.notes, *downstream_notes, *strata_notes]
+    rounds = read_rounds(folder)
+    data.notes = [*data.notes, *downstream_notes, *strata_notes, *rounds_note(rounds)]
     return data
 
 

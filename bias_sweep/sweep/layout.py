@@ -82,6 +82,7 @@ class SweepFolder:
         self.launch_dir = self.root / "launch"
         self.logs = self.root / "logs"
         self.report = self.root / "report"
+        self.rounds = self.root / "rounds.json"  # `run --until-decided`: one entry per round
         self.driver_lock = self.root / ".driver.lock"
         self.driver_file = self.root / "driver.json"
         self.ray_file = self.root / "ray.json"  # the mark of its embedded Ray (`stale_ray`)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from bias_sweep.config import read_saved
 from bias_sweep.files import Timeout, file_lock
+from bias_sweep.sweep.cost import local_slots, plan_estimate
 from bias_sweep.sweep.layout import RESULT_FILE, STATE_FILE, SweepFolder
 from bias_sweep.sweep.plan import Plan, make_plan
 from bias_sweep.sweep.results import damaged_copies, error_line
@@ -74,6 +75,9 @@ def status_lines(sweep: SweepFolder, errors: int = 20) -> list[str]:
         + f" of {len(states)} trials"
         + (" (driver running)" if driver_running(sweep) else "")
     ]
+    cost = plan_estimate(plan)
+    if cost is not None and cost.trials_left:
+        lines.append("  " + cost.line(local_slots(plan)))
     if plan.reruns:
         lines.append(
             f"  {plan.reruns} trials asked to rerun: their previous results stay in place (and"
