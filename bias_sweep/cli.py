@@ -8,6 +8,7 @@ so that `bias-sweep --help`, `plan` and `status` answer at once.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -80,6 +81,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from bias_sweep.sweep.grow import compare_grids
     from bias_sweep.sweep.plan import check_data, describe_plan, make_plan  # pandas
 
+    if args.pilot is not None and not args.pilot > 0:
+        raise UserError(f"--pilot: {args.pilot:g} is not a positive number of seconds")
     conf = _load_sweep(args)[0]
     plan = make_plan(conf)
     state = "new"
@@ -103,7 +106,38 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if cost is not None and cost.trials_left:
             print("  " + cost.line(local_slots(plan)))
     print("  state: " + state)
+    if args.pilot is not None:
+        _pilot(args, plan)
     return 0
+
+
+def _pilot(args: argparse.Namespace, plan: Any) -> None:
+    """`plan --pilot`: one trial of the first grid point (its intervened model built), in a
+    child process capped at --pilot seconds, in a temporary folder (the sweep is not touched);
+    its timings cost the whole grid."""
+    import subprocess
+    import tempfile
+
+    from bias_sweep.sweep.cost import local_slots, pilot_estimate
+
+    point = [f"{k}={v}" for k, v in plan.points[0].items()]
+    with tempfile.TemporaryDirectory(prefix="bias-sweep-pilot-") as tmp:
+        words = [w for w in (args.sweep, *args.overrides, *point) if w]
+        command = [sys.executable, "-m", "bias_sweep.cli", "trial", *words, "--out", tmp]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=args.pilot)
+        except subprocess.TimeoutExpired:
+            print(f"  pilot: one trial (with its build) takes more than {args.pilot:g} s")
+            return
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UserError(f"--pilot: the pilot trial failed: {tail}")
+        timings = json.loads((Path(tmp) / "result.json").read_text())["timings"]
+    cost = pilot_estimate(plan, timings)
+    print(
+        f"  pilot: one trial {timings['total_s']:.1f} s, its build {timings['intervention_s']:.1f} s"
+    )
+    print("  " + cost.line(local_slots(plan)).replace("(from 1 finished trials", "(from the pilot"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -236,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="validate a sweep and show its grid, stages and resources")
     _sweep_args(p)
+    p.add_argument("--pilot", type=float, nargs="?", const=600.0, metavar="SECONDS",
+                   help="also run one trial (and its build), capped at SECONDS (default 600), "
+                   "to estimate the whole grid's time")  # fmt: skip
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run", help="run a sweep on Ray Tune")

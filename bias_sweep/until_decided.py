@@ -130,9 +130,8 @@ def run_until_decided(
         _record(folder, _entry(round_no, step, metric, width))
         print(f"round {round_no}: {step.runs} runs; {_said(step)}", flush=True)
         if step.status != "next":
-            print(
-                f"{step.status}: {step.verdict_text()} after {round_no} rounds and {step.runs} runs"
-            )
+            rounds = f"{round_no} round{'s' * (round_no != 1)}"
+            print(f"{step.status}: {step.verdict_text()} after {rounds} and {step.runs} runs")
             return 0
         conf = grown(conf, step.add)
 

@@ -51,3 +51,20 @@ def test_a_method_without_finished_trials_is_costed_from_all_and_said() -> None:
 
 def test_no_finished_trial_no_estimate() -> None:
     assert estimate(finished_trials().iloc[:0], left([]), left([]), 1, 0) is None
+
+
+def test_plan_pilot_costs_the_whole_grid_from_one_trial(tmp_path, ray_env) -> None:  # noqa: ANN001
+    """`plan --pilot` runs one trial with its build in a child process, writes nothing into the
+    sweep, and costs the grid (4 trials, 2 intervened models) from its timings."""
+    from conftest import QUICKSTART, SMALL, cli
+
+    grid = ["sweep.grid.intervention.strength=[0.5]", "sweep.grid.intervention.seed=[0,1]",
+            "sweep.grid.data.rate=[0.1,0.9]", "sweep.grid.seed=[0]"]  # fmt: skip
+    args = [f"sweep.storage={tmp_path}", "sweep.name=pilot", *SMALL, *grid]
+    proc = cli(["plan", str(QUICKSTART), *args, "--pilot", "300"], ray_env, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "  pilot: one trial " in proc.stdout
+    assert "estimate: 4 trials and 2 intervened-model builds left" in proc.stdout
+    assert "(from the pilot)" in proc.stdout and not (tmp_path / "pilot").exists()
+    proc = cli(["plan", str(QUICKSTART), *args, "--pilot", "0"], ray_env, tmp_path)
+    assert proc.returncode == 2 and "--pilot: 0" in proc.stderr

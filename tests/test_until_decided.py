@@ -75,7 +75,8 @@ def test_until_decided_grows_the_sweep_in_rounds(tmp_path: Path, ray_env: dict) 
     assert all(r["runs"] < s["runs"] for r, s in zip(rounds, rounds[1:], strict=False))
     assert last["runs"] <= 20 and len(list(folder.trials.glob("*/result.json"))) == last["runs"]
     final = proc.stdout.strip().splitlines()[-1]
-    assert final.endswith(f"after {len(rounds)} rounds and {last['runs']} runs"), final
+    plural = "s" * (len(rounds) != 1)
+    assert final.endswith(f"after {len(rounds)} round{plural} and {last['runs']} runs"), final
     saved = grid_axes(read_saved(folder.sweep_file))
     for entry in rounds[:-1]:
         for axis, values in entry["added"].items():

@@ -161,3 +161,24 @@ def local_slots(plan: Plan) -> int:
     cap = plan.conf.sweep.max_concurrent_trials
     per_trial = max(float(plan.conf.sweep.resources.cpu), 1.0)
     return int(cap) if cap else max(1, int((os.cpu_count() or 1) // per_trial))
+
+
+def pilot_estimate(plan: Plan, timings: dict[str, float]) -> Estimate:
+    """The estimate of a whole new grid from one pilot trial's timings (`plan --pilot`): every
+    trial costed as the pilot's own time, every intervened model not cached as its build; one
+    trial has no spread, so low = median = high."""
+    one = pd.DataFrame(
+        [(plan.columns[0]["model"], plan.columns[0]["method"], plan.point_interventions[0],
+          timings["total_s"], timings["intervention_s"])],
+        columns=[*GROUP, "intervention_key", TOTAL, BUILD],
+    )  # fmt: skip
+    left = pd.DataFrame(
+        [(c["model"], c["method"], k) for c, k in zip(plan.columns, plan.point_interventions,
+                                                      strict=True)],
+        columns=[*GROUP, "intervention_key"],
+    )  # fmt: skip
+    builds = left[~left["intervention_key"].isin(plan.cached_interventions)]
+    res = plan.conf.sweep.resources
+    out = estimate(one, left, builds.drop_duplicates("intervention_key"), res.cpu, res.gpu)
+    assert out is not None  # one finished row with its timings
+    return out
