@@ -8,7 +8,6 @@ so that `bias-sweep --help`, `plan` and `status` answer at once.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -33,15 +32,6 @@ def _load_sweep(args: argparse.Namespace) -> tuple[DictConfig, Path]:
     return load_sweep(args.sweep, args.overrides)
 
 
-def _realised_text(result: dict) -> str:
-    """The realised rate, or a multi-class trial's largest miss of a class's target."""
-    if result.get("realised_rate") is not None:
-        return f"realised rate {result['realised_rate']:.3f}"
-    rates = result.get("class_rates", {}).values()
-    miss = max(abs(r["realised"] - r["target"]) for r in rates)
-    return f"{len(rates)} classes, realised rates within {miss:.3f} of their targets"
-
-
 def cmd_trial(args: argparse.Namespace) -> int:
     from bias_sweep.config import load_config, override_key, split_words
     from bias_sweep.identity import trial_key
@@ -57,7 +47,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
         raise UserError(f"--out: '{out}' exists and is not a folder")
     # Imported once the input is checked: torch and transformers take seconds.
     from bias_sweep.metrics import default_report_metrics
-    from bias_sweep.sweep.results import write_trial  # pandas
+    from bias_sweep.sweep.results import realised_text, write_trial  # pandas
     from bias_sweep.trial import run_trial  # torch, transformers
 
     output = run_trial(cfg)
@@ -66,7 +56,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     ib = result["intrinsic_bias"]
     shown = [m for m in default_report_metrics() if m in result["metrics"]]
     print(
-        f"trial {result['trial_key']}: {_realised_text(result)}; intrinsic"
+        f"trial {result['trial_key']}: {realised_text(result)}; intrinsic"
         f" {ib['after']['kind']} {ib['before']['value']:+.4f} -> {ib['after']['value']:+.4f}"
         f" (fine-tuned {ib['finetuned']['value']:+.4f}); "
         + ", ".join(f"{m} {result['metrics'][m]:+.3f}" for m in shown)
@@ -107,37 +97,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print("  " + cost.line(local_slots(plan)))
     print("  state: " + state)
     if args.pilot is not None:
-        _pilot(args, plan)
+        from bias_sweep.sweep.pilot import pilot_lines
+
+        for line in pilot_lines(plan, [w for w in (args.sweep, *args.overrides) if w], args.pilot):
+            print(line)
     return 0
-
-
-def _pilot(args: argparse.Namespace, plan: Any) -> None:
-    """`plan --pilot`: one trial of the first grid point (its intervened model built), in a
-    child process capped at --pilot seconds, in a temporary folder (the sweep is not touched);
-    its timings cost the whole grid."""
-    import subprocess
-    import tempfile
-
-    from bias_sweep.sweep.cost import local_slots, pilot_estimate
-
-    point = [f"{k}={v}" for k, v in plan.points[0].items()]
-    with tempfile.TemporaryDirectory(prefix="bias-sweep-pilot-") as tmp:
-        words = [w for w in (args.sweep, *args.overrides, *point) if w]
-        command = [sys.executable, "-m", "bias_sweep.cli", "trial", *words, "--out", tmp]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=args.pilot)
-        except subprocess.TimeoutExpired:
-            print(f"  pilot: one trial (with its build) takes more than {args.pilot:g} s")
-            return
-        if done.returncode != 0:
-            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise UserError(f"--pilot: the pilot trial failed: {tail}")
-        timings = json.loads((Path(tmp) / "result.json").read_text())["timings"]
-    cost = pilot_estimate(plan, timings)
-    print(
-        f"  pilot: one trial {timings['total_s']:.1f} s, its build {timings['intervention_s']:.1f} s"
-    )
-    print("  " + cost.line(local_slots(plan)).replace("(from 1 finished trials", "(from the pilot"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:

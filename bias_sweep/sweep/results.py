@@ -257,3 +257,12 @@ def load_trials(sweep: SweepFolder) -> pd.DataFrame:
     with contextlib.suppress(OSError):  # a read-only copy of a sweep can still be reported
         write_table(sweep, table)
     return table
+
+
+def realised_text(result: dict[str, Any]) -> str:
+    """The realised rate, or a multi-class trial's largest miss of a class's target."""
+    if result.get("realised_rate") is not None:
+        return f"realised rate {result['realised_rate']:.3f}"
+    rates = result.get("class_rates", {}).values()
+    miss = max(abs(r["realised"] - r["target"]) for r in rates)
+    return f"{len(rates)} classes, realised rates within {miss:.3f} of their targets"
