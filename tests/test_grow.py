@@ -78,6 +78,7 @@ def _assert_plan_shows_the_growth(path: Path, two_seeds: list[str], ray_env: dic
     assert _files(path) == before
 
 
+@pytest.mark.slow  # real Ray, two sweeps (~1 min): .ci/run runs it after the default selection
 def test_grown_sweep_runs_only_the_new_points(tmp_path: Path, ray_env: dict[str, str]) -> None:
     path = tmp_path / "grow"
     rates = "sweep.grid.data.rate=[0.1,0.9]"
@@ -161,6 +162,7 @@ def _assert_identity_change_refused(path: Path, args: list[str], env: dict[str, 
     assert _files(path) == before
 
 
+@pytest.mark.slow  # real Ray, three runs (~1 min): .ci/run runs it after the default selection
 def test_rerun_keeps_previous_results_until_the_new_ones_are_written(
     tmp_path: Path, ray_env: dict[str, str]
 ) -> None:
