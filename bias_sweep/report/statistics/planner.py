@@ -76,28 +76,38 @@ def _replicated(runs: pd.DataFrame) -> pd.Series:
     return ~single
 
 
-def _design(runs: pd.DataFrame) -> tuple[list[int], list[int], int, int]:
-    """(intervention seeds, seeds, runs per intervened model and seed, intervened models at
-    one seed value across all levels and models)."""
+@dataclass(frozen=True)
+class _Design:
+    """A table's grid: its seed values, its levels with several intervened models (one per
+    intervention seed) and with one, and its runs per intervened model and seed."""
+
+    iseeds: list[int]
+    seeds: list[int]
+    replicated: int
+    single: int
+    per_model_seed: int
+
+    def runs_at(self, n_iseeds: int, n_seeds: int) -> int:
+        return (self.replicated * n_iseeds + self.single) * n_seeds * self.per_model_seed
+
+
+def _design(runs: pd.DataFrame) -> _Design:
+    """The table's grid, derived once (the round's search asks it for many sizes)."""
     iseeds = sorted(int(s) for s in runs["intervention_seed"].dropna().unique())
     seeds = sorted(int(s) for s in runs["seed"].dropna().unique())
-    rep = _replicated(runs)
-    per_model_seed = max(1, round(len(runs) / max(1, len(seeds)) / _units(runs, rep, len(iseeds))))
-    return iseeds, seeds, per_model_seed, len(iseeds)
-
-
-def _units(runs: pd.DataFrame, rep: pd.Series, n_iseeds: int) -> int:
-    """Intervened models at n_iseeds intervention seeds: each replicated level has one per seed,
-    each other level one."""
-    levels = runs[["model", "method", "strength"]].astype(str).assign(rep=rep.to_numpy())
+    levels = (
+        runs[["model", "method", "strength"]].astype(str).assign(rep=_replicated(runs).to_numpy())
+    )
     levels = levels.drop_duplicates(["model", "method", "strength"])
-    return int(levels["rep"].sum()) * n_iseeds + int((~levels["rep"]).sum())
+    replicated, single = int(levels["rep"].sum()), int((~levels["rep"]).sum())
+    units = replicated * len(iseeds) + single
+    per_model_seed = max(1, round(len(runs) / max(1, len(seeds)) / max(1, units)))
+    return _Design(iseeds, seeds, replicated, single, per_model_seed)
 
 
 def runs_at(runs: pd.DataFrame, n_iseeds: int, n_seeds: int) -> int:
     """How many runs the table's grid has with n_iseeds intervention seeds and n_seeds seeds."""
-    _, _, per_model_seed, _ = _design(runs)
-    return _units(runs, _replicated(runs), n_iseeds) * n_seeds * per_model_seed
+    return _design(runs).runs_at(n_iseeds, n_seeds)
 
 
 def optimal_seeds(row: pd.Series, subplots: int, build_cost: float) -> float:
@@ -131,26 +141,25 @@ def _precision(
     return verdicts, widths, waiting
 
 
-def _grown(runs: pd.DataFrame, worst: pd.Series, width: float, target_width: float,
-           budget_trials: int, build_cost: float) -> tuple[int, int]:  # fmt: skip
+def _grown(runs: pd.DataFrame, design: _Design, worst: pd.Series, width: float,
+           target_width: float, budget_trials: int, build_cost: float) -> tuple[int, int]:  # fmt: skip
     """(intervention seeds, seeds) of the next round: the size the width asks for, the seeds
     toward the two-stage optimum, the intervened models the rest, within the budget."""
-    _, seeds, per_model_seed, n = _design(runs)
-    m = len(seeds)
+    n, m, runs_at = len(design.iseeds), len(design.seeds), design.runs_at
     growth = GROWTH[1] if not math.isfinite(width) else (width / target_width) ** GROWTH_POWER
     growth = min(max(growth, GROWTH[0]), GROWTH[1])
-    m_star = optimal_seeds(worst, per_model_seed, build_cost)
+    m_star = optimal_seeds(worst, design.per_model_seed, build_cost)
     if worst.get("manipulation") == CANNOT_TELL or not worst.get("intervention_identifiable"):
         m_star = min(m_star, m)  # the gate and the intervention's test need intervened models
     new_m = max(m, min(round(m_star), m * 2)) if math.isfinite(m_star) else m * 2
     new_n = n
-    while runs_at(runs, new_n, new_m) < growth * len(runs):
+    while runs_at(new_n, new_m) < growth * len(runs):
         new_n += 1
-    while new_n > n and runs_at(runs, new_n, new_m) > budget_trials:
+    while new_n > n and runs_at(new_n, new_m) > budget_trials:
         new_n -= 1
-    if runs_at(runs, new_n, new_m) > budget_trials and new_m > m:
+    if runs_at(new_n, new_m) > budget_trials and new_m > m:
         new_m = m
-        while runs_at(runs, new_n + 1, m) <= budget_trials:
+        while runs_at(new_n + 1, m) <= budget_trials:
             new_n += 1
     return new_n, new_m
 
@@ -171,9 +180,10 @@ def next_step(
         return Step("decided", verdicts, widths, len(runs))
     worst = max(waiting, key=lambda r: widths[f"{r['model']}/{r['comparison']}"])
     width = widths[f"{worst['model']}/{worst['comparison']}"]
-    iseeds, seeds, _, n = _design(runs)
-    new_n, new_m = _grown(runs, worst, width, target_width, budget_trials, build_cost)
-    total = runs_at(runs, new_n, new_m)
+    design = _design(runs)
+    iseeds, seeds, n = design.iseeds, design.seeds, len(design.iseeds)
+    new_n, new_m = _grown(runs, design, worst, width, target_width, budget_trials, build_cost)
+    total = design.runs_at(new_n, new_m)
     if total <= len(runs) or total > budget_trials:
         return Step("budget spent", verdicts, widths, len(runs))
     add = {}
